@@ -1,0 +1,84 @@
+"""`priorl bench sampler`: one sampler step at growing M, heap sampler against two naive ones.
+
+One step = ``sample(B)`` then ``observe`` of B groups of G binary rewards. Every sampler is first
+brought to a steady state where all M problems have been observed once (so the heap sampler is past its
+unseen phase and the timed steps include its retests), then timed over ``repeats`` steps.
+
+The naive baselines hold the same priorities in a flat array and touch all M problems per step:
+- ``sort``: a full sort of all priorities, top-B;
+- ``numpy``: ``Generator.choice`` without replacement, P ∝ priority + floor, over all M.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from priorl.bench.common import progress_bar, time_steps
+from priorl.sampling import PrioritizedSampler
+from priorl.sampling.validation import group_moments
+
+
+class _FlatPrioritySampler:
+    """Naive reference: priorities in one array; selection looks at all of it every step."""
+
+    def __init__(self, num_problems: int, rule: str, seed: int = 0, floor: float = 0.01) -> None:
+        self.num_problems = num_problems
+        self.priority = np.full(num_problems, np.inf)  # unseen first
+        self.rule = rule
+        self.floor = floor
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, batch_size: int) -> list[int]:
+        if self.rule == "sort":
+            return np.argsort(-self.priority, kind="stable")[:batch_size].tolist()
+        w = np.where(np.isinf(self.priority), 1.0, self.priority) + self.floor
+        return self.rng.choice(self.num_problems, size=batch_size, replace=False, p=w / w.sum()).tolist()
+
+    def observe(self, problem_ids, rewards) -> None:
+        ids, _, _, var = group_moments(problem_ids, rewards, self.num_problems)
+        self.priority[ids] = var
+
+
+def _rewards_for(ids: list[int], solve_p: np.ndarray, group_size: int, rng: np.random.Generator) -> np.ndarray:
+    return (rng.random((len(ids), group_size)) < solve_p[ids, None]).astype(np.float64)
+
+
+def _warm_up(sampler, solve_p: np.ndarray, group_size: int, rng: np.random.Generator) -> None:
+    """Observe every problem once, so timing starts in the steady state."""
+    all_ids = np.arange(solve_p.size)
+    sampler.observe(all_ids.tolist(), _rewards_for(all_ids, solve_p, group_size, rng))
+
+
+def run_sampler_bench(
+    sizes: list[int],
+    *,
+    batch_size: int = 512,
+    group_size: int = 8,
+    repeats: int = 20,
+    seed: int = 0,
+    progress: bool = False,
+    impls: tuple[str, ...] = ("heap", "sort", "numpy"),
+) -> list[dict]:
+    """Median step time in ms for each implementation and size. Rows: impl, num_problems, batch_size, step_ms."""
+    results = []
+    with progress_bar(len(sizes) * len(impls), "bench sampler", enabled=progress) as advance:
+        for m in sizes:
+            rng = np.random.default_rng(seed)
+            # A spread of difficulties: many problems near always / never solved, as in real data.
+            solve_p = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 3.0, size=m)))
+            for impl in impls:
+                sampler = (
+                    PrioritizedSampler(m, seed=seed) if impl == "heap" else _FlatPrioritySampler(m, impl, seed)
+                )
+                _warm_up(sampler, solve_p, group_size, rng)
+
+                def step(sampler=sampler):
+                    ids = sampler.sample(batch_size)
+                    sampler.observe(ids, _rewards_for(ids, solve_p, group_size, rng))
+
+                # Expensive naive steps at large M get fewer repeats; the median is still stable.
+                reps = repeats if impl == "heap" or m <= 100_000 else max(3, repeats // 4)
+                ms = time_steps(step, reps)
+                results.append({"impl": impl, "num_problems": m, "batch_size": batch_size, "step_ms": round(ms, 4)})
+                advance(f"{impl} M={m:,}")
+    return results

@@ -1,0 +1,11 @@
+"""Problem-level prioritized sampling: which problems to roll out next.
+
+- :class:`PrioritizedSampler`: priority = reward variance p(1-p), heap selection, retesting, a
+  starvation bound (see :mod:`priorl.sampling.prioritized`).
+- :class:`UniformSampler`: the GRPO baseline with the same interface.
+"""
+
+from priorl.sampling.prioritized import PrioritizedSampler
+from priorl.sampling.uniform import UniformSampler
+
+__all__ = ["PrioritizedSampler", "UniformSampler"]

@@ -1,0 +1,63 @@
+"""The `priorl` command, run as a user would: through a subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def priorl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "priorl.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_the_commands():
+    out = priorl("--help")
+    assert out.returncode == 0
+    assert "bench" in out.stdout
+    bench = priorl("bench", "--help")
+    for cmd in ("sampler", "replay", "simulate"):
+        assert cmd in bench.stdout
+
+
+def test_bench_sampler_json():
+    out = priorl("bench", "sampler", "--json", "--sizes", "200,1e3", "--batch-size", "64", "--repeats", "2")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["results"]
+    assert {(r["impl"], r["num_problems"]) for r in rows} == {
+        (i, m) for i in ("heap", "sort", "numpy") for m in (200, 1000)
+    }
+    assert all(r["batch_size"] == 64 and r["step_ms"] > 0 for r in rows)
+
+
+def test_bench_replay_json():
+    out = priorl("bench", "replay", "--json", "--sizes", "1e3,2e3", "--fresh", "64", "--repeats", "2")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["results"]
+    assert {(r["impl"], r["stored"]) for r in rows} == {(i, n) for i in ("sumtree", "naive") for n in (1000, 2000)}
+    assert all(r["fresh"] == 64 and r["step_ms"] > 0 for r in rows)
+
+
+def test_bench_simulate_shows_prioritized_beating_uniform():
+    out = priorl("bench", "simulate", "--json", "--steps", "120", "--seeds", "2")
+    assert out.returncode == 0, out.stderr
+    rows = {r["sampler"]: r for r in json.loads(out.stdout)["results"]}
+    assert rows["prioritized"]["informative_fraction"] > rows["uniform"]["informative_fraction"]
+    assert rows["prioritized"]["final_train_solve"] > rows["uniform"]["final_train_solve"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bench", "sampler", "--sizes", "abc"], "not a number"),
+        (["bench", "sampler", "--sizes", "100", "--batch-size", "512"], "larger than M"),
+        (["bench", "simulate", "--num-problems", "10", "--batch-size", "20"], "larger than --num-problems"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line(args, message):
+    out = priorl(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
