@@ -44,7 +44,9 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of a table.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of a table.")
+]
 RepeatsOpt = Annotated[int, typer.Option(min=1, help="Timed steps per size (the median is reported).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
 
@@ -52,9 +54,7 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
 @bench_app.command("sampler")
 def bench_sampler(
     json_out: JsonOpt = False,
-    sizes: Annotated[
-        str, typer.Option(help="Comma-separated numbers of problems M.")
-    ] = "1e3,1e4,1e5,1e6",
+    sizes: Annotated[str, typer.Option(help="Comma-separated numbers of problems M.")] = "1e3,1e4,1e5,1e6",
     batch_size: Annotated[int, typer.Option(min=1, help="Problems selected per step (B).")] = 512,
     group_size: Annotated[int, typer.Option(min=1, help="Rollouts per problem (G).")] = 8,
     repeats: RepeatsOpt = 20,
@@ -152,6 +152,12 @@ def bench_simulate(
     group_size: Annotated[int, typer.Option(min=2, help="Rollouts per problem.")] = 8,
     steps: Annotated[int, typer.Option(min=1, help="Training steps (equal rollout budget for all).")] = 300,
     seeds: Annotated[int, typer.Option(min=1, help="Independent seeds averaged per sampler.")] = 3,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep", help="Also run the sampler's options (retest schedules, estimators, selection)."
+        ),
+    ] = False,
     seed: SeedOpt = 0,
 ) -> None:
     """Uniform vs prioritized selection on a simulated learner, at an equal rollout budget.
@@ -171,6 +177,7 @@ def bench_simulate(
         steps=steps,
         seeds=seeds,
         seed=seed,
+        sweep=sweep,
         progress=True,
     )
     print_simulation(report, as_json=json_out)

@@ -11,8 +11,12 @@ N = 30
 
 heap_ops = st.lists(
     st.one_of(
-        st.tuples(st.just("push"), st.integers(0, N - 1), st.sampled_from([0.0, 0.1, 0.25, 0.24, 1e-300, 5.0]),
-                  st.integers(-1, 50)),
+        st.tuples(
+            st.just("push"),
+            st.integers(0, N - 1),
+            st.sampled_from([0.0, 0.1, 0.25, 0.24, 1e-300, 5.0]),
+            st.integers(-1, 50),
+        ),
         st.tuples(st.just("discard"), st.integers(0, N - 1)),
         st.tuples(st.just("pop"), st.integers(1, 5)),
     ),

@@ -28,7 +28,7 @@ def time_steps(step: Callable[[], object], repeats: int, warmup: int = 1) -> flo
 
 @contextmanager
 def progress_bar(total: int, description: str, enabled: bool = True):
-    """A rich progress bar on stderr (so ``--json`` output on stdout stays clean); yields ``advance(label)``."""
+    """A progress bar on stderr (``--json`` output on stdout stays clean); yields ``advance(label)``."""
     if not enabled:
         yield lambda label=None: None
         return

@@ -51,8 +51,12 @@ def _samplers(sweep: bool) -> dict:
             "prio no-retest": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None),
             "prio retest_every=5": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=5),
             "prio retest_every=20": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=20),
-            "prio fraction=0.1": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None, retest_fraction=0.1),
-            "prio fraction=0.05": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None, retest_fraction=0.05),
+            "prio fraction=0.1": lambda m, s: PrioritizedSampler(
+                m, seed=s, retest_every=None, retest_fraction=0.1
+            ),
+            "prio fraction=0.05": lambda m, s: PrioritizedSampler(
+                m, seed=s, retest_every=None, retest_fraction=0.05
+            ),
             "prio ema": lambda m, s: PrioritizedSampler(m, seed=s, estimator="ema", min_priority=0.01),
             "prio window=3": lambda m, s: PrioritizedSampler(m, seed=s, estimator="window", window=3),
             "prio stochastic": lambda m, s: PrioritizedSampler(m, seed=s, selection="stochastic"),
@@ -173,7 +177,15 @@ def print_simulation(report: dict, *, as_json: bool) -> None:
             f"{setup['seeds']} seeds"
         )
     )
-    columns = ("sampler", "informative", "solve train", "solve held-out", "rollouts to unif.", "forgot", "broke thr.")
+    columns = (
+        "sampler",
+        "informative",
+        "solve train",
+        "solve held-out",
+        "rollouts to unif.",
+        "forgot",
+        "broke thr.",
+    )
     for col in columns:
         table.add_column(col, justify="left" if col == "sampler" else "right", no_wrap=col == "sampler")
     for r in report["results"]:
@@ -190,8 +202,9 @@ def print_simulation(report: dict, *, as_json: bool) -> None:
     console = Console(width=max(Console().width, 120))
     console.print(table)
     console.print(
-        "informative: share of groups with non-zero reward variance; solve: mean solve probability at the end "
-        "(± std over seeds); rollouts to unif.: generated completions until the mean training solve rate reached "
+        "informative: share of groups with non-zero reward variance; solve: mean solve probability at the "
+        "end (± std over seeds); rollouts to unif.: generated completions until the mean training solve rate "
+        "reached "
         "the uniform sampler's final one; forgot / broke thr.: solved -> not solved and unsolved -> not "
         "unsolved transitions seen on re-observation."
     )

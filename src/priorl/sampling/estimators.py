@@ -27,7 +27,7 @@ class Estimator:
         self.num_problems = num_problems
 
     def update(self, ids: np.ndarray, m1: np.ndarray, m2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fold new group moments into the estimates of ``ids`` (distinct). Returns ``(p, priority)``. O(k)."""
+        """Fold new group moments into the estimates of distinct ``ids``; returns ``(p, priority)``. O(k)."""
         raise NotImplementedError
 
     def config(self) -> dict:

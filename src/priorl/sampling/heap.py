@@ -38,7 +38,7 @@ def pack_keys(ids: np.ndarray, priorities: np.ndarray, tiebreaks: np.ndarray) ->
     inv = (_INV - prio.view(np.int64)).tolist()
     return [
         (i_ << _PRIO_SHIFT) | ((t + 1) << _TIE_SHIFT) | pid
-        for i_, t, pid in zip(inv, np.asarray(tiebreaks).tolist(), np.asarray(ids).tolist())
+        for i_, t, pid in zip(inv, np.asarray(tiebreaks).tolist(), np.asarray(ids).tolist(), strict=True)
     ]
 
 
@@ -83,7 +83,7 @@ class IndexedMaxHeap:
             self._n_live -= 1
 
     def pop_many(self, n: int) -> list[int]:
-        """Remove and return the ``min(n, len(self))`` ids with the highest keys, best first. O(n log n) amortized."""
+        """Remove and return the ``min(n, len(self))`` best ids, best first. O(n log n) amortized."""
         heap, current, pop = self._heap, self._key, heapq.heappop
         out: list[int] = []
         n = min(n, self._n_live)

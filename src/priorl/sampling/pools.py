@@ -33,8 +33,10 @@ class Pools:
         self.last_breakthroughs = 0
 
     def update(self, ids: np.ndarray, p: np.ndarray, priority: np.ndarray) -> np.ndarray:
-        """Re-classify distinct ``ids`` from their success estimate and priority. Returns the new status. O(k)."""
-        new = np.where(priority > self.min_priority, ACTIVE, np.where(p >= 0.5, SOLVED, UNSOLVED)).astype(np.int8)
+        """Re-classify distinct ``ids`` from success estimate and priority; returns their status. O(k)."""
+        new = np.where(priority > self.min_priority, ACTIVE, np.where(p >= 0.5, SOLVED, UNSOLVED)).astype(
+            np.int8
+        )
         old = self.status[ids]
         self.last_forgetting = int(np.count_nonzero((old == SOLVED) & (new != SOLVED)))
         self.last_breakthroughs = int(np.count_nonzero((old == UNSOLVED) & (new != UNSOLVED)))
@@ -47,7 +49,7 @@ class Pools:
 
     def metrics(self) -> dict:
         """Pool sizes and the forgetting / breakthrough counts (last update and total)."""
-        out = {name: int(n) for name, n in zip(POOL_NAMES, self.counts)}
+        out = {name: int(n) for name, n in zip(POOL_NAMES, self.counts, strict=True)}
         out.update(
             forgetting=self.last_forgetting,
             breakthroughs=self.last_breakthroughs,

@@ -84,7 +84,11 @@ class PrioritizedSampler:
         floor: float = 0.01,
         min_priority: float = 0.0,
     ) -> None:
-        if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
+        if (
+            isinstance(num_problems, bool)
+            or not isinstance(num_problems, (int, np.integer))
+            or num_problems < 1
+        ):
             raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
         if retest_every is not None and (not isinstance(retest_every, (int, np.integer)) or retest_every < 1):
             raise ValueError(f"retest_every must be None or an int >= 1, got {retest_every!r}")
@@ -117,7 +121,12 @@ class PrioritizedSampler:
         self._calls = 0  # sample() calls so far
         self._seq = 0  # problems handed out so far
 
-        self._last = {"batch_mean_priority": 0.0, "retested": 0, "retest_batch": False, "informative_fraction": 0.0}
+        self._last = {
+            "batch_mean_priority": 0.0,
+            "retested": 0,
+            "retest_batch": False,
+            "informative_fraction": 0.0,
+        }
 
     # ------------------------------------------------------------------ protocol
     def sample(self, batch_size: int) -> list[int]:
@@ -211,8 +220,23 @@ class PrioritizedSampler:
 
         The retest schedule and selection may differ from the saved sampler's: they read no saved state.
         """
-        required = ("num_problems", "estimator", "rng", "calls", "seq", "unseen_pos", "unseen_order",
-                    "recency_order", "priority", "p", "last_seq", "awaiting", "pools", "estimator_state", "last")
+        required = (
+            "num_problems",
+            "estimator",
+            "rng",
+            "calls",
+            "seq",
+            "unseen_pos",
+            "unseen_order",
+            "recency_order",
+            "priority",
+            "p",
+            "last_seq",
+            "awaiting",
+            "pools",
+            "estimator_state",
+            "last",
+        )
         missing = [k for k in required if k not in state]
         if missing:
             raise ValueError(f"sampler state is missing keys: {missing}")
@@ -222,7 +246,9 @@ class PrioritizedSampler:
             )
         mine = {"name": self._estimator.name, **self._estimator.config()}
         if dict(state["estimator"]) != mine:
-            raise ValueError(f"sampler state used estimator {dict(state['estimator'])}, this sampler uses {mine}")
+            raise ValueError(
+                f"sampler state used estimator {dict(state['estimator'])}, this sampler uses {mine}"
+            )
         M = self.num_problems
         arrays = {
             "priority": np.asarray(state["priority"], dtype=np.float64),
