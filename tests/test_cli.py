@@ -32,16 +32,6 @@ def test_bench_sampler_json():
     assert all(r["batch_size"] == 64 and r["step_ms"] > 0 for r in rows)
 
 
-def test_bench_replay_json():
-    out = priorl("bench", "replay", "--json", "--sizes", "1e3,2e3", "--fresh", "64", "--repeats", "2")
-    assert out.returncode == 0, out.stderr
-    rows = json.loads(out.stdout)["results"]
-    assert {(r["impl"], r["stored"]) for r in rows} == {
-        (i, n) for i in ("sumtree", "naive") for n in (1000, 2000)
-    }
-    assert all(r["fresh"] == 64 and r["step_ms"] > 0 for r in rows)
-
-
 def test_bench_simulate_shows_prioritized_beating_uniform():
     out = priorl("bench", "simulate", "--json", "--steps", "120", "--seeds", "2")
     assert out.returncode == 0, out.stderr

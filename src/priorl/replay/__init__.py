@@ -1,0 +1,21 @@
+"""Rollout-level replay: store individual past rollouts and replay those with large |advantage|.
+
+- :class:`RolloutReplayBuffer`: advantage-prioritized (sum-tree), age-bounded replay (Yoo et al., 2026).
+- :class:`NaiveReplayBuffer`: the baseline, uniform and without an age bound.
+- :class:`ReplayBuffer`: the composition both are made of (slot ring, removal rule, selector), for
+  other combinations.
+"""
+
+from priorl.replay.buffer import NaiveReplayBuffer, ReplayBuffer, RolloutReplayBuffer
+from priorl.replay.removal import KeepAll, MaxAge
+from priorl.replay.selectors import PrioritySelector, UniformSelector
+
+__all__ = [
+    "KeepAll",
+    "MaxAge",
+    "NaiveReplayBuffer",
+    "PrioritySelector",
+    "ReplayBuffer",
+    "RolloutReplayBuffer",
+    "UniformSelector",
+]
