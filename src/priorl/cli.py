@@ -66,7 +66,7 @@ def bench_sampler(
     choice over all M ("numpy"). Targets: at M = 10^6 the heap step is >= 20x faster than the sort
     step, and its time at 10^6 is under 3x its time at 10^4.
     """
-    from priorl.bench.common import emit, parse_sizes, scaling
+    from priorl.bench.common import emit, parse_sizes, target_ratios
     from priorl.bench.sampler import run_sampler_bench
 
     try:
@@ -79,16 +79,7 @@ def bench_sampler(
     results = run_sampler_bench(
         ms, batch_size=batch_size, group_size=group_size, repeats=repeats, seed=seed, progress=True
     )
-    extra = {}
-    lo, hi = min(ms), max(ms)
-    sort_ratio = {r["num_problems"]: r["step_ms"] for r in results if r["impl"] == "sort"}
-    heap = {r["num_problems"]: r["step_ms"] for r in results if r["impl"] == "heap"}
-    if hi in sort_ratio and hi in heap:
-        extra["sort_over_heap_at_max_M"] = round(sort_ratio[hi] / heap[hi], 2)
-    small = 10_000 if 10_000 in heap else lo
-    growth = scaling(results, "heap", "num_problems", small, hi)
-    if growth is not None:
-        extra[f"heap_time_ratio_{hi}_over_{small}"] = round(growth, 2)
+    extra = target_ratios(results, size_key="num_problems", baseline="sort", candidate="heap")
     emit(
         results,
         as_json=json_out,
@@ -116,7 +107,7 @@ def bench_replay(
     10^6 stored the sum-tree step is >= 10x faster than naive, and its time at 10^6 is under 3x its
     time at 10^4.
     """
-    from priorl.bench.common import emit, parse_sizes, scaling
+    from priorl.bench.common import emit, parse_sizes, target_ratios
     from priorl.bench.replay import run_replay_bench
 
     try:
@@ -124,15 +115,7 @@ def bench_replay(
     except ValueError as exc:
         _fail(f"--sizes: {exc}")
     results = run_replay_bench(ns, fresh=fresh, repeats=repeats, seed=seed, progress=True)
-    extra = {}
-    hi = max(ns)
-    by = {(r["impl"], r["stored"]): r["step_ms"] for r in results}
-    if ("naive", hi) in by and ("sumtree", hi) in by:
-        extra["naive_over_sumtree_at_max"] = round(by[("naive", hi)] / by[("sumtree", hi)], 2)
-    small = 10_000 if ("sumtree", 10_000) in by else min(ns)
-    growth = scaling(results, "sumtree", "stored", small, hi)
-    if growth is not None:
-        extra[f"sumtree_time_ratio_{hi}_over_{small}"] = round(growth, 2)
+    extra = target_ratios(results, size_key="stored", baseline="naive", candidate="sumtree")
     emit(
         results,
         as_json=json_out,

@@ -6,7 +6,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -105,9 +105,24 @@ def emit(
             console.print(f"{key}: {value}")
 
 
-def scaling(results: Iterable[dict], impl: str, size_key: str, small: int, large: int) -> float | None:
-    """Ratio of ``impl``'s step time at ``large`` to its time at ``small`` (None if either is missing)."""
-    by = {r[size_key]: r["step_ms"] for r in results if r["impl"] == impl}
-    if small in by and large in by:
-        return by[large] / by[small]
-    return None
+def target_ratios(results: Sequence[dict], *, size_key: str, baseline: str, candidate: str) -> dict:
+    """The two figures the speed targets are stated in, at the largest size measured.
+
+    ``{baseline}_over_{candidate}_at_max``: how many times faster the candidate is there;
+    ``{candidate}_time_ratio_{max}_over_{small}``: how its time grew from ``small`` (10^4 when measured,
+    else the smallest size) to the largest size.
+    """
+    by = {(r["impl"], r[size_key]): r["step_ms"] for r in results}
+    sizes = sorted({r[size_key] for r in results})
+    out: dict[str, float] = {}
+    if not sizes:
+        return out
+    hi = sizes[-1]
+    if (baseline, hi) in by and (candidate, hi) in by:
+        out[f"{baseline}_over_{candidate}_at_max"] = round(by[(baseline, hi)] / by[(candidate, hi)], 2)
+    small = 10_000 if (candidate, 10_000) in by else sizes[0]
+    if small != hi and (candidate, small) in by and (candidate, hi) in by:
+        out[f"{candidate}_time_ratio_{hi}_over_{small}"] = round(
+            by[(candidate, hi)] / by[(candidate, small)], 2
+        )
+    return out
