@@ -15,13 +15,14 @@ are imported where they are used.
 from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
 from priorl.sampling import PrioritizedSampler, UniformSampler
 from priorl.sumtree import SumTree
-from priorl.types import Rollout
+from priorl.types import Problem, Rollout
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NaiveReplayBuffer",
     "PrioritizedSampler",
+    "Problem",
     "Rollout",
     "RolloutReplayBuffer",
     "SumTree",

@@ -14,10 +14,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Rollout", "TokenSeq", "check_rollout"]
+__all__ = ["Problem", "Rollout", "TokenSeq", "check_rollout"]
 
 # A 1-D sequence of token ids or per-token floats: list, numpy array or torch tensor.
 TokenSeq = Sequence[int] | Sequence[float] | Any
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One training or evaluation problem: a prompt and its gold answer.
+
+    ``id`` is the problem's index in its dataset (0 .. M-1), the id the samplers use; ``level`` is an
+    optional difficulty level for per-level reports; ``source`` says where it came from (file and line).
+    """
+
+    id: int
+    prompt: str
+    answer: str
+    level: int | None = None
+    source: str = ""
 
 
 # eq=False: a rollout is an event, two rollouts with equal fields are still two rollouts, and
