@@ -6,6 +6,7 @@ Heavy imports happen inside each command so that ``priorl --help`` answers at on
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,9 +45,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of a table.")
-]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of a table.")]
 RepeatsOpt = Annotated[int, typer.Option(min=1, help="Timed steps per size (the median is reported).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
 
@@ -94,9 +93,7 @@ def bench_sampler(
 @bench_app.command("replay")
 def bench_replay(
     json_out: JsonOpt = False,
-    sizes: Annotated[
-        str, typer.Option(help="Comma-separated numbers of stored rollouts.")
-    ] = "1e3,1e4,1e5,1e6",
+    sizes: Annotated[str, typer.Option(help="Comma-separated numbers of stored rollouts.")] = "1e3,1e4,1e5,1e6",
     fresh: Annotated[int, typer.Option(min=1, help="Fresh rollouts composed per step.")] = 512,
     repeats: RepeatsOpt = 20,
     seed: SeedOpt = 0,
@@ -137,9 +134,7 @@ def bench_simulate(
     seeds: Annotated[int, typer.Option(min=1, help="Independent seeds averaged per sampler.")] = 3,
     sweep: Annotated[
         bool,
-        typer.Option(
-            "--sweep", help="Also run the sampler's options (retest schedules, estimators, selection)."
-        ),
+        typer.Option("--sweep", help="Also run the sampler's options (retest schedules, estimators, selection)."),
     ] = False,
     seed: SeedOpt = 0,
 ) -> None:
@@ -164,6 +159,164 @@ def bench_simulate(
         progress=True,
     )
     print_simulation(report, as_json=json_out)
+
+
+# Config keys a resumed run may change (with --allow-change): they alter no state already saved.
+SAFE_RESUME_CHANGES = (
+    "train.max_steps", "checkpoint.every", "checkpoint.keep_last", "eval.every", "eval.after",
+    "logging.tensorboard", "logging.wandb", "logging.wandb_project", "logging.progress",
+)  # fmt: skip
+
+
+@app.command("train")
+def train(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML run config (see configs/).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key, e.g. --set train.lr=1e-6 (repeatable)."),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="grpo | prioritized | dynamic-sampling | naive-replay | adv-replay | prioritized+adv-replay"),
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="Training problems: .jsonl/.parquet/.csv or builtin:NAME.")] = None,
+    verifier: Annotated[str | None, typer.Option(help="numeric | exact | math | module:function.")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(min=0, help="Checkpoint every N steps.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue the run in this directory from its last checkpoint.")
+    ] = None,
+    allow_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-change",
+            help="With --resume: accept changes to safe keys (" + ", ".join(SAFE_RESUME_CHANGES) + ").",
+        ),
+    ] = False,
+) -> None:
+    """Train a policy with GRPO and the chosen strategy; prints held-out accuracy before and after.
+
+    Examples:
+
+      priorl train                                   # the embedded default (configs/demo.yaml values)
+
+      priorl train -c configs/demo.yaml --strategy grpo --out runs/grpo
+
+      priorl train --data problems.jsonl --verifier math --set model.path=Qwen/Qwen3-0.6B-Base
+
+      priorl train --resume runs/grpo --max-steps 400 --allow-change
+
+    The run directory gets config.yaml, metrics.jsonl (one line per step), batches.jsonl (problem ids
+    and rewards per step), eval.jsonl, TensorBoard events in tb/, and checkpoints/.
+    """
+    from priorl.config import ConfigError, diff_configs, load_config
+
+    overrides = list(set_ or [])
+    for key, value in (
+        ("strategy", strategy), ("data.train", data), ("verifier.name", verifier), ("train.max_steps", max_steps),
+        ("seed", seed), ("checkpoint.every", checkpoint_every), ("out_dir", out),
+    ):  # fmt: skip
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    try:
+        if resume is not None:
+            saved_path = Path(resume) / "config.yaml"
+            if not saved_path.is_file():
+                _fail(f"--resume {resume}: no config.yaml there (is it a priorl run directory?)")
+            saved = load_config(saved_path)
+            cfg = load_config(config, overrides) if config else load_config(saved_path, overrides)
+            cfg = cfg.model_copy(update={"out_dir": str(resume)})
+            changed = diff_configs(saved, cfg)
+            unsafe = [k for k in changed if k not in SAFE_RESUME_CHANGES]
+            if unsafe:
+                _fail(
+                    f"--resume {resume}: the config differs from the run's in {', '.join(unsafe)}; "
+                    "these cannot change in a resumed run"
+                )
+            if changed and not allow_change:
+                _fail(
+                    f"--resume {resume}: the config differs from the run's in {', '.join(changed)}; "
+                    "pass --allow-change to accept these safe changes"
+                )
+        else:
+            cfg = load_config(config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    _run_training(cfg, resume=resume is not None)
+
+
+def _run_training(cfg, *, resume: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from priorl.grpo.trainer import Trainer, TrainingError
+
+    console = Console()
+    console.print(
+        f"[bold]priorl train[/] strategy={cfg.strategy} model={cfg.model.path} "
+        f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}"
+    )
+    try:
+        trainer = Trainer(cfg, resume=resume, console=console)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    try:
+        progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"), console=console, disable=not cfg.logging.progress,
+        )  # fmt: skip
+        with progress:
+            task = progress.add_task("train", total=cfg.train.max_steps, completed=trainer.step, info="")
+
+            def on_step(step: int, m: dict) -> None:
+                info = (
+                    f"reward {m['reward_mean']:.2f}  informative {m['informative_fraction']:.0%}  "
+                    f"replayed {m['n_replayed']}  loss {m['loss']:+.3f}"
+                )
+                progress.update(task, completed=step, info=info)
+
+            if cfg.eval.before and trainer.test_problems and trainer.step == 0:
+                console.print(f"evaluating {len(trainer.test_problems)} held-out problems before training ...")
+            results = trainer.train(progress=on_step)
+    except TrainingError as exc:
+        _fail(str(exc))
+    finally:
+        trainer.close()
+    _print_eval_table(console, results)
+    console.print(f"run directory: {cfg.out_dir} (metrics.jsonl, batches.jsonl, eval.jsonl, tb/, checkpoints/)")
+
+
+def _print_eval_table(console: Console, results: dict) -> None:
+    from rich.table import Table
+
+    if not results:
+        return
+    before, after = results.get("before"), results.get("after")
+    table = Table(title="held-out accuracy (greedy pass@1)")
+    table.add_column("level")
+    table.add_column("n", justify="right")
+    if before:
+        table.add_column("before", justify="right")
+    if after:
+        table.add_column("after", justify="right")
+    if before and after:
+        table.add_column("change", justify="right")
+    ref = after or before
+    for level, entry in ref["by_level"].items():
+        row = [level, str(entry["n"])]
+        b = before["by_level"][level]["accuracy"] if before else None
+        a = after["by_level"][level]["accuracy"] if after else None
+        row += [f"{x:.1%}" for x in (b, a) if x is not None]
+        if b is not None and a is not None:
+            row.append(f"{(a - b) * 100:+.1f} pts")
+        table.add_row(*row)
+    row = ["all", str(ref["num_problems"])]
+    row += [f"{r['accuracy']:.1%}" for r in (before, after) if r]
+    if before and after:
+        row.append(f"{(after['accuracy'] - before['accuracy']) * 100:+.1f} pts")
+    table.add_row(*row, style="bold")
+    console.print(table)
 
 
 def main() -> None:

@@ -1,0 +1,271 @@
+"""Run configuration: one YAML file validated by typed models, with ``--set key=value`` overrides.
+
+An unknown key anywhere is an error that names it (``extra="forbid"``). The resolved configuration is
+written to the run directory as ``config.yaml``, and a resumed run reads it back from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Strategy = Literal["grpo", "prioritized", "dynamic-sampling", "naive-replay", "adv-replay", "prioritized+adv-replay"]
+STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Section):
+    """LoRA adapters through peft (``pip install priorl[peft]``)."""
+
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] | str = "all-linear"
+
+
+class ModelConfig(_Section):
+    """The policy: a Hugging Face causal LM directory or hub name; ``builtin:tiny-arith`` is the shipped one."""
+
+    path: str = "builtin:tiny-arith"
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    device: str = "auto"  # "auto": cuda if available, else cpu
+    lora: LoraConfig | None = None
+    gradient_checkpointing: bool = False
+
+
+class DataConfig(_Section):
+    """Training and held-out problems: a .jsonl / .parquet / .csv file, ``builtin:...`` or ``hf:NAME[:SPLIT]``."""
+
+    train: str = "builtin:arithmetic"
+    test: str | None = "builtin:arithmetic-test"
+    prompt_key: str = "prompt"
+    answer_key: str = "answer"
+    level_key: str | None = "level"
+
+
+class VerifierConfig(_Section):
+    """How completions are scored: ``numeric``, ``exact``, ``math`` or ``module:function``."""
+
+    name: str = "numeric"
+    timeout_s: float = Field(5.0, gt=0)
+    isolation: Literal["process", "none"] | None = None  # None: in-process for numeric/exact, workers otherwise
+    workers: int | None = Field(None, ge=1)  # worker processes for isolated verifiers (default: up to 2)
+
+
+class GenerationConfig(_Section):
+    """Sampling of the G completions per problem."""
+
+    backend: Literal["hf"] = "hf"
+    group_size: int = Field(8, ge=2)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(16, ge=1)
+    batch_size: int = Field(256, ge=1)  # sequences per generate() call, to bound memory
+
+
+class TrainConfig(_Section):
+    """The policy update: clipped surrogate, optimizer, batch shape."""
+
+    max_steps: int = Field(100, ge=0)
+    batch_size: int = Field(16, ge=1)  # problems per step (B); G completions each
+    lr: float = Field(1e-5, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    micro_batch_size: int = Field(64, ge=1)  # sequences per forward/backward (gradient accumulation)
+    eps_low: float = Field(0.2, ge=0)
+    eps_high: float = Field(0.28, ge=0)
+    dual_clip: float | None = Field(None, gt=1)  # e.g. 10: bound the loss of negative-advantage tokens
+    advantage_scale: Literal["group", "none"] = "group"
+    kl_beta: float = Field(0.0, ge=0)
+    drop_zero_variance: bool = False  # drop groups whose rewards are all equal before the update
+    max_nonfinite_steps: int = Field(3, ge=1)  # consecutive non-finite losses before the run stops
+
+
+class SamplerConfig(_Section):
+    """`PrioritizedSampler` options (used by the prioritized strategies)."""
+
+    retest_every: int | None = Field(10, ge=1)
+    retest_fraction: float = Field(0.0, ge=0, le=1)
+    estimator: Literal["last", "ema", "window"] = "last"
+    ema_decay: float = Field(0.5, gt=0, le=1)
+    window: int = Field(4, ge=1)
+    selection: Literal["greedy", "stochastic"] = "greedy"
+    alpha: float = Field(1.0, ge=0)
+    floor: float = Field(0.01, ge=0)
+    min_priority: float = Field(0.0, ge=0)
+
+
+class ReplayConfig(_Section):
+    """`RolloutReplayBuffer` options (used by the replay strategies)."""
+
+    tau_max: int = Field(10, ge=0)
+    replay_ratio: float = Field(0.5, ge=0)
+    alpha: float = Field(0.5, ge=0)
+    eps: float = Field(1e-6, gt=0)
+    warmup_steps: int = Field(20, ge=0)
+    capacity: int = Field(30000, ge=1)
+
+
+class DynamicSamplingConfig(_Section):
+    """DAPO dynamic sampling: extra generation rounds allowed per step to fill the batch."""
+
+    max_rounds: int = Field(3, ge=1)
+
+
+class EvalConfig(_Section):
+    """Held-out accuracy measured before and after training (and every ``every`` steps if > 0)."""
+
+    before: bool = True
+    after: bool = True
+    every: int = Field(0, ge=0)
+    max_problems: int | None = Field(None, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1)  # default: generation.max_new_tokens
+
+
+class LoggingConfig(_Section):
+    """Where metrics go besides metrics.jsonl."""
+
+    tensorboard: bool = True
+    wandb: bool = False
+    wandb_project: str = "priorl"
+    progress: bool = True
+
+
+class CheckpointConfig(_Section):
+    """Checkpoints: every N steps (0: only at the end), keeping the newest ``keep_last``."""
+
+    every: int = Field(0, ge=0)
+    keep_last: int = Field(2, ge=1)
+
+
+class RunConfig(_Section):
+    """Everything one ``priorl train`` run needs."""
+
+    seed: int = 0
+    strategy: Strategy = "prioritized+adv-replay"
+    out_dir: str = "runs/latest"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    verifier: VerifierConfig = VerifierConfig()
+    generation: GenerationConfig = GenerationConfig()
+    train: TrainConfig = TrainConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    replay: ReplayConfig = ReplayConfig()
+    dynamic_sampling: DynamicSamplingConfig = DynamicSamplingConfig()
+    eval: EvalConfig = EvalConfig()
+    logging: LoggingConfig = LoggingConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        if self.train.eps_low >= 1:
+            raise ValueError(f"train.eps_low must be < 1, got {self.train.eps_low}")
+        return self
+
+    @property
+    def uses_prioritized_sampler(self) -> bool:
+        return self.strategy in ("prioritized", "prioritized+adv-replay")
+
+    @property
+    def replay_kind(self) -> str | None:
+        return {"naive-replay": "naive", "adv-replay": "adv", "prioritized+adv-replay": "adv"}.get(self.strategy)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message that names the file and the key."""
+
+
+def _format_validation(exc: ValidationError, where: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key '{key}'")
+        else:
+            value = err.get("input")
+            shown = f" (got {value!r})" if not isinstance(value, dict) else ""
+            lines.append(f"{where}: {key}: {err['msg']}{shown}")
+    return "; ".join(lines)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, in order."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=1e-5")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--set {item!r}: empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (or the defaults), apply overrides, validate. Raises ConfigError with one message."""
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        where = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"config file {path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(loaded).__name__}")
+        data = loaded
+    if overrides:
+        data = apply_overrides(data, overrides)
+        where = f"{where} with --set overrides"
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, where)) from None
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML (every key, defaults included)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def diff_configs(a: RunConfig, b: RunConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    out: list[str] = []
+
+    def walk(x: Any, y: Any, prefix: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{prefix}{k}.")
+        elif x != y:
+            out.append(prefix.rstrip("."))
+
+    walk(a.model_dump(mode="json"), b.model_dump(mode="json"), "")
+    return out

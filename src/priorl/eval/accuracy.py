@@ -1,0 +1,48 @@
+"""Held-out accuracy: pass@1 with greedy decoding (or avg@k with sampling), by difficulty level."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from priorl.types import Problem
+
+
+def evaluate(
+    generator,
+    problems: Sequence[Problem],
+    verifier,
+    *,
+    samples: int = 1,
+    max_new_tokens: int | None = None,
+) -> dict:
+    """Score ``problems`` with the generator and verifier.
+
+    ``samples == 1``: one greedy completion per problem (pass@1). ``samples > 1``: that many sampled
+    completions, and the accuracy is their mean (avg@k). Returns ``{"accuracy", "mean_length",
+    "num_problems", "by_level": {level: {"accuracy", "n"}}, "verifier_errors", "verifier_timeouts"}``;
+    ``mean_length`` is in completion tokens.
+    """
+    if not problems:
+        raise ValueError("no problems to evaluate")
+    greedy = samples == 1
+    out = generator.generate([p.prompt for p in problems], samples, greedy=greedy, max_new_tokens=max_new_tokens)
+    answers = [p.answer for p in problems for _ in range(samples)]
+    scored = verifier.score_batch(out.texts, answers)
+    per_problem = [sum(scored.rewards[i * samples : (i + 1) * samples]) / samples for i in range(len(problems))]
+    levels: dict[int | None, list[float]] = defaultdict(list)
+    for p, acc in zip(problems, per_problem, strict=True):
+        levels[p.level].append(acc)
+    by_level = {
+        str(level): {"accuracy": sum(v) / len(v), "n": len(v)}
+        for level, v in sorted(levels.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    }
+    return {
+        "accuracy": sum(per_problem) / len(per_problem),
+        "mean_length": out.num_tokens / len(out),
+        "num_problems": len(problems),
+        "samples": samples,
+        "by_level": by_level,
+        "verifier_errors": scored.errors,
+        "verifier_timeouts": scored.timeouts,
+    }

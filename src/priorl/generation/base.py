@@ -1,0 +1,49 @@
+"""The generator protocol and what one generation call returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class GenerationOutput:
+    """Completions for ``len(prompts) * n`` sequences, grouped: prompt 0's n completions first.
+
+    Token lists are ragged Python lists (no padding). A completion ends with the EOS token when the
+    model stopped on its own (``finished``), or is cut at ``max_new_tokens``.
+    """
+
+    prompt_ids: list[list[int]]  # [N][P_i] prompt token ids
+    completion_ids: list[list[int]]  # [N][C_i] sampled token ids, EOS included when produced
+    logprobs: list[list[float]]  # [N][C_i] log pi_behavior(token) under softmax(logits / temperature)
+    texts: list[str]  # [N] decoded completions, special tokens removed
+    finished: list[bool] = field(default_factory=list)  # [N] stopped at EOS
+
+    def __len__(self) -> int:
+        return len(self.completion_ids)
+
+    @property
+    def num_tokens(self) -> int:
+        """Completion tokens generated (the cost axis)."""
+        return sum(len(c) for c in self.completion_ids)
+
+
+class Generator(Protocol):
+    """What the trainer needs from a generation backend."""
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        *,
+        greedy: bool = False,
+        max_new_tokens: int | None = None,
+    ) -> GenerationOutput:
+        """Sample ``n`` completions for each prompt (or one greedy completion each when ``greedy``)."""
+        ...
+
+    def sync_weights(self) -> None:
+        """Make generation use the policy's current weights (a no-op when the backend shares the model)."""
+        ...

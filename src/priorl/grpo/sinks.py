@@ -1,0 +1,82 @@
+"""Where per-step metrics go: metrics.jsonl always, TensorBoard and W&B when asked."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
+    return value
+
+
+class JsonlWriter:
+    """Append one JSON object per line, flushed at once (a crash loses at most the line being written)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def write(self, record: dict) -> None:
+        self._f.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def truncate_jsonl(path: Path, max_step: int) -> int:
+    """Drop lines whose ``step`` is above ``max_step`` (and a torn last line). Returns the lines kept."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break  # a torn line can only be the last one written
+        if int(record.get("step", 0)) <= max_step:
+            kept.append(line)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+    tmp.replace(path)
+    return len(kept)
+
+
+class MetricSinks:
+    """Fan metrics out to metrics.jsonl, TensorBoard (``tb/``) and W&B."""
+
+    def __init__(self, run_dir: Path, *, tensorboard: bool, wandb: bool, wandb_project: str, config: dict):
+        self.jsonl = JsonlWriter(Path(run_dir) / "metrics.jsonl")
+        self.tb = None
+        self.wandb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+        if wandb:
+            try:
+                import wandb as wandb_module
+            except ImportError:
+                raise ValueError("logging.wandb needs wandb: pip install 'priorl[wandb]'") from None
+            self.wandb = wandb_module.init(project=wandb_project, config=config, dir=str(run_dir))
+
+    def write(self, step: int, metrics: dict) -> None:
+        self.jsonl.write({"step": step, **metrics})
+        numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if self.tb is not None:
+            for key, value in numeric.items():
+                self.tb.add_scalar(key, value, step)
+        if self.wandb is not None:
+            self.wandb.log(numeric, step=step)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()

@@ -1,0 +1,397 @@
+"""The GRPO trainer: one readable loop that puts the problem sampler and the rollout replay buffer to work.
+
+One step::
+
+    ids      = sampler.sample(B)                         # which problems (uniform or prioritized)
+    rollouts = generate G completions per problem        # behavior log-probs recorded
+    rewards  = verifier.score(completions, answers)      # errors and time-outs score 0, counted
+    sampler.observe(ids, rewards)                        # priorities follow the new success rates
+    A        = group advantages (r - mean) / (std + eps)
+    batch    = replay.compose(fresh, step)               # all fresh + replayed (|A|-prioritized, age <= tau_max)
+    one clipped policy update on batch                   # ratio vs each rollout's behavior log-probs
+    metrics, batches.jsonl, checkpoint
+
+How it differs from textbook GRPO (DeepSeekMath):
+
+- Token-level clipped surrogate with clip-higher (eps_low 0.2, eps_high 0.28, DAPO), optional dual-clip,
+  token-mean aggregation over the whole step's batch (micro-batches add up exactly).
+- One update per step. For fresh rollouts the old log-probs are the current policy's own (detached),
+  so their ratio is exactly 1 in that update; replayed rollouts use the behavior log-probs recorded
+  when they were generated, so their ratio corrects for the policy having moved since.
+- No KL to a reference by default (beta 0); when beta > 0, the k3 estimator against a frozen copy.
+- ``dynamic-sampling`` (DAPO) generates more groups until the batch holds B informative ones, and
+  every extra completion counts in ``rollouts_generated``: comparisons are at equal generation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from priorl.config import RunConfig, dump_config
+from priorl.grpo.advantages import group_advantages
+from priorl.grpo.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from priorl.grpo.loss import clipped_surrogate, sequence_logprobs
+from priorl.grpo.sinks import JsonlWriter, MetricSinks, truncate_jsonl
+from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
+from priorl.sampling import PrioritizedSampler, UniformSampler
+from priorl.types import Rollout
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. repeated non-finite losses); the message says why."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_sampler(config: RunConfig, num_problems: int):
+    """`PrioritizedSampler` for the prioritized strategies, `UniformSampler` for the others."""
+    if config.uses_prioritized_sampler:
+        return PrioritizedSampler(num_problems, seed=config.seed, **config.sampler.model_dump())
+    return UniformSampler(num_problems, seed=config.seed)
+
+
+def build_replay(config: RunConfig):
+    """The replay buffer of the strategy, or None."""
+    kind, r = config.replay_kind, config.replay
+    if kind == "adv":
+        return RolloutReplayBuffer(
+            tau_max=r.tau_max, replay_ratio=r.replay_ratio, alpha=r.alpha, eps=r.eps,
+            warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed,
+        )  # fmt: skip
+    if kind == "naive":
+        return NaiveReplayBuffer(
+            replay_ratio=r.replay_ratio, warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed
+        )
+    return None
+
+
+class Trainer:
+    """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
+
+    def __init__(self, config: RunConfig, *, resume: bool = False, console=None) -> None:
+        from priorl.data import load_problems
+        from priorl.generation import HFGenerator
+        from priorl.models import load_policy, load_tokenizer
+        from priorl.rewards import make_verifier
+
+        self.config = c = config
+        self.console = console
+        self.run_dir = Path(c.out_dir)
+        seed_everything(c.seed)
+
+        # Data first: a bad dataset stops the run before anything is created on disk.
+        keys = dict(prompt_key=c.data.prompt_key, answer_key=c.data.answer_key, level_key=c.data.level_key)
+        self.problems = load_problems(c.data.train, **keys)
+        self.test_problems = load_problems(c.data.test, **keys) if c.data.test else []
+        if c.eval.max_problems is not None:
+            self.test_problems = self.test_problems[: c.eval.max_problems]
+        if c.train.batch_size > len(self.problems):
+            raise ValueError(f"train.batch_size {c.train.batch_size} is larger than the dataset ({len(self.problems)})")
+        self.verifier = make_verifier(
+            c.verifier.name, timeout_s=c.verifier.timeout_s, isolation=c.verifier.isolation, workers=c.verifier.workers
+        )
+
+        self.tokenizer = load_tokenizer(c.model)
+        self.model = load_policy(c.model)
+        self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
+        self.generator = HFGenerator(
+            self.model, self.tokenizer, temperature=c.generation.temperature, top_p=c.generation.top_p,
+            max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.batch_size,
+        )  # fmt: skip
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=c.train.lr, betas=c.train.betas, weight_decay=c.train.weight_decay
+        )
+        warmup = c.train.warmup_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
+        )
+        self.sampler = build_sampler(c, len(self.problems))
+        self.replay = build_replay(c)
+
+        self.step = 0
+        self.counters = {"rollouts_generated": 0, "tokens_generated": 0, "nonfinite_skipped": 0}
+        self._nonfinite_in_a_row = 0
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._resume()
+        else:
+            for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl"):
+                (self.run_dir / name).unlink(missing_ok=True)
+        (self.run_dir / "config.yaml").write_text(dump_config(c))
+        self.sinks = MetricSinks(
+            self.run_dir, tensorboard=c.logging.tensorboard, wandb=c.logging.wandb,
+            wandb_project=c.logging.wandb_project, config=c.model_dump(mode="json"),
+        )  # fmt: skip
+        self.batches = JsonlWriter(self.run_dir / "batches.jsonl")
+        self.evals = JsonlWriter(self.run_dir / "eval.jsonl")
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, progress=None) -> dict:
+        """Train to ``train.max_steps``; returns the held-out evaluations ``{"before": ..., "after": ...}``."""
+        c = self.config
+        results: dict = {}
+        if c.eval.before and self.test_problems and self.step == 0:
+            results["before"] = self.evaluate()
+        try:
+            while self.step < c.train.max_steps:
+                self.step += 1
+                metrics = self.train_step()
+                self.sinks.write(self.step, metrics)
+                if progress is not None:
+                    progress(self.step, metrics)
+                if c.eval.every and self.step % c.eval.every == 0 and self.test_problems:
+                    self.evaluate()
+                if c.checkpoint.every and self.step % c.checkpoint.every == 0:
+                    self.save()
+            self.save()
+            if c.eval.after and self.test_problems:
+                results["after"] = self.evaluate()
+        finally:
+            self.close_logs()
+        return results
+
+    def train_step(self) -> dict:
+        """One GRPO step; returns its metrics."""
+        c, t0 = self.config, time.perf_counter()
+        timing = {"generate": 0.0, "score": 0.0, "update": 0.0}
+
+        if c.strategy == "dynamic-sampling":
+            groups, gen_stats = self._dynamic_sampling_groups(timing)
+        else:
+            ids = self.sampler.sample(c.train.batch_size)
+            groups, gen_stats = self._rollout_groups(ids, timing)
+
+        fresh = [r for g in groups for r in g["rollouts"] if not (c.train.drop_zero_variance and not g["informative"])]
+        batch = self.replay.compose(fresh, self.step) if self.replay is not None else fresh
+        replayed = batch[len(fresh) :]
+
+        t_up = time.perf_counter()
+        update_stats = self._update(batch, n_fresh=len(fresh))
+        timing["update"] = time.perf_counter() - t_up
+
+        self.batches.write(
+            {
+                "step": self.step,
+                "problem_ids": [g["problem_id"] for g in groups],
+                "rewards": [g["rewards"] for g in groups],
+                "replayed": [[r.problem_id, r.step] for r in replayed],
+            }
+        )
+        metrics = {
+            **self.counters,
+            **gen_stats,
+            "n_fresh": len(fresh),
+            "n_replayed": len(replayed),
+            "mean_replay_age": float(np.mean([self.step - r.step for r in replayed])) if replayed else 0.0,
+            **update_stats,
+            "lr": self.scheduler.get_last_lr()[0],
+            "time/generate": timing["generate"],
+            "time/score": timing["score"],
+            "time/update": timing["update"],
+            "time/step": time.perf_counter() - t0,
+        }
+        metrics.update({f"sampler/{k}": v for k, v in self.sampler.metrics().items()})
+        if self.replay is not None:
+            metrics.update({f"replay/{k}": v for k, v in self.replay.metrics().items()})
+        return metrics
+
+    # ------------------------------------------------------------------ rollouts
+    def _rollout_groups(self, ids: list[int], timing: dict) -> tuple[list[dict], dict]:
+        """Generate G completions for each problem, score them, feed the sampler, make rollouts."""
+        c, G = self.config, self.config.generation.group_size
+        problems = [self.problems[i] for i in ids]
+        t = time.perf_counter()
+        out = self.generator.generate([p.prompt for p in problems], G)
+        timing["generate"] += time.perf_counter() - t
+        t = time.perf_counter()
+        scored = self.verifier.score_batch(out.texts, [p.answer for p in problems for _ in range(G)])
+        timing["score"] += time.perf_counter() - t
+        rewards = np.asarray(scored.rewards, dtype=np.float64).reshape(len(ids), G)
+        self.sampler.observe(ids, rewards)
+        advantages = group_advantages(rewards, c.train.advantage_scale)
+        self.counters["rollouts_generated"] += len(out)
+        self.counters["tokens_generated"] += out.num_tokens
+        groups = []
+        for gi, pid in enumerate(ids):
+            rollouts = [
+                Rollout(
+                    problem_id=pid,
+                    prompt_ids=out.prompt_ids[gi * G + j],
+                    completion_ids=out.completion_ids[gi * G + j],
+                    behavior_logprobs=out.logprobs[gi * G + j],
+                    reward=float(rewards[gi, j]),
+                    advantage=float(advantages[gi, j]),
+                    step=self.step,
+                )
+                for j in range(G)
+            ]
+            groups.append(
+                {
+                    "problem_id": pid,
+                    "rewards": rewards[gi].tolist(),
+                    "informative": bool(rewards[gi].max() > rewards[gi].min()),
+                    "rollouts": rollouts,
+                }
+            )
+        stats = {
+            "reward_mean": float(rewards.mean()),
+            "informative_fraction": float(np.mean([g["informative"] for g in groups])),
+            "completion_len_mean": out.num_tokens / len(out),
+            "verifier_errors": scored.errors,
+            "verifier_timeouts": scored.timeouts,
+            "groups_generated": len(groups),
+        }
+        return groups, stats
+
+    def _dynamic_sampling_groups(self, timing: dict) -> tuple[list[dict], dict]:
+        """DAPO: keep only groups with differing rewards; generate more rounds until B are kept."""
+        c, B = self.config, self.config.train.batch_size
+        kept: list[dict] = []
+        all_groups: list[dict] = []
+        totals = {"verifier_errors": 0, "verifier_timeouts": 0}
+        rounds = 0
+        while len(kept) < B and rounds < c.dynamic_sampling.max_rounds:
+            groups, stats = self._rollout_groups(self.sampler.sample(B), timing)
+            all_groups += groups
+            kept += [g for g in groups if g["informative"]]
+            totals["verifier_errors"] += stats["verifier_errors"]
+            totals["verifier_timeouts"] += stats["verifier_timeouts"]
+            rounds += 1
+        rewards = np.array([g["rewards"] for g in all_groups])
+        stats = {
+            "reward_mean": float(rewards.mean()),
+            "informative_fraction": float(np.mean([g["informative"] for g in all_groups])),
+            "completion_len_mean": float(np.mean([len(r.completion_ids) for g in all_groups for r in g["rollouts"]])),
+            **totals,
+            "groups_generated": len(all_groups),
+            "dynamic_rounds": rounds,
+        }
+        return kept[:B], stats
+
+    # ------------------------------------------------------------------ the update
+    def _update(self, batch: list[Rollout], *, n_fresh: int) -> dict:
+        """One optimizer step on ``batch`` (first ``n_fresh`` fresh, then replayed), token-mean loss."""
+        c = self.config
+        T = sum(len(r.completion_ids) for r in batch)
+        if T == 0:
+            return {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 1.0, "ratio_max": 1.0, "grad_norm": 0.0}
+        temperature, pad = c.generation.temperature, self.generator.pad_id
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_total, clipped, ratio_sum, ratio_max, kl_sum = 0.0, 0.0, 0.0, 0.0, 0.0
+        mb = c.train.micro_batch_size
+        for start in range(0, len(batch), mb):
+            chunk = batch[start : start + mb]
+            prompts = [list(r.prompt_ids) for r in chunk]
+            completions = [list(r.completion_ids) for r in chunk]
+            logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
+            # Fresh rollouts: the behavior policy is the current one, so old = current (ratio exactly 1);
+            # replayed rollouts: the log-probs recorded at their generation.
+            old = logp.detach().clone()
+            for i, r in enumerate(chunk):
+                if start + i >= n_fresh:
+                    lp = torch.as_tensor(np.asarray(r.behavior_logprobs, dtype=np.float32), device=logp.device)
+                    old[i, : lp.numel()] = lp
+            adv = torch.tensor([r.advantage for r in chunk], dtype=torch.float32, device=logp.device)
+            ref = None
+            if self.ref_model is not None:
+                with torch.no_grad():
+                    ref, _ = sequence_logprobs(self.ref_model, prompts, completions, temperature, pad)
+            loss_sum, stats = clipped_surrogate(
+                logp, old, adv, mask, eps_low=c.train.eps_low, eps_high=c.train.eps_high,
+                dual_clip=c.train.dual_clip, ref_logprobs=ref, kl_beta=c.train.kl_beta,
+            )  # fmt: skip
+            (loss_sum / T).backward()
+            loss_total += float(loss_sum.detach()) / T
+            clipped += stats.clipped
+            ratio_sum += stats.ratio_sum
+            ratio_max = max(ratio_max, stats.ratio_max)
+            kl_sum += stats.kl_sum
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        max_norm = c.train.grad_clip if c.train.grad_clip is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if not (math.isfinite(loss_total) and math.isfinite(grad_norm)):
+            # Skip the update, keep the last good weights; stop after too many in a row.
+            self.optimizer.zero_grad(set_to_none=True)
+            self.counters["nonfinite_skipped"] += 1
+            self._nonfinite_in_a_row += 1
+            if self._nonfinite_in_a_row >= c.train.max_nonfinite_steps:
+                self.save()
+                raise TrainingError(
+                    f"{self._nonfinite_in_a_row} non-finite losses or gradients in a row at step {self.step}; "
+                    f"stopped with a checkpoint of the last good state in {self.run_dir / 'checkpoints'}"
+                )
+        else:
+            self._nonfinite_in_a_row = 0
+            self.optimizer.step()
+            self.scheduler.step()
+        return {
+            "loss": loss_total,
+            "clip_fraction": clipped / T,
+            "ratio_mean": ratio_sum / T,
+            "ratio_max": ratio_max,
+            "grad_norm": grad_norm,
+            "kl": kl_sum / T,
+            "tokens_trained": T,
+        }
+
+    # ------------------------------------------------------------------ evaluation and state
+    def evaluate(self) -> dict:
+        """Greedy pass@1 on the held-out problems, by level; appended to eval.jsonl."""
+        from priorl.eval import evaluate
+
+        result = evaluate(
+            self.generator, self.test_problems, self.verifier, max_new_tokens=self.config.eval.max_new_tokens
+        )
+        result["rollouts_generated"] = self.counters["rollouts_generated"]
+        self.evals.write({"step": self.step, **result})
+        return result
+
+    def trainer_state(self) -> dict:
+        return {
+            "step": self.step,
+            "counters": dict(self.counters),
+            "nonfinite_in_a_row": self._nonfinite_in_a_row,
+        }
+
+    def save(self) -> Path:
+        """Write a checkpoint of the current step."""
+        return save_checkpoint(
+            self.run_dir, self.step, model=self.model, tokenizer=self.tokenizer, optimizer=self.optimizer,
+            scheduler=self.scheduler, sampler=self.sampler, replay=self.replay,
+            trainer_state=self.trainer_state(), keep_last=self.config.checkpoint.keep_last,
+        )  # fmt: skip
+
+    def _resume(self) -> None:
+        checkpoints = list_checkpoints(self.run_dir)
+        if not checkpoints:
+            raise ValueError(f"{self.run_dir} has no complete checkpoint to resume from")
+        state = load_checkpoint(
+            checkpoints[-1], model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+            sampler=self.sampler, replay=self.replay,
+        )  # fmt: skip
+        self.step = int(state["step"])
+        self.counters.update(state["counters"])
+        self._nonfinite_in_a_row = int(state.get("nonfinite_in_a_row", 0))
+        # Lines written after the checkpoint belong to steps that will run again.
+        for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl"):
+            truncate_jsonl(self.run_dir / name, self.step)
+
+    def close_logs(self) -> None:
+        self.sinks.close()
+        self.batches.close()
+        self.evals.close()
+
+    def close(self) -> None:
+        self.verifier.close()
