@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.priorl-installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo bench-demo test lint bench install clean
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/priorl train -c configs/demo.yaml
+
+bench-demo: $(STAMP)
 	$(BIN)/priorl bench sampler
 	$(BIN)/priorl bench replay
 	$(BIN)/priorl bench simulate

@@ -319,6 +319,45 @@ def _print_eval_table(console: Console, results: dict) -> None:
     console.print(table)
 
 
+@app.command("pretrain")
+def pretrain(
+    out: Annotated[str, typer.Option("--out", "-o", help="Where to write the model (Hugging Face format).")] = (
+        "runs/tiny-arith"
+    ),
+    steps: Annotated[int | None, typer.Option(min=1, help="Supervised steps (default: the shipped recipe).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the shipped recipe).")] = None,
+) -> None:
+    """Rebuild the shipped tiny base model: supervised steps on the train side of builtin:arithmetic.
+
+    With the defaults the weights come out bit for bit equal to the shipped ones (same torch build and
+    CPU): the command prints both SHA-256 digests. Takes a few minutes on 2 CPU cores.
+    """
+    import json
+
+    from priorl.assets import default_model_path
+    from priorl.pretrain import DEFAULT_PRETRAIN_ARGS, pretrain_command
+
+    args = {
+        "steps": steps or DEFAULT_PRETRAIN_ARGS["steps"],
+        "seed": DEFAULT_PRETRAIN_ARGS["seed"] if seed is None else seed,
+    }
+    try:
+        result = pretrain_command(out, **args)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    console = Console()
+    shipped = json.loads((default_model_path() / "priorl_pretrain.json").read_text())
+    mine, theirs = result.get("model_safetensors_sha256"), shipped.get("model_safetensors_sha256")
+    console.print(f"wrote {out}")
+    console.print(f"sha256 model.safetensors: {mine}")
+    console.print(f"sha256 of the shipped one: {theirs}")
+    console.print(
+        "[green]identical to the shipped weights[/]"
+        if mine == theirs
+        else "[yellow]differs from the shipped weights[/]"
+    )
+
+
 def main() -> None:
     """Entry point of the ``priorl`` console script: runs the app, turning user errors into one line."""
     try:

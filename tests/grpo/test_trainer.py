@@ -1,0 +1,132 @@
+"""End-to-end GRPO steps on the shipped tiny model, for every strategy; checkpoints; bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from priorl.config import STRATEGIES, load_config
+from priorl.grpo.trainer import Trainer
+
+HERE = Path(__file__).parent
+
+
+MODEL = __import__("os").environ.get("PRIORL_TEST_MODEL", "builtin:tiny-arith")
+
+
+def tiny_config(tmp_path, strategy="prioritized+adv-replay", **extra):
+    overrides = [
+        f"strategy={strategy}",
+        f"model.path={MODEL}",
+        f"out_dir={tmp_path / strategy.replace('+', '_')}",
+        "generation.group_size=4",
+        "generation.max_new_tokens=6",
+        "train.batch_size=4",
+        "train.max_steps=3",
+        "train.lr=1e-4",
+        "replay.warmup_steps=1",
+        "eval.before=false",
+        "eval.after=false",
+        "logging.tensorboard=false",
+        "logging.progress=false",
+        *[f"{k}={v}" for k, v in extra.items()],
+    ]
+    return load_config(None, overrides)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_runs_end_to_end(tmp_path, strategy):
+    cfg = tiny_config(tmp_path, strategy)
+    trainer = Trainer(cfg)
+    trainer.train()
+    trainer.close()
+    run = Path(cfg.out_dir)
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    for key in ("rollouts_generated", "tokens_generated", "reward_mean", "informative_fraction", "n_fresh",
+                "n_replayed", "mean_replay_age", "loss", "clip_fraction", "verifier_errors", "time/generate",
+                "time/score", "time/update", "sampler/informative_fraction"):  # fmt: skip
+        assert key in metrics[-1], key
+    batches = read_jsonl(run / "batches.jsonl")
+    assert len(batches) == 3 and all(len(r) == 4 for b in batches for r in b["rewards"])
+    if strategy == "dynamic-sampling":
+        assert metrics[-1]["rollouts_generated"] >= 3 * 4 * 4  # extra rounds count
+    else:
+        assert metrics[-1]["rollouts_generated"] == 3 * 4 * 4
+        assert all(len(b["problem_ids"]) == 4 for b in batches)
+    if "replay" in strategy:
+        assert "replay/size" in metrics[-1]
+        for m in metrics[1:]:  # from step 2 on (warmup 1), up to half the fresh count is replayed
+            assert m["n_replayed"] <= round(0.5 * m["n_fresh"])
+            assert m["mean_replay_age"] <= cfg.replay.tau_max
+    else:
+        assert all(m["n_replayed"] == 0 for m in metrics)
+    assert (run / "config.yaml").exists() and list((run / "checkpoints").iterdir())
+
+
+def test_on_policy_ratio_is_exactly_one(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, "grpo", **{"train.max_steps": 2}))
+    trainer.train()
+    trainer.close()
+    for m in read_jsonl(Path(trainer.run_dir) / "metrics.jsonl"):
+        assert m["ratio_mean"] == 1.0 and m["ratio_max"] == 1.0 and m["clip_fraction"] == 0.0
+
+
+def test_resume_continues_like_an_uninterrupted_run(tmp_path):
+    full = tiny_config(tmp_path / "a", **{"train.max_steps": 4, "checkpoint.every": 2})
+    t = Trainer(full)
+    t.train()
+    t.close()
+    part = tiny_config(tmp_path / "b", **{"train.max_steps": 2})
+    t = Trainer(part)
+    t.train()
+    t.close()
+    resumed = part.model_copy(update={"train": part.train.model_copy(update={"max_steps": 4})})
+    t = Trainer(resumed, resume=True)
+    assert t.step == 2
+    t.train()
+    t.close()
+    a = read_jsonl(Path(full.out_dir) / "batches.jsonl")
+    b = read_jsonl(Path(part.out_dir) / "batches.jsonl")
+    assert a == b
+    ma, mb = read_jsonl(Path(full.out_dir) / "metrics.jsonl"), read_jsonl(Path(part.out_dir) / "metrics.jsonl")
+    assert [m["step"] for m in mb] == [1, 2, 3, 4]
+    for x, y in zip(ma, mb, strict=True):
+        assert x["rollouts_generated"] == y["rollouts_generated"] and x["n_replayed"] == y["n_replayed"]
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+
+
+def test_raising_verifier_scores_zero_and_training_goes_on(tmp_path):
+    cfg = tiny_config(tmp_path, "grpo", **{"verifier.name": f"{HERE / 'flaky_verifier.py'}:score"})
+    trainer = Trainer(cfg)
+    trainer.train()
+    trainer.close()
+    metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
+    assert len(metrics) == 3
+    assert sum(m["verifier_errors"] for m in metrics) > 0
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "priorl.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_bad_dataset_stops_before_training_with_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "1+1=", "answer": "2"}\n{"prompt": "2+2=" \n')
+    out_dir = tmp_path / "run"
+    proc = run_cli("train", "--data", str(bad), "--out", str(out_dir), "--max-steps", "1")
+    assert proc.returncode == 2
+    assert "bad.jsonl" in proc.stderr and "line 2" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (out_dir / "metrics.jsonl").exists()
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    proc = run_cli("train", "--set", "train.learning_rate=1", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "unknown key 'train.learning_rate'" in proc.stderr
