@@ -8,9 +8,7 @@ import pytest
 
 
 def priorl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "priorl.cli", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "priorl.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_help_lists_the_commands():

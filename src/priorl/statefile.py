@@ -28,9 +28,7 @@ def split_state(state: dict, prefix: str = "") -> tuple[dict, dict[str, np.ndarr
         path = f"{prefix}{key}"
         if isinstance(value, np.ndarray):
             if value.dtype == object:
-                raise ValueError(
-                    f"state array {path!r} has dtype object, which cannot be saved without pickle"
-                )
+                raise ValueError(f"state array {path!r} has dtype object, which cannot be saved without pickle")
             arrays[path] = np.ascontiguousarray(value)
             tree[key] = {_ARRAY: path}
         elif isinstance(value, dict):

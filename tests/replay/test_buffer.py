@@ -147,9 +147,7 @@ def test_compose_puts_all_fresh_first_then_replays(cls):
     assert len(buf) == 7
 
 
-@pytest.mark.parametrize(
-    ("n_fresh", "ratio", "expected"), [(5, 0.5, 2), (7, 0.5, 4), (4, 0.0, 0), (3, 2.0, 6)]
-)
+@pytest.mark.parametrize(("n_fresh", "ratio", "expected"), [(5, 0.5, 2), (7, 0.5, 4), (4, 0.0, 0), (3, 2.0, 6)])
 def test_compose_replays_round_of_ratio_times_fresh(n_fresh, ratio, expected):
     buf = RolloutReplayBuffer(warmup_steps=0, replay_ratio=ratio, capacity=100)
     buf.add(batch([0.5] * 20, step=0, start_id=100))

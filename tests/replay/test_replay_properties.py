@@ -32,9 +32,7 @@ def buffers(draw):
     }
     if draw(st.booleans()):
         return NaiveReplayBuffer(**common)
-    return RolloutReplayBuffer(
-        tau_max=draw(st.integers(0, 4)), alpha=draw(st.sampled_from([0.0, 0.5, 1.0])), **common
-    )
+    return RolloutReplayBuffer(tau_max=draw(st.integers(0, 4)), alpha=draw(st.sampled_from([0.0, 0.5, 1.0])), **common)
 
 
 class Model:

@@ -93,9 +93,7 @@ def test_empty_buffer_round_trips():
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    split=st.integers(0, 12), seed=st.integers(0, 100), capacity=st.integers(1, 20), tau_max=st.integers(0, 5)
-)
+@given(split=st.integers(0, 12), seed=st.integers(0, 100), capacity=st.integers(1, 20), tau_max=st.integers(0, 5))
 def test_resume_at_any_step_is_exact(split, seed, capacity, tau_max):
     kw = {"tau_max": tau_max, "warmup_steps": 1, "capacity": capacity, "seed": seed}
     straight = RolloutReplayBuffer(**kw)

@@ -115,9 +115,7 @@ def test_solved_and_unsolved_leave_the_heap_and_are_retested():
 
 def test_forgetting_and_breakthroughs_are_counted():
     sampler = PrioritizedSampler(4, retest_every=None)
-    sampler.observe(
-        [0, 1, 2, 3], [binary_group(1.0), binary_group(0.0), binary_group(1.0), binary_group(0.5)]
-    )
+    sampler.observe([0, 1, 2, 3], [binary_group(1.0), binary_group(0.0), binary_group(1.0), binary_group(0.5)])
     sampler.observe([0, 1], [binary_group(0.5), binary_group(0.25)])
     m = sampler.metrics()
     assert (m["forgetting"], m["breakthroughs"]) == (1, 1)
@@ -134,9 +132,7 @@ def test_forgetting_and_breakthroughs_are_counted():
 
 def test_metrics_report_batch_priority_and_informative_fraction():
     sampler = PrioritizedSampler(4, retest_every=None)
-    sampler.observe(
-        [0, 1, 2, 3], [binary_group(0.5), binary_group(0.25), binary_group(1.0), binary_group(0.0)]
-    )
+    sampler.observe([0, 1, 2, 3], [binary_group(0.5), binary_group(0.25), binary_group(1.0), binary_group(0.0)])
     assert sampler.metrics()["informative_fraction"] == 0.5
     sampler.sample(2)
     m = sampler.metrics()

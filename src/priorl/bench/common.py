@@ -122,7 +122,5 @@ def target_ratios(results: Sequence[dict], *, size_key: str, baseline: str, cand
         out[f"{baseline}_over_{candidate}_at_max"] = round(by[(baseline, hi)] / by[(candidate, hi)], 2)
     small = 10_000 if (candidate, 10_000) in by else sizes[0]
     if small != hi and (candidate, small) in by and (candidate, hi) in by:
-        out[f"{candidate}_time_ratio_{hi}_over_{small}"] = round(
-            by[(candidate, hi)] / by[(candidate, small)], 2
-        )
+        out[f"{candidate}_time_ratio_{hi}_over_{small}"] = round(by[(candidate, hi)] / by[(candidate, small)], 2)
     return out

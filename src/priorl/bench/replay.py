@@ -31,9 +31,7 @@ _RATIO = 0.5
 class NaivePrioritizedReplay:
     """Prioritized, age-bounded replay done naively: O(n) numpy work per step. For benchmarks only."""
 
-    def __init__(
-        self, *, capacity: int, tau_max: int, replay_ratio: float, alpha: float, eps: float, seed: int
-    ):
+    def __init__(self, *, capacity: int, tau_max: int, replay_ratio: float, alpha: float, eps: float, seed: int):
         self.capacity = capacity
         self.tau_max = tau_max
         self.replay_ratio = replay_ratio

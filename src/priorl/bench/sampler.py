@@ -39,9 +39,7 @@ class _FlatPrioritySampler:
         self.priority[ids] = var
 
 
-def _rewards_for(
-    ids: list[int], solve_p: np.ndarray, group_size: int, rng: np.random.Generator
-) -> np.ndarray:
+def _rewards_for(ids: list[int], solve_p: np.ndarray, group_size: int, rng: np.random.Generator) -> np.ndarray:
     return (rng.random((len(ids), group_size)) < solve_p[ids, None]).astype(np.float64)
 
 
@@ -69,11 +67,7 @@ def run_sampler_bench(
             # A spread of difficulties: many problems near always / never solved, as in real data.
             solve_p = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 3.0, size=m)))
             for impl in impls:
-                sampler = (
-                    PrioritizedSampler(m, seed=seed)
-                    if impl == "heap"
-                    else _FlatPrioritySampler(m, impl, seed)
-                )
+                sampler = PrioritizedSampler(m, seed=seed) if impl == "heap" else _FlatPrioritySampler(m, impl, seed)
                 _warm_up(sampler, solve_p, group_size, rng)
 
                 def step(sampler=sampler, solve_p=solve_p, rng=rng):
@@ -83,8 +77,6 @@ def run_sampler_bench(
                 # Expensive naive steps at large M get fewer repeats; the median is still stable.
                 reps = repeats if impl == "heap" or m <= 100_000 else max(3, repeats // 4)
                 ms = time_steps(step, reps)
-                results.append(
-                    {"impl": impl, "num_problems": m, "batch_size": batch_size, "step_ms": round(ms, 4)}
-                )
+                results.append({"impl": impl, "num_problems": m, "batch_size": batch_size, "step_ms": round(ms, 4)})
                 advance(f"{impl} M={m:,}")
     return results

@@ -51,12 +51,8 @@ def _samplers(sweep: bool) -> dict:
             "prio no-retest": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None),
             "prio retest_every=5": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=5),
             "prio retest_every=20": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=20),
-            "prio fraction=0.1": lambda m, s: PrioritizedSampler(
-                m, seed=s, retest_every=None, retest_fraction=0.1
-            ),
-            "prio fraction=0.05": lambda m, s: PrioritizedSampler(
-                m, seed=s, retest_every=None, retest_fraction=0.05
-            ),
+            "prio fraction=0.1": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None, retest_fraction=0.1),
+            "prio fraction=0.05": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None, retest_fraction=0.05),
             "prio ema": lambda m, s: PrioritizedSampler(m, seed=s, estimator="ema", min_priority=0.01),
             "prio window=3": lambda m, s: PrioritizedSampler(m, seed=s, estimator="window", window=3),
             "prio stochastic": lambda m, s: PrioritizedSampler(m, seed=s, selection="stochastic"),

@@ -141,9 +141,7 @@ class ReplayBuffer:
         batch = list(fresh)
         step = self._check_step(step)
         self._check_batch(batch)  # before any change, so a bad batch leaves the buffer untouched
-        replayed = self._sample(
-            round(self.replay_ratio * len(batch)) if step >= self.warmup_steps else 0, step
-        )
+        replayed = self._sample(round(self.replay_ratio * len(batch)) if step >= self.warmup_steps else 0, step)
         self._store(batch)
         return batch + replayed
 
@@ -206,9 +204,7 @@ class ReplayBuffer:
                 f"replay state comes from a {state['selector']!r} buffer, this one is {self.selector.name!r}"
             )
         if int(state["capacity"]) != self.capacity:
-            raise ValueError(
-                f"replay state has capacity {state['capacity']}, this buffer has capacity {self.capacity}"
-            )
+            raise ValueError(f"replay state has capacity {state['capacity']}, this buffer has capacity {self.capacity}")
         head = int(state["head"])
         if not 0 <= head < self.capacity:
             raise ValueError(f"replay state head {head} is out of range [0, {self.capacity})")
@@ -221,9 +217,7 @@ class ReplayBuffer:
 
         rollouts = columns_to_rollouts(state["rollouts"])
         if len(rollouts) > self.capacity:
-            raise ValueError(
-                f"replay state holds {len(rollouts)} rollouts, more than capacity {self.capacity}"
-            )
+            raise ValueError(f"replay state holds {len(rollouts)} rollouts, more than capacity {self.capacity}")
         for r in rollouts:
             check_rollout(r)
             if r.advantage == 0.0:
@@ -233,9 +227,7 @@ class ReplayBuffer:
             raise ValueError("replay state rollouts are not in birth order (steps must be non-decreasing)")
         newest = int(state["newest_step"])
         if steps.size and steps[-1] > newest:
-            raise ValueError(
-                f"replay state newest_step {newest} is older than a stored rollout ({steps[-1]})"
-            )
+            raise ValueError(f"replay state newest_step {newest} is older than a stored rollout ({steps[-1]})")
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = dict(state["rng"])
@@ -269,9 +261,7 @@ class ReplayBuffer:
     def _check_step(self, step: Any) -> int:
         step = _int_arg("step", step, 0)
         if step < self._last_step:
-            raise ValueError(
-                f"step {step} goes backwards: the buffer has already seen step {self._last_step}"
-            )
+            raise ValueError(f"step {step} goes backwards: the buffer has already seen step {self._last_step}")
         return step
 
     def _check_batch(self, batch: list[Rollout]) -> None:

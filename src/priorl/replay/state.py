@@ -98,9 +98,7 @@ def columns_to_rollouts(columns: Mapping[str, Any]) -> list[Rollout]:
     completion_ids = np.asarray(columns["completion_ids"], dtype=np.int64).reshape(-1)
     logprobs = np.asarray(columns["behavior_logprobs"], dtype=np.float64).reshape(-1)
     if logprobs.size != completion_ids.size:
-        raise ValueError(
-            f"replay state: {logprobs.size} behavior_logprobs for {completion_ids.size} completion_ids"
-        )
+        raise ValueError(f"replay state: {logprobs.size} behavior_logprobs for {completion_ids.size} completion_ids")
     p_off = _offsets(columns, "prompt_offsets", n, prompt_ids.size)
     c_off = _offsets(columns, "completion_offsets", n, completion_ids.size)
     return [

@@ -34,9 +34,7 @@ class Pools:
 
     def update(self, ids: np.ndarray, p: np.ndarray, priority: np.ndarray) -> np.ndarray:
         """Re-classify distinct ``ids`` from success estimate and priority; returns their status. O(k)."""
-        new = np.where(priority > self.min_priority, ACTIVE, np.where(p >= 0.5, SOLVED, UNSOLVED)).astype(
-            np.int8
-        )
+        new = np.where(priority > self.min_priority, ACTIVE, np.where(p >= 0.5, SOLVED, UNSOLVED)).astype(np.int8)
         old = self.status[ids]
         self.last_forgetting = int(np.count_nonzero((old == SOLVED) & (new != SOLVED)))
         self.last_breakthroughs = int(np.count_nonzero((old == UNSOLVED) & (new != UNSOLVED)))

@@ -84,11 +84,7 @@ class PrioritizedSampler:
         floor: float = 0.01,
         min_priority: float = 0.0,
     ) -> None:
-        if (
-            isinstance(num_problems, bool)
-            or not isinstance(num_problems, (int, np.integer))
-            or num_problems < 1
-        ):
+        if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
             raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
         if retest_every is not None and (not isinstance(retest_every, (int, np.integer)) or retest_every < 1):
             raise ValueError(f"retest_every must be None or an int >= 1, got {retest_every!r}")
@@ -246,9 +242,7 @@ class PrioritizedSampler:
             )
         mine = {"name": self._estimator.name, **self._estimator.config()}
         if dict(state["estimator"]) != mine:
-            raise ValueError(
-                f"sampler state used estimator {dict(state['estimator'])}, this sampler uses {mine}"
-            )
+            raise ValueError(f"sampler state used estimator {dict(state['estimator'])}, this sampler uses {mine}")
         M = self.num_problems
         arrays = {
             "priority": np.asarray(state["priority"], dtype=np.float64),

@@ -83,9 +83,7 @@ class RecencyList:
     def load_order(self, order: np.ndarray) -> None:
         """Rebuild the list from ids given oldest first. O(n)."""
         order = np.asarray(order, dtype=np.int64)
-        if order.size and (
-            order.min() < 0 or order.max() >= self.capacity or np.unique(order).size != order.size
-        ):
+        if order.size and (order.min() < 0 or order.max() >= self.capacity or np.unique(order).size != order.size):
             raise ValueError("recency order must hold distinct ids in range")
         prev = np.full(self.capacity, _NIL, dtype=np.int64)
         nxt = np.full(self.capacity, _NIL, dtype=np.int64)

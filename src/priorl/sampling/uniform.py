@@ -25,11 +25,7 @@ class UniformSampler:
     """
 
     def __init__(self, num_problems: int, *, seed: int = 0) -> None:
-        if (
-            isinstance(num_problems, bool)
-            or not isinstance(num_problems, (int, np.integer))
-            or num_problems < 1
-        ):
+        if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
             raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
         self.num_problems = int(num_problems)
         self.seed = int(seed)
@@ -72,11 +68,7 @@ class UniformSampler:
         if ids.size == 0:
             return
         # Pools.update needs distinct ids: fold repeated problems one group at a time, in order.
-        parts = (
-            [slice(None)]
-            if len(set(ids.tolist())) == ids.size
-            else [slice(i, i + 1) for i in range(ids.size)]
-        )
+        parts = [slice(None)] if len(set(ids.tolist())) == ids.size else [slice(i, i + 1) for i in range(ids.size)]
         for sl in parts:
             p, priority = self._estimator.update(ids[sl], m1[sl], m2[sl])
             self._pools.update(ids[sl], p, priority)
@@ -105,9 +97,7 @@ class UniformSampler:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from :meth:`state_dict`; raises ValueError for a state of another size."""
-        missing = [
-            k for k in ("num_problems", "rng", "order", "pos", "epoch", "calls", "pools") if k not in state
-        ]
+        missing = [k for k in ("num_problems", "rng", "order", "pos", "epoch", "calls", "pools") if k not in state]
         if missing:
             raise ValueError(f"sampler state is missing keys: {missing}")
         if int(state["num_problems"]) != self.num_problems:
@@ -116,9 +106,7 @@ class UniformSampler:
             )
         order = np.asarray(state["order"], dtype=np.int64)
         if order.shape != (self.num_problems,):
-            raise ValueError(
-                f"sampler state field 'order' has shape {order.shape}, expected ({self.num_problems},)"
-            )
+            raise ValueError(f"sampler state field 'order' has shape {order.shape}, expected ({self.num_problems},)")
         self._pools.load_state_dict(state["pools"])
         self._rng.bit_generator.state = state["rng"]
         self._order = order.copy()
