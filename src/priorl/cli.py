@@ -288,34 +288,33 @@ def _run_training(cfg, *, resume: bool) -> None:
 
 
 def _print_eval_table(console: Console, results: dict) -> None:
+    """Held-out accuracy by level: greedy pass@1 (and avg@k when sampled), before -> after (change)."""
     from rich.table import Table
 
-    if not results:
-        return
     before, after = results.get("before"), results.get("after")
-    table = Table(title="held-out accuracy (greedy pass@1)")
+    ref = after or before
+    if ref is None:
+        return
+    kinds = [("pass@1 (greedy)", lambda r: r)]
+    if "sampled" in ref:
+        kinds.append((f"avg@{ref['sampled']['samples']} (sampled)", lambda r: r["sampled"]))
+    table = Table(title="held-out accuracy" + (", before -> after training" if before and after else ""))
     table.add_column("level")
     table.add_column("n", justify="right")
-    if before:
-        table.add_column("before", justify="right")
-    if after:
-        table.add_column("after", justify="right")
-    if before and after:
-        table.add_column("change", justify="right")
-    ref = after or before
-    for level, entry in ref["by_level"].items():
-        row = [level, str(entry["n"])]
-        b = before["by_level"][level]["accuracy"] if before else None
-        a = after["by_level"][level]["accuracy"] if after else None
-        row += [f"{x:.1%}" for x in (b, a) if x is not None]
+    for name, _ in kinds:
+        table.add_column(name, justify="right")
+
+    def cell(b: float | None, a: float | None) -> str:
         if b is not None and a is not None:
-            row.append(f"{(a - b) * 100:+.1f} pts")
-        table.add_row(*row)
-    row = ["all", str(ref["num_problems"])]
-    row += [f"{r['accuracy']:.1%}" for r in (before, after) if r]
-    if before and after:
-        row.append(f"{(after['accuracy'] - before['accuracy']) * 100:+.1f} pts")
-    table.add_row(*row, style="bold")
+            return f"{b:.1%} -> {a:.1%} ({(a - b) * 100:+.1f})"
+        return f"{(a if a is not None else b):.1%}"
+
+    def cells(get) -> list[str]:
+        return [cell(get(pick(before)) if before else None, get(pick(after)) if after else None) for _, pick in kinds]
+
+    for level, entry in ref["by_level"].items():
+        table.add_row(level, str(entry["n"]), *cells(lambda r, lv=level: r["by_level"][lv]["accuracy"]))
+    table.add_row("all", str(ref["num_problems"]), *cells(lambda r: r["accuracy"]), style="bold")
     console.print(table)
 
 

@@ -128,6 +128,7 @@ class EvalConfig(_Section):
     every: int = Field(0, ge=0)
     max_problems: int | None = Field(None, ge=1)
     max_new_tokens: int | None = Field(None, ge=1)  # default: generation.max_new_tokens
+    samples: int = Field(0, ge=0)  # > 0: also avg@k with k sampled completions at the training temperature
 
 
 class LoggingConfig(_Section):

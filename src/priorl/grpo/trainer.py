@@ -150,7 +150,8 @@ class Trainer:
                 self.sinks.write(self.step, metrics)
                 if progress is not None:
                     progress(self.step, metrics)
-                if c.eval.every and self.step % c.eval.every == 0 and self.test_problems:
+                final = self.step == c.train.max_steps and c.eval.after
+                if c.eval.every and self.step % c.eval.every == 0 and self.test_problems and not final:
                     self.evaluate()
                 if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                     self.save()
@@ -348,12 +349,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation and state
     def evaluate(self) -> dict:
-        """Greedy pass@1 on the held-out problems, by level; appended to eval.jsonl."""
+        """Greedy pass@1 on the held-out problems by level (and avg@k if ``eval.samples``); to eval.jsonl."""
         from priorl.eval import evaluate
 
-        result = evaluate(
-            self.generator, self.test_problems, self.verifier, max_new_tokens=self.config.eval.max_new_tokens
-        )
+        cfg = self.config.eval
+        result = evaluate(self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens)
+        if cfg.samples > 0:
+            result["sampled"] = evaluate(
+                self.generator,
+                self.test_problems,
+                self.verifier,
+                samples=cfg.samples,
+                max_new_tokens=cfg.max_new_tokens,
+            )
         result["rollouts_generated"] = self.counters["rollouts_generated"]
         self.evals.write({"step": self.step, **result})
         return result
