@@ -250,6 +250,7 @@ def train(
 def _run_training(cfg, *, resume: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from priorl.grpo.checkpoint import CheckpointError
     from priorl.grpo.trainer import Trainer, TrainingError
 
     console = Console()
@@ -279,8 +280,10 @@ def _run_training(cfg, *, resume: bool) -> None:
             if cfg.eval.before and trainer.test_problems and trainer.step == 0:
                 console.print(f"evaluating {len(trainer.test_problems)} held-out problems before training ...")
             results = trainer.train(progress=on_step)
-    except TrainingError as exc:
+    except (TrainingError, CheckpointError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. the disk filled up while writing logs
+        _fail(f"I/O error in {cfg.out_dir}: {exc}")
     finally:
         trainer.close()
     _print_eval_table(console, results)

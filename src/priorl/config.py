@@ -47,6 +47,9 @@ class DataConfig(_Section):
     prompt_key: str = "prompt"
     answer_key: str = "answer"
     level_key: str | None = "level"
+    # Prompts too long for the model's context (with generation.max_new_tokens): stop with an error that
+    # names the first one ("error"), or drop them and report how many ("skip").
+    overlong: Literal["error", "skip"] = "error"
 
 
 class VerifierConfig(_Section):

@@ -18,9 +18,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from priorl.faults import maybe_fault
 from priorl.statefile import _write_atomic, load_state, save_state
 
 PREFIX = "step_"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; the message names it and the last complete one."""
+
+
+def remove_partial_checkpoints(run_dir: Path) -> int:
+    """Delete temporary directories left by a checkpoint write that was killed. Returns how many."""
+    root = Path(run_dir) / "checkpoints"
+    stale = [p for p in root.glob(".tmp-*") if p.is_dir()] if root.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -102,27 +116,35 @@ def save_checkpoint(
     """Write a complete checkpoint atomically and prune old ones. Returns its directory."""
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp / "model", safe_serialization=True)
-    tokenizer.save_pretrained(tmp / "model")
-    _save_optimizer(tmp, optimizer)
-    _write_atomic(tmp / "scheduler.json", json.dumps(scheduler.state_dict()).encode())
-    save_state(tmp, "sampler", sampler.state_dict())
-    if replay is not None:
-        save_state(tmp, "replay", replay.state_dict())
-    arrays, meta = _rng_state()
-    save_state(tmp, "rng", {"arrays": arrays, "meta": meta})
-    _write_atomic(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1).encode())
-    _write_atomic(tmp / "COMPLETE", b"ok\n")
-    for path in tmp.rglob("*"):  # flush model files written by save_pretrained too
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        model.save_pretrained(tmp / "model", safe_serialization=True)
+        tokenizer.save_pretrained(tmp / "model")
+        _save_optimizer(tmp, optimizer)
+        _write_atomic(tmp / "scheduler.json", json.dumps(scheduler.state_dict()).encode())
+        save_state(tmp, "sampler", sampler.state_dict())
+        if replay is not None:
+            save_state(tmp, "replay", replay.state_dict())
+        arrays, meta = _rng_state()
+        save_state(tmp, "rng", {"arrays": arrays, "meta": meta})
+        maybe_fault("checkpoint", step)  # half-written: the model is there, the rest is not
+        _write_atomic(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1).encode())
+        _write_atomic(tmp / "COMPLETE", b"ok\n")
+        for path in tmp.rglob("*"):  # flush model files written by save_pretrained too
+            if path.is_file():
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except OSError as exc:
+        # A full disk or a vanished directory: drop the partial write, keep every complete checkpoint.
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = list_checkpoints(run_dir)
+        kept = f"the last complete checkpoint, {previous[-1]}, is intact" if previous else "no earlier checkpoint"
+        raise CheckpointError(f"could not write checkpoint {final}: {exc.strerror or exc}; {kept}") from None
     for old in list_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -50,14 +50,25 @@ def truncate_jsonl(path: Path, max_step: int) -> int:
 class MetricSinks:
     """Fan metrics out to metrics.jsonl, TensorBoard (``tb/``) and W&B."""
 
-    def __init__(self, run_dir: Path, *, tensorboard: bool, wandb: bool, wandb_project: str, config: dict):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        tensorboard: bool,
+        wandb: bool,
+        wandb_project: str,
+        config: dict,
+        purge_after: int | None = None,
+    ):
         self.jsonl = JsonlWriter(Path(run_dir) / "metrics.jsonl")
         self.tb = None
         self.wandb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+            # On resume, TensorBoard drops the events of steps after the checkpoint (they run again).
+            purge = purge_after + 1 if purge_after is not None else None
+            self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tb"), purge_step=purge)
         if wandb:
             try:
                 import wandb as wandb_module

@@ -25,6 +25,7 @@ How it differs from textbook GRPO (DeepSeekMath):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -34,8 +35,9 @@ import numpy as np
 import torch
 
 from priorl.config import RunConfig, dump_config
+from priorl.faults import maybe_fault
 from priorl.grpo.advantages import group_advantages
-from priorl.grpo.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from priorl.grpo.checkpoint import list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
 from priorl.grpo.loss import clipped_surrogate, sequence_logprobs
 from priorl.grpo.sinks import JsonlWriter, MetricSinks, truncate_jsonl
 from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
@@ -75,6 +77,32 @@ def build_replay(config: RunConfig):
     return None
 
 
+def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[list, int]:
+    """Apply ``data.overlong`` to prompts that leave no room for ``max_new_tokens`` in the model's context.
+
+    Returns the problems to use (re-numbered 0..M-1 when some are dropped) and how many were dropped.
+    """
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if not problems or limit is None:
+        return problems, 0
+    room = limit - config.generation.max_new_tokens
+    lengths = [len(ids) for ids in tokenizer([p.prompt for p in problems])["input_ids"]]
+    over = [i for i, n in enumerate(lengths) if n > room]
+    if not over:
+        return problems, 0
+    first = problems[over[0]]
+    if config.data.overlong == "error":
+        raise ValueError(
+            f"{first.source or 'problem ' + str(first.id)}: field '{config.data.prompt_key}' is {lengths[over[0]]} "
+            f"tokens, more than the {room} the model's context leaves after generation.max_new_tokens "
+            f"({limit} - {config.generation.max_new_tokens}); {len(over)} prompt(s) are too long. "
+            "Set data.overlong=skip to drop them."
+        )
+    dropped = set(over)
+    kept = [p for i, p in enumerate(problems) if i not in dropped]
+    return [dataclasses.replace(p, id=i) for i, p in enumerate(kept)], len(over)
+
+
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
@@ -103,6 +131,8 @@ class Trainer:
 
         self.tokenizer = load_tokenizer(c.model)
         self.model = load_policy(c.model)
+        self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c)
+        self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c)
         self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
         self.generator = HFGenerator(
             self.model, self.tokenizer, temperature=c.generation.temperature, top_p=c.generation.top_p,
@@ -122,16 +152,21 @@ class Trainer:
         self.step = 0
         self.counters = {"rollouts_generated": 0, "tokens_generated": 0, "nonfinite_skipped": 0}
         self._nonfinite_in_a_row = 0
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(dump_config(c))
+        except OSError as exc:
+            raise ValueError(f"cannot write the run directory {self.run_dir}: {exc.strerror or exc}") from None
+        remove_partial_checkpoints(self.run_dir)  # left by a run killed while writing a checkpoint
         if resume:
             self._resume()
         else:
             for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl"):
                 (self.run_dir / name).unlink(missing_ok=True)
-        (self.run_dir / "config.yaml").write_text(dump_config(c))
         self.sinks = MetricSinks(
             self.run_dir, tensorboard=c.logging.tensorboard, wandb=c.logging.wandb,
             wandb_project=c.logging.wandb_project, config=c.model_dump(mode="json"),
+            purge_after=self.step if resume else None,
         )  # fmt: skip
         self.batches = JsonlWriter(self.run_dir / "batches.jsonl")
         self.evals = JsonlWriter(self.run_dir / "eval.jsonl")
@@ -148,6 +183,7 @@ class Trainer:
                 self.step += 1
                 metrics = self.train_step()
                 self.sinks.write(self.step, metrics)
+                maybe_fault("logged", self.step)
                 if progress is not None:
                     progress(self.step, metrics)
                 final = self.step == c.train.max_steps and c.eval.after
@@ -215,6 +251,7 @@ class Trainer:
         t = time.perf_counter()
         out = self.generator.generate([p.prompt for p in problems], G)
         timing["generate"] += time.perf_counter() - t
+        maybe_fault("generate", self.step)
         t = time.perf_counter()
         scored = self.verifier.score_batch(out.texts, [p.answer for p in problems for _ in range(G)])
         timing["score"] += time.perf_counter() - t
@@ -314,6 +351,7 @@ class Trainer:
                 dual_clip=c.train.dual_clip, ref_logprobs=ref, kl_beta=c.train.kl_beta,
             )  # fmt: skip
             (loss_sum / T).backward()
+            maybe_fault("update", self.step)
             loss_total += float(loss_sum.detach()) / T
             clipped += stats.clipped
             ratio_sum += stats.ratio_sum
