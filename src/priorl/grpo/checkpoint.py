@@ -139,6 +139,11 @@ def save_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY)  # make the rename itself durable
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     except OSError as exc:
         # A full disk or a vanished directory: drop the partial write, keep every complete checkpoint.
         shutil.rmtree(tmp, ignore_errors=True)
