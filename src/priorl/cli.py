@@ -321,6 +321,153 @@ def _print_eval_table(console: Console, results: dict) -> None:
     console.print(table)
 
 
+@app.command("eval")
+def eval_command(
+    model: Annotated[
+        str,
+        typer.Option(help="Model directory, hub name, builtin:tiny-arith, or a run directory (its last checkpoint)."),
+    ],
+    data: Annotated[str, typer.Option(help="Problems: .jsonl/.parquet/.csv, builtin:NAME or hf:NAME.")] = (
+        "builtin:arithmetic-test"
+    ),
+    samples: Annotated[int, typer.Option(min=1, help="k > 1 also reports avg@k, sampled at --temperature.")] = 1,
+    temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature for avg@k.")] = 1.0,
+    verifier: Annotated[str, typer.Option(help="numeric | exact | math | module:function.")] = "numeric",
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
+    max_problems: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N problems.")] = None,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Held-out accuracy of a model: pass@1 (greedy), avg@k, mean response length, by difficulty level.
+
+    Examples:
+
+      priorl eval --model builtin:tiny-arith
+
+      priorl eval --model runs/demo --samples 8 --json
+    """
+    import json
+
+    import torch
+
+    from priorl.config import ModelConfig
+    from priorl.data import load_problems
+    from priorl.eval import evaluate
+    from priorl.generation import HFGenerator
+    from priorl.grpo.checkpoint import list_checkpoints
+    from priorl.models import load_policy, load_tokenizer
+    from priorl.rewards import make_verifier
+
+    path = model
+    if Path(model).is_dir() and (Path(model) / "checkpoints").is_dir():
+        done = list_checkpoints(Path(model))
+        if not done:
+            _fail(f"--model {model}: the run has no complete checkpoint")
+        path = str(done[-1] / "model")
+    try:
+        problems = load_problems(data)[:max_problems]
+        cfg = ModelConfig(path=path)
+        tok, policy = load_tokenizer(cfg), load_policy(cfg, trainable=False)
+        vf = make_verifier(verifier)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    torch.manual_seed(seed)
+    gen = HFGenerator(policy, tok, temperature=temperature, max_new_tokens=max_new_tokens)
+    try:
+        result = evaluate(gen, problems, vf)
+        if samples > 1:
+            sampled = evaluate(gen, problems, vf, samples=samples)
+            result["avg_at_k"] = {"k": samples, "accuracy": sampled["accuracy"], "by_level": sampled["by_level"]}
+    finally:
+        vf.close()
+    result["model"] = path
+    if json_out:
+        print(json.dumps(result, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{path} on {data} ({len(problems)} problems)")
+    table.add_column("level")
+    table.add_column("n", justify="right")
+    table.add_column("pass@1 (greedy)", justify="right")
+    if samples > 1:
+        table.add_column(f"avg@{samples} (T={temperature})", justify="right")
+    for level, entry in result["by_level"].items():
+        row = [level, str(entry["n"]), f"{entry['accuracy']:.1%}"]
+        if samples > 1:
+            row.append(f"{result['avg_at_k']['by_level'][level]['accuracy']:.1%}")
+        table.add_row(*row)
+    row = ["all", str(result["num_problems"]), f"{result['accuracy']:.1%}"]
+    if samples > 1:
+        row.append(f"{result['avg_at_k']['accuracy']:.1%}")
+    table.add_row(*row, style="bold")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"mean response length: {result['mean_length']:.1f} tokens; verifier errors: "
+        f"{result['verifier_errors']}, time-outs: {result['verifier_timeouts']}"
+    )
+
+
+@app.command("compare")
+def compare(
+    presets: Annotated[str, typer.Option(help="Comma-separated strategies; must include grpo.")] = (
+        "grpo,prioritized,adv-replay,prioritized+adv-replay"
+    ),
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per preset.")] = 3,
+    budget: Annotated[int, typer.Option(min=1, help="Generated completions per run (the equal budget).")] = 51200,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Base YAML config.")] = "configs/demo.yaml",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config key (repeatable).")] = None,
+    eval_points: Annotated[int, typer.Option(min=1, help="Held-out evaluations along the budget.")] = 5,
+    out: Annotated[str, typer.Option("--out", "-o", help="Output directory.")] = "runs/compare",
+) -> None:
+    """Run every preset and seed at the same budget of generated completions and compare them.
+
+    Writes OUT/summary.json (per preset: final_accuracy_mean/std, rollouts_to_baseline, informative_fraction,
+    aes_vs_grpo, wall_seconds), OUT/report.md and PNG plots (accuracy vs completions, informative
+    fraction, sampler pools, replay ages). A failed run is reported; the others still finish.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from priorl.config import ConfigError, load_config
+    from priorl.eval.compare import run_compare
+
+    try:
+        base = load_config(config, list(set_ or []))
+    except ConfigError as exc:
+        _fail(str(exc))
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    console = Console()
+    progress = Progress(
+        TextColumn("[bold]{task.fields[run]}"), BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,} completions"), TimeElapsedColumn(), console=console,
+    )  # fmt: skip
+    total_runs = len(names) * seeds
+    with progress:
+        task = progress.add_task("compare", total=budget, run="")
+        count = {"n": 0}
+
+        def on_run(preset: str, seed: int) -> None:
+            count["n"] += 1
+            progress.reset(task, total=budget)
+            progress.update(task, run=f"run {count['n']}/{total_runs}: {preset} seed {seed}")
+
+        def on_step(step: int, metrics: dict) -> None:
+            progress.update(task, completed=min(budget, metrics["rollouts_generated"]))
+
+        try:
+            summary = run_compare(
+                base, presets=names, seeds=seeds, budget=budget, out=Path(out), eval_points=eval_points,
+                on_run=on_run, on_step=on_step,
+            )  # fmt: skip
+        except ValueError as exc:
+            _fail(str(exc))
+    console.print(Path(out, "report.md").read_text())
+    failed = sum(e["seeds_failed"] for e in summary["presets"].values())
+    if failed:
+        console.print(f"[yellow]{failed} run(s) failed; see error.txt in their directories[/]")
+
+
 @app.command("pretrain")
 def pretrain(
     out: Annotated[str, typer.Option("--out", "-o", help="Where to write the model (Hugging Face format).")] = (

@@ -76,6 +76,7 @@ class TrainConfig(_Section):
     """The policy update: clipped surrogate, optimizer, batch shape."""
 
     max_steps: int = Field(100, ge=0)
+    max_rollouts: int | None = Field(None, ge=1)  # generation budget: stop once this many completions were made
     batch_size: int = Field(16, ge=1)  # problems per step (B); G completions each
     lr: float = Field(1e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
@@ -129,6 +130,7 @@ class EvalConfig(_Section):
     before: bool = True
     after: bool = True
     every: int = Field(0, ge=0)
+    every_rollouts: int = Field(0, ge=0)  # also evaluate each time this many more completions were generated
     max_problems: int | None = Field(None, ge=1)
     max_new_tokens: int | None = Field(None, ge=1)  # default: generation.max_new_tokens
     samples: int = Field(0, ge=0)  # > 0: also avg@k with k sampled completions at the training temperature

@@ -1,5 +1,6 @@
-"""Evaluation: held-out accuracy by difficulty level."""
+"""Evaluation: held-out accuracy by difficulty level, AES, and side-by-side comparison of strategies."""
 
 from priorl.eval.accuracy import evaluate
+from priorl.eval.aes import aes
 
-__all__ = ["evaluate"]
+__all__ = ["aes", "evaluate"]

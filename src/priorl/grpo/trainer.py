@@ -173,21 +173,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def train(self, progress=None) -> dict:
-        """Train to ``train.max_steps``; returns the held-out evaluations ``{"before": ..., "after": ...}``."""
+        """Train to ``train.max_steps`` (or the ``train.max_rollouts`` budget); returns the held-out
+        evaluations ``{"before": ..., "after": ...}``."""
         c = self.config
         results: dict = {}
         if c.eval.before and self.test_problems and self.step == 0:
             results["before"] = self.evaluate()
         try:
-            while self.step < c.train.max_steps:
+            while not self.finished():
+                generated_before = self.counters["rollouts_generated"]
                 self.step += 1
                 metrics = self.train_step()
                 self.sinks.write(self.step, metrics)
                 maybe_fault("logged", self.step)
                 if progress is not None:
                     progress(self.step, metrics)
-                final = self.step == c.train.max_steps and c.eval.after
-                if c.eval.every and self.step % c.eval.every == 0 and self.test_problems and not final:
+                if self._eval_due(generated_before) and self.test_problems and not (self.finished() and c.eval.after):
                     self.evaluate()
                 if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                     self.save()
@@ -197,6 +198,18 @@ class Trainer:
         finally:
             self.close_logs()
         return results
+
+    def finished(self) -> bool:
+        """Whether the step limit or the generation budget is reached."""
+        t = self.config.train
+        budget_spent = t.max_rollouts is not None and self.counters["rollouts_generated"] >= t.max_rollouts
+        return self.step >= t.max_steps or budget_spent
+
+    def _eval_due(self, generated_before: int) -> bool:
+        e, now = self.config.eval, self.counters["rollouts_generated"]
+        by_step = bool(e.every) and self.step % e.every == 0
+        by_budget = bool(e.every_rollouts) and now // e.every_rollouts > generated_before // e.every_rollouts
+        return by_step or by_budget
 
     def train_step(self) -> dict:
         """One GRPO step; returns its metrics."""
