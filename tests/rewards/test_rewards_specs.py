@@ -43,7 +43,7 @@ def test_numeric_can_run_in_workers_too():
         ("exact", {"timeout_s": -1.0}, "timeout_s"),
         ("exact", {"isolation": "thread"}, "isolation"),
         ("verifier_helpers:score", {"workers": 0}, "workers"),
-        ("verifier_helpers:weighted", {"weight": lambda: 1}, "picklable"),
+        ("verifier_helpers:weighted", {"weight": lambda: 1}, "JSON-serializable"),
     ],
 )
 def test_bad_specs_raise_one_line_value_errors_naming_the_spec(spec, kwargs, fragment):

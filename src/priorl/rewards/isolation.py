@@ -15,16 +15,16 @@ Two layers of time limit:
 Workers are fresh interpreters started with ``subprocess`` (``python -c``), not ``multiprocessing``:
 no ``__main__`` re-import (a training script without an ``if __name__ == "__main__"`` guard is
 fine), nothing inherited from a process holding torch threads or CUDA, and a private pipe for the
-protocol (a verifier that prints cannot corrupt it). Messages are length-prefixed pickles.
+protocol (a verifier that prints cannot corrupt it). Messages are length-prefixed JSON (no pickle).
 POSIX only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
-import pickle
 import selectors
 import signal
 import struct
@@ -180,8 +180,12 @@ class InProcessRunner:
 
 
 def encode(message: Any) -> bytes:
-    """One frame: an 8-byte big-endian length, then the pickled message."""
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    """One frame: an 8-byte big-endian length, then the message as JSON.
+
+    ``ensure_ascii`` escapes every non-ASCII character, so lone surrogates in a model's output (invalid
+    Unicode) cross the pipe intact and come back as the same ``str``; tuples arrive as lists.
+    """
+    data = json.dumps(message, ensure_ascii=True).encode("ascii")
     return _HEADER.pack(len(data)) + data
 
 
@@ -194,7 +198,7 @@ def read_message(stream: IO[bytes]) -> Any | None:
     data = stream.read(size)
     if len(data) < size:
         return None
-    return pickle.loads(data)
+    return json.loads(data)
 
 
 class _FrameBuffer:
@@ -211,7 +215,7 @@ class _FrameBuffer:
             end = _HEADER.size + size
             if len(self._buf) < end:
                 break
-            messages.append(pickle.loads(bytes(self._buf[_HEADER.size : end])))
+            messages.append(json.loads(bytes(self._buf[_HEADER.size : end])))
             del self._buf[:end]
         return messages
 
@@ -331,7 +335,7 @@ class WorkerPool:
         self.restarts = 0  # workers replaced after a kill or a crash, over the pool's life
         self._start_failures = 0  # consecutive workers that died before becoming ready
         self._command = [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path)]
-        self._init_message = ("init", ref, dict(kwargs), timeout_s)
+        self._init_message = ("init", dataclasses.asdict(ref), dict(kwargs), timeout_s)
         self._selector = selectors.DefaultSelector()
         self._workers: list[_Worker] = []
         self._closed = False
@@ -418,7 +422,7 @@ class WorkerPool:
         for i, (c, a) in enumerate(zip(completions, answers, strict=True)):
             if isinstance(c, str) and isinstance(a, str):
                 todo.append(i)
-            else:  # anything else might not pickle, and would fail in the verifier anyway
+            else:  # anything else cannot cross the JSON pipe, and would fail in the verifier anyway
                 outcomes[i] = ("error", 0.0, "TypeError: completion and answer must be str")
         size = max(1, min(32, math.ceil(len(todo) / (4 * self.n_workers))))
         queue: deque[list[int]] = deque(todo[i : i + size] for i in range(0, len(todo), size))

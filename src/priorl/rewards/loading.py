@@ -1,7 +1,7 @@
 """Turning a verifier spec (``"math"``, ``"mymod:score"``, ``"path/to/file.py:score"``) into a function.
 
 The resolution is split in two so a worker process can repeat it: :func:`parse_spec` turns the
-string into a picklable :class:`FunctionRef` (built-ins are just references into this package), and
+string into a plain-data :class:`FunctionRef` (built-ins are just references into this package), and
 :func:`load_function` imports what it names. Every failure is a ``ValueError`` naming the spec, so
 the CLI can print it as one line.
 """
@@ -45,7 +45,7 @@ BUILTIN_VERIFIERS: Mapping[str, Builtin] = {
 
 @dataclass(frozen=True)
 class FunctionRef:
-    """A picklable reference to a scoring function: a module (or a ``.py`` file) and an attribute."""
+    """A reference to a scoring function: a module (or a ``.py`` file) and an attribute; plain fields, sent as JSON."""
 
     spec: str  # as written by the user, for messages
     module: str  # dotted module name, or an absolute path to a .py file
@@ -101,7 +101,7 @@ def _import_file(ref: FunctionRef) -> Any:
     if not os.path.isfile(path):
         raise _bad(ref.spec, f"file {path} does not exist")
     # One module per file, named after its path, so loading it twice (parent, then worker; or two
-    # verifiers) executes it once per process, and classes defined in it pickle by that name.
+    # verifiers) executes it once per process, and everything defined in it is found by that name.
     name = "_priorl_verifier_" + hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]

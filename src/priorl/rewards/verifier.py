@@ -8,9 +8,9 @@ of failure is logged once (``priorl.rewards`` logger), later ones only counted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import pickle
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -165,7 +165,7 @@ def make_verifier(
             functions.
         workers: worker processes for ``isolation="process"``; default :func:`default_workers`.
         **kwargs: passed to the function on every call (``rel_tol``/``abs_tol`` for ``numeric``;
-            ``float_rounding``, ``numeric_precision``, ``strict`` for ``math``). Must be picklable
+            ``float_rounding``, ``numeric_precision``, ``strict`` for ``math``). Must be JSON-serializable
             under ``isolation="process"``.
 
     The function is imported here as well as in each worker, so a bad spec fails now.
@@ -189,9 +189,9 @@ def make_verifier(
     check_call_signature(fn, kwargs, ref.spec)
     if isolation == "process":
         try:
-            pickle.dumps(kwargs)
-        except Exception as e:
-            raise ValueError(f"verifier {ref.spec!r}: keyword arguments must be picklable: {e}") from e
+            json.dumps(kwargs)  # they travel to the worker processes as JSON
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"verifier {ref.spec!r}: keyword arguments must be JSON-serializable: {e}") from e
     else:
         warmup = getattr(fn, "warmup", None)
         if callable(warmup):

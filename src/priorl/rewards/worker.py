@@ -1,7 +1,7 @@
 """The worker process of :class:`priorl.rewards.isolation.WorkerPool`.
 
 Started as ``python -c <bootstrap> <sys.path as JSON>``. Protocol on the original stdin/stdout
-(length-prefixed pickles, see :func:`priorl.rewards.isolation.encode`):
+(length-prefixed JSON, see :func:`priorl.rewards.isolation.encode`):
 
 - parent -> worker: ``("init", ref, kwargs, timeout_s)`` once, then ``("score", [(index, completion,
   answer), ...])`` per chunk; end of stream means exit.
@@ -20,7 +20,7 @@ import time
 from typing import IO, Any
 
 from priorl.rewards.isolation import SoftTimer, call_scored, describe_exception, encode, read_message
-from priorl.rewards.loading import load_function
+from priorl.rewards.loading import FunctionRef, load_function
 
 
 def _take_protocol_streams() -> tuple[IO[bytes], IO[bytes]]:
@@ -69,9 +69,9 @@ def main() -> None:
     init = read_message(proto_in)
     if init is None:
         return
-    _, ref, kwargs, timeout_s = init
+    _, ref_fields, kwargs, timeout_s = init
     try:
-        fn = load_function(ref)
+        fn = load_function(FunctionRef(**ref_fields))
         warmup = getattr(fn, "warmup", None)
         if callable(warmup):
             warmup()  # before "ready": start-up cost is not charged to the first completion's timeout
