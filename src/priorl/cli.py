@@ -259,7 +259,7 @@ def _run_training(cfg, *, resume: bool) -> None:
         f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}"
     )
     try:
-        trainer = Trainer(cfg, resume=resume, console=console)
+        trainer = Trainer(cfg, resume=resume)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     try:

@@ -54,7 +54,7 @@ def join_state(tree: dict, arrays: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -70,8 +70,8 @@ def save_state(directory: str | os.PathLike, name: str, state: dict) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tree, arrays = split_state(state)
-    _write_atomic(directory / f"{name}.safetensors", save(arrays) if arrays else save({}))
-    _write_atomic(directory / f"{name}.json", json.dumps(tree, indent=1).encode())
+    write_atomic(directory / f"{name}.safetensors", save(arrays) if arrays else save({}))
+    write_atomic(directory / f"{name}.json", json.dumps(tree, indent=1).encode())
 
 
 def load_state(directory: str | os.PathLike, name: str) -> dict:

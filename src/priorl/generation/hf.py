@@ -114,5 +114,5 @@ class HFGenerator:
             out.prompt_ids.append(prompt)
             out.completion_ids.append(completion)
             out.logprobs.append(lp[:end])
-            out.finished.append(end <= len(row) and bool(completion) and completion[-1] == self.eos_id)
+            out.finished.append(self.eos_id in row)
             out.texts.append(self.tokenizer.decode(completion, skip_special_tokens=True))

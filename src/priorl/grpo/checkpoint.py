@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from priorl.faults import maybe_fault
-from priorl.statefile import _write_atomic, load_state, save_state
+from priorl.statefile import load_state, save_state, write_atomic
 
 PREFIX = "step_"
 
@@ -64,7 +64,7 @@ def _save_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
                 scalars.setdefault(str(idx), {})[name] = value
     save_file(tensors, str(directory / "optimizer.safetensors"))
     meta = {"param_groups": state["param_groups"], "scalars": scalars}
-    _write_atomic(directory / "optimizer.json", json.dumps(meta).encode())
+    write_atomic(directory / "optimizer.json", json.dumps(meta).encode())
 
 
 def _load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
@@ -123,15 +123,15 @@ def save_checkpoint(
         model.save_pretrained(tmp / "model", safe_serialization=True)
         tokenizer.save_pretrained(tmp / "model")
         _save_optimizer(tmp, optimizer)
-        _write_atomic(tmp / "scheduler.json", json.dumps(scheduler.state_dict()).encode())
+        write_atomic(tmp / "scheduler.json", json.dumps(scheduler.state_dict()).encode())
         save_state(tmp, "sampler", sampler.state_dict())
         if replay is not None:
             save_state(tmp, "replay", replay.state_dict())
         arrays, meta = _rng_state()
         save_state(tmp, "rng", {"arrays": arrays, "meta": meta})
         maybe_fault("checkpoint", step)  # half-written: the model is there, the rest is not
-        _write_atomic(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1).encode())
-        _write_atomic(tmp / "COMPLETE", b"ok\n")
+        write_atomic(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1).encode())
+        write_atomic(tmp / "COMPLETE", b"ok\n")
         for path in tmp.rglob("*"):  # flush model files written by save_pretrained too
             if path.is_file():
                 with open(path, "rb") as f:

@@ -106,14 +106,13 @@ def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[li
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, console=None) -> None:
+    def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
         from priorl.data import load_problems
         from priorl.generation import HFGenerator
         from priorl.models import load_policy, load_tokenizer
         from priorl.rewards import make_verifier
 
         self.config = c = config
-        self.console = console
         self.run_dir = Path(c.out_dir)
         seed_everything(c.seed)
 
