@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.priorl-installed
 
-.PHONY: demo bench-demo test lint bench install clean
+.PHONY: demo bench-demo test lint bench install clean verl-for-tests
 
 install: $(STAMP)
 
@@ -17,8 +17,17 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,plot]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,plot,trl]'
+	$(MAKE) --no-print-directory verl-for-tests
 	touch $(STAMP)
+
+# The integration tests run against verl 0.7.1, the last release with the curriculum-sampler hook. Its
+# metadata pins numpy<2, which would break pyarrow/datasets here; its code runs on numpy 2, so it is
+# installed without its pins, with the dependencies it imports listed explicitly.
+verl-for-tests:
+	$(BIN)/python -m pip install --quiet torch==2.13.0 codetiming dill hydra-core omegaconf pylatexenc pybind11 \
+		peft 'tensordict>=0.8,<=0.10,!=0.9.0' torchdata 'ray[default]>=2.41' wandb
+	$(BIN)/python -m pip install --quiet --no-deps verl==0.7.1
 
 demo: $(STAMP)
 	$(BIN)/priorl train -c configs/demo.yaml

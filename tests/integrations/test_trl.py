@@ -181,7 +181,7 @@ def test_reward_transform_maps_rewards(tmp_path):
         tmp_path, max_steps=1, reward=RewardLog(value=2.5), save_steps=100, reward_transform=lambda r: float(r > 1)
     )
     trainer.train()
-    (_, groups), = trainer.priorl_sampler.observed
+    ((_, groups),) = trainer.priorl_sampler.observed
     assert groups == [[1.0] * G, [1.0] * G]
 
 

@@ -54,6 +54,10 @@ class ChunkFeed:
                 self._pending.remove(chunk)
                 break
 
+    def retire_all(self) -> None:
+        """Forget every pending chunk (the engine consumed them all, scored or filtered out)."""
+        self._pending.clear()
+
     @property
     def pending(self) -> list[list[int]]:
         """Chunks handed out whose rewards have not been observed, oldest first."""

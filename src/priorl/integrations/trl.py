@@ -60,9 +60,7 @@ from priorl.statefile import load_state, save_state
 try:
     from trl import GRPOTrainer
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "priorl.integrations.trl needs TRL: pip install 'priorl[trl]' (or pip install trl)"
-    ) from exc
+    raise ImportError("priorl.integrations.trl needs TRL: pip install 'priorl[trl]' (or pip install trl)") from exc
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +222,9 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         if self.args.should_save:
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-            folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            folder = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
             save_state(folder, STATE_NAME, self.priorl_feed.state_dict())
 
     def _load_optimizer_and_scheduler(self, checkpoint):
