@@ -161,6 +161,32 @@ def bench_simulate(
     print_simulation(report, as_json=json_out)
 
 
+@bench_app.command("throughput")
+def bench_throughput(
+    json_out: JsonOpt = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Problems per step.")] = 16,
+    group_size: Annotated[int, typer.Option(min=2, help="Completions per problem.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Generation length.")] = 8,
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps per engine (after one warm-up step).")] = 5,
+    seed: SeedOpt = 0,
+) -> None:
+    """priorl's trainer against TRL's GRPOTrainer: seconds per step and completions per second.
+
+    Both train the shipped tiny-arith model on the builtin arithmetic task with uniform GRPO, the same
+    batch, group size, generation length, learning rate and verifier, on this machine, in one run;
+    the ratio is TRL's step time over priorl's. Needs TRL (pip install 'priorl[trl]').
+    """
+    from priorl.bench.throughput import print_throughput, run_throughput_bench
+
+    try:
+        results = run_throughput_bench(
+            batch_size=batch_size, group_size=group_size, max_new_tokens=max_new_tokens, steps=steps, seed=seed
+        )
+    except RuntimeError as exc:
+        _fail(str(exc))
+    print_throughput(results, as_json=json_out)
+
+
 # Config keys a resumed run may change (with --allow-change): they alter no state already saved.
 SAFE_RESUME_CHANGES = (
     "train.max_steps", "checkpoint.every", "checkpoint.keep_last", "eval.every", "eval.after",

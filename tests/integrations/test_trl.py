@@ -193,3 +193,13 @@ def test_bad_inputs_are_named(tmp_path):
 
     with pytest.raises(ValueError, match="row 1 has 0"):
         _with_index_column(data)
+
+
+def test_throughput_bench_runs_both_engines():
+    from priorl.bench.throughput import run_throughput_bench
+
+    r = run_throughput_bench(batch_size=2, group_size=2, max_new_tokens=2, steps=2, progress=False)
+    for engine in ("priorl", "trl"):
+        assert len(r[engine]["step_seconds"]) == 2
+        assert r[engine]["completions_per_second"] == pytest.approx(4 / r[engine]["seconds_per_step"])
+    assert r["trl_over_priorl_seconds"] == pytest.approx(r["trl"]["seconds_per_step"] / r["priorl"]["seconds_per_step"])
