@@ -153,9 +153,10 @@ def run_throughput_bench(
         batch_size=batch_size, group_size=group_size, max_new_tokens=max_new_tokens, lr=lr, steps=steps, warmup=warmup
     )
     results: dict = {"setup": {**setup, "completions_per_step": batch_size * group_size, "seed": seed}}
-    with tempfile.TemporaryDirectory(prefix="priorl-throughput-") as tmp, progress_bar(
-        2, "throughput", enabled=progress
-    ) as advance:
+    with (
+        tempfile.TemporaryDirectory(prefix="priorl-throughput-") as tmp,
+        progress_bar(2, "throughput", enabled=progress) as advance,
+    ):
         for name, fn in (("priorl", _priorl_steps), ("trl", _trl_steps)):
             times = fn(**setup, seed=seed, out_dir=Path(tmp) / name)
             median = statistics.median(times)
