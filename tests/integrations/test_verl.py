@@ -110,11 +110,11 @@ def test_draws_lazily_and_prioritizes():
     sampler = PrioritizedCurriculumSampler(Rows(), _config(retest_every=None))
     loader = _loader(sampler, Rows())
     it = iter(loader)
-    assert sampler.feed.chunks_drawn == 0
+    assert sampler.metrics()["calls"] == 0
     chosen = []
     for step in range(M // B):  # the unseen phase: every problem once
         batch_dict = next(it)
-        assert sampler.feed.chunks_drawn == step + 1  # one chunk per batch, drawn when it was asked for
+        assert sampler.metrics()["calls"] == step + 1  # one chunk per batch, drawn when it was asked for
         sampler.update(_scored(batch_dict, step))
     it = iter(loader)
     for step in range(M // B, M // B + 5):

@@ -32,15 +32,10 @@ class ChunkFeed:
         self.chunk_size = chunk_size
         self._pending: deque[list[int]] = deque()  # handed out, rewards not yet observed, oldest first
         self._redo: deque[list[int]] = deque()  # pending at the last checkpoint: handed out again first
-        self.chunks_drawn = 0
 
     def next_chunk(self) -> list[int]:
         """The next chunk: a re-issued one after a resume, else a fresh ``sampler.sample(chunk_size)``."""
-        if self._redo:
-            chunk = self._redo.popleft()
-        else:
-            chunk = [int(i) for i in self.sampler.sample(self.chunk_size)]
-            self.chunks_drawn += 1
+        chunk = self._redo.popleft() if self._redo else [int(i) for i in self.sampler.sample(self.chunk_size)]
         self._pending.append(chunk)
         return chunk
 
@@ -68,7 +63,6 @@ class ChunkFeed:
         return {
             "version": STATE_VERSION,
             "chunk_size": self.chunk_size,
-            "chunks_drawn": self.chunks_drawn,
             "pending": [list(c) for c in self._redo] + [list(c) for c in self._pending],
             "sampler": self.sampler.state_dict(),
         }
@@ -86,4 +80,3 @@ class ChunkFeed:
         self.sampler.load_state_dict(state["sampler"])
         self._redo = deque([int(i) for i in c] for c in state["pending"])
         self._pending = deque()
-        self.chunks_drawn = int(state.get("chunks_drawn", 0))

@@ -114,8 +114,8 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         reward_transform: maps the combined reward of one completion (the ``reward_weights``-weighted sum
             of ``reward_funcs``, as TRL computes it) to [0, 1] for the sampler; by default the reward
             must already be in [0, 1] and anything else raises a ValueError naming the value.
-        *args, **kwargs: everything ``trl.GRPOTrainer`` takes. ``train_dataset`` must be a
-            ``datasets.Dataset`` (an iterable dataset cannot be indexed).
+        model, reward_funcs, args, train_dataset, **kwargs: everything ``trl.GRPOTrainer`` takes;
+            ``train_dataset`` must be a ``datasets.Dataset`` (an iterable dataset cannot be indexed).
 
     Attributes:
         priorl_sampler: the sampler. ``priorl_feed``: its :class:`ChunkFeed`.
@@ -123,19 +123,16 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
 
     def __init__(
         self,
-        *args,
+        model,
+        reward_funcs=None,
+        args=None,
+        train_dataset=None,
+        *more,
         sampler,
         reward_transform: Callable[[float], float] | None = None,
         **kwargs,
     ) -> None:
-        train_dataset = kwargs.get("train_dataset")
-        if train_dataset is None and len(args) >= 4:
-            train_dataset = args[3]
         train_dataset = _with_index_column(train_dataset)
-        if "train_dataset" in kwargs or len(args) < 4:
-            kwargs["train_dataset"] = train_dataset
-        else:
-            args = (*args[:3], train_dataset, *args[4:])
         num_problems = getattr(sampler, "num_problems", None)
         if num_problems != len(train_dataset):
             raise ValueError(
@@ -143,8 +140,8 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
                 "build it as PrioritizedSampler(len(train_dataset), seed=...)"
             )
         self.priorl_sampler = sampler
-        self.priorl_transform = reward_transform
-        super().__init__(*args, **kwargs)
+        self.priorl_transform = reward_transform or _check_unit_interval
+        super().__init__(model, reward_funcs, args, train_dataset, *more, **kwargs)
         chunk = self.args.generation_batch_size // self.num_generations
         if chunk > num_problems:
             raise ValueError(
@@ -207,9 +204,8 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
             scored = [r for r in rewards[start : start + G] if not math.isnan(r)]
             if not scored:
                 continue
-            transform = self.priorl_transform or _check_unit_interval
             group_ids.append(ids[start])
-            groups.append([float(transform(r)) for r in scored])
+            groups.append([float(self.priorl_transform(r)) for r in scored])
         if group_ids:
             self.priorl_feed.observe(group_ids, groups)
         for key, value in self.priorl_sampler.metrics().items():
