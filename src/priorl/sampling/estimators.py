@@ -26,7 +26,6 @@ class Estimator:
     """
 
     name: ClassVar[str] = ""
-    has_posterior: ClassVar[bool] = False  # True: a Beta posterior per problem and a prior per level
 
     def __init__(self, num_problems: int) -> None:
         self.num_problems = num_problems
@@ -180,7 +179,6 @@ class BetaEstimator(Estimator):
     """
 
     name = "beta"
-    has_posterior = True
 
     def __init__(
         self,

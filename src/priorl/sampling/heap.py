@@ -101,15 +101,17 @@ class IndexedMaxHeap:
         """Remove and return the ``min(n, len(self))`` best ids, best first. O(n log n) amortized."""
         heap, current, popped, pop = self._heap, self._key, self._popped, heapq.heappop
         out: list[int] = []
-        n = min(n, self._n_live)
-        while len(out) < n:
+        append = out.append
+        need = min(n, self._n_live)
+        self._n_live -= need
+        while need:
             key = pop(heap)
             pid = key & _ID_MASK
             if current[pid] == key:
                 current[pid] = None
                 popped[pid] = key
-                out.append(pid)
-        self._n_live -= len(out)
+                append(pid)
+                need -= 1
         return out
 
     def restore(self, ids) -> None:

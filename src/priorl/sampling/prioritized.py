@@ -107,7 +107,8 @@ class PrioritizedSampler:
         thompson_candidates: shortlist size per batch slot for ``selection="thompson"``.
         min_priority: a problem whose priority is at or below this leaves the active set for the solved /
             unsolved pool. The beta estimator's priority is always above 0, so with ``min_priority=0``
-            nothing is parked; a threshold such as 0.02 parks problems only on enough evidence.
+            nothing is parked; a threshold parks a problem only once its evidence supports it (with
+            ``Beta(1, 1)`` and ``beta_decay=0.5``, a problem that always fails bottoms out near 0.05).
 
     Example::
 
