@@ -35,7 +35,7 @@ class Estimator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fold new groups (``size`` rewards with moments ``m1``, ``m2``) into the estimates of distinct ``ids``.
 
-        ``now`` is the sampler's call count (for estimators whose evidence ages). Returns ``(p, priority)``
+        ``now`` is the sampler's call count (the beta estimator ages its level priors by it). Returns ``(p, priority)``
         for those ids. O(k).
         """
         raise NotImplementedError
