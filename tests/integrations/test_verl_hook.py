@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("verl")
 
 from integrations.verl_helpers import M, Rows, data_config  # noqa: E402
-
 from priorl.integrations.verl import PrioritizedCurriculumSampler, PrioritizedProblemSampler  # noqa: E402
 
 try:

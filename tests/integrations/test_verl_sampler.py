@@ -11,7 +11,6 @@ import torch
 pytest.importorskip("verl")
 
 from integrations.verl_helpers import B, M, N, Rows, data_config, epochs, loader, scored, true_p  # noqa: E402
-
 from priorl.integrations.verl import PrioritizedCurriculumSampler, PrioritizedProblemSampler  # noqa: E402
 
 

@@ -11,10 +11,16 @@ import torch
 pytest.importorskip("verl")
 
 from hydra import compose, initialize_config_dir  # noqa: E402
-from integrations.verl_helpers import CONFIG_DIR, arithmetic_parquet, ppo_batch, step_of, tiny_model_with_template  # noqa: E402
 from omegaconf import OmegaConf, open_dict  # noqa: E402
 from verl import DataProto  # noqa: E402
 
+from integrations.verl_helpers import (  # noqa: E402
+    CONFIG_DIR,
+    arithmetic_parquet,
+    ppo_batch,
+    step_of,
+    tiny_model_with_template,
+)
 from priorl.integrations.verl import PrioritizedProblemSampler  # noqa: E402
 from priorl.integrations.verl.main_ppo import VERL_LINE, PriorlTaskRunner, check_config, main  # noqa: E402
 from priorl.integrations.verl.trainer import PriorlRayPPOTrainer  # noqa: E402
@@ -171,7 +177,8 @@ def test_checkpoint_round_trip(files, tmp_path, save_at):
     folder = tmp_path / f"global_step_{save_at}"
     for name in ("priorl_sampler", "priorl_replay"):
         assert (folder / f"{name}.json").is_file() and (folder / f"{name}.safetensors").is_file()
-    assert (folder / "data.pt").is_file() and (tmp_path / "latest_checkpointed_iteration.txt").read_text() == str(save_at)
+    assert (folder / "data.pt").is_file()
+    assert (tmp_path / "latest_checkpointed_iteration.txt").read_text() == str(save_at)
 
     resumed = build(config(files, *overrides))
     resumed.global_steps = 0

@@ -84,6 +84,8 @@ class VerlRow:
     rows, tool-output tokens); ``tokens`` holds one value per such position for each field in
     ``TOKEN_FIELDS`` and the optional fields the run has (``ref_log_prob``, ...). ``advantage`` is the
     row's one advantage; ``reward`` its score (for inspection); ``step`` the trainer step it was born at.
+    Ids are int32 and the loss mask int8; the float fields keep verl's dtype (bfloat16 becomes float32, which
+    holds it exactly). A replayed row is rebuilt in the current batch's dtypes, with the same values.
     """
 
     problem_id: int
@@ -101,7 +103,7 @@ def _int(value: Any) -> bool:
 
 
 class VerlRowCodec:
-    """:class:`~priorl.replay.state.RecordCodec` for :class:`VerlRow`: CSR columns, dtypes kept exactly."""
+    """:class:`~priorl.replay.state.RecordCodec` for :class:`VerlRow`: CSR columns, each row's dtypes kept."""
 
     name = "verl-row"
 
@@ -137,8 +139,8 @@ class VerlRowCodec:
             np.cumsum([p.size for p in parts], out=offsets[1:])
             return (np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)), offsets
 
-        prompt_ids, prompt_offsets = ragged([r.prompt_ids for r in rows], np.int64)
-        response_ids, response_offsets = ragged([r.response_ids for r in rows], np.int64)
+        prompt_ids, prompt_offsets = ragged([r.prompt_ids for r in rows], np.int32)
+        response_ids, response_offsets = ragged([r.response_ids for r in rows], np.int32)
         return {
             "problem_id": np.array([r.problem_id for r in rows], dtype=np.int64),
             "reward": np.array([r.reward for r in rows], dtype=np.float64),
@@ -172,8 +174,8 @@ class VerlRowCodec:
         for key, values in scalars.items():
             if values.size != n:
                 raise ValueError(f"replay state: {key} has {values.size} entries for {n} rows")
-        prompt_ids = np.asarray(columns["prompt_ids"], dtype=np.int64).reshape(-1)
-        response_ids = np.asarray(columns["response_ids"], dtype=np.int64).reshape(-1)
+        prompt_ids = np.asarray(columns["prompt_ids"], dtype=np.int32).reshape(-1)
+        response_ids = np.asarray(columns["response_ids"], dtype=np.int32).reshape(-1)
         p_off = self._offsets(columns, "prompt_offsets", n, prompt_ids.size)
         r_off = self._offsets(columns, "response_offsets", n, response_ids.size)
         tokens = {name: np.asarray(values).reshape(-1) for name, values in dict(columns["tokens"]).items()}
@@ -327,7 +329,7 @@ class VerlReplay:
     def rows_from_batch(batch, step: int) -> list[VerlRow]:
         """The batch's rows as :class:`VerlRow`, after checking they can be replayed (errors name the row)."""
         td = batch.batch
-        P, R = td["prompts"].shape[1], td["responses"].shape[1]
+        P = td["prompts"].shape[1]
         attention = td["attention_mask"].detach().cpu().long()
         position = td["position_ids"].detach().cpu()
         if position.dim() != 2:
@@ -355,9 +357,15 @@ class VerlReplay:
         if bad.any():
             raise ValueError(f"batch row {_first_row(bad)}: input_ids is not prompts followed by responses")
         loss_mask = td["response_mask"].detach().cpu()
+        bad = ((loss_mask != 0) & (loss_mask != 1)).any(dim=1)
+        if bad.any():
+            raise ValueError(f"batch row {_first_row(bad)}: response_mask holds a value other than 0 and 1")
         bad = ((loss_mask != 0) & (response_mask_attn == 0)).any(dim=1)
         if bad.any():
             raise ValueError(f"batch row {_first_row(bad)}: response_mask marks a position attention_mask pads")
+        largest = max(int(td["prompts"].max()), int(td["responses"].max()), 0)
+        if largest >= 2**31:
+            raise ValueError(f"token id {largest} does not fit the int32 the replay buffer stores ids in")
         advantages = td["advantages"].detach().cpu().double()
         on = loss_mask != 0
         count = on.sum(dim=1)
@@ -379,6 +387,8 @@ class VerlReplay:
         prompts, responses = _numpy(td["prompts"]), _numpy(td["responses"])
         fields = [name for name in TOKEN_FIELDS + OPTIONAL_TOKEN_FIELDS if name in td.keys()]
         values = {name: _numpy(td[name]) for name in fields}
+        # Stored compactly, rebuilt in the batch's dtypes: ids as int32, the 0/1 loss mask as int8.
+        values["response_mask"] = values["response_mask"].astype(np.int8)
         rows = []
         for i in range(len(batch)):
             info = infos[i] if infos is not None else None
@@ -388,8 +398,8 @@ class VerlReplay:
                 VerlRow(
                     problem_id=int(index) if _int(index) else -1,
                     # Copies: a view would keep this whole batch's arrays alive while the row is stored.
-                    prompt_ids=prompts[i, P - p :].astype(np.int64),
-                    response_ids=responses[i, :r].astype(np.int64),
+                    prompt_ids=prompts[i, P - p :].astype(np.int32),
+                    response_ids=responses[i, :r].astype(np.int32),
                     tokens={name: values[name][i, :r].copy() for name in fields},
                     reward=float(scores[i]) if scores is not None else 0.0,
                     advantage=float(adv[i]) if count[i] > 0 else 0.0,
@@ -411,8 +421,8 @@ class VerlReplay:
         fields = {name: torch.zeros(k, R, dtype=like[name].dtype) for name in names}
         for i, row in enumerate(rows):
             p, r = len(row.prompt_ids), len(row.response_ids)
-            prompts[i, P - p :] = torch.from_numpy(row.prompt_ids)
-            responses[i, :r] = torch.from_numpy(row.response_ids)
+            prompts[i, P - p :] = torch.from_numpy(np.asarray(row.prompt_ids))
+            responses[i, :r] = torch.from_numpy(np.asarray(row.response_ids))
             attention[i, P - p : P + r] = 1
             for name in names:
                 fields[name][i, :r] = torch.from_numpy(np.asarray(row.tokens[name]))

@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 
 from priorl.integrations.verl.replay import VerlReplay
@@ -112,6 +113,11 @@ def priorl_options(config) -> PriorlOptions:
     return PriorlOptions(sampler=sampler if sampler_on else None, replay=replay if replay_on else None)
 
 
+def _numeric(prefix: str, metrics: dict) -> dict[str, float]:
+    """The numbers among ``metrics``, prefixed: verl averages each logged value."""
+    return {prefix + k: float(v) for k, v in metrics.items() if isinstance(v, int | float | np.number)}
+
+
 class PriorlRayPPOTrainer(RayPPOTrainer):
     """verl's ``RayPPOTrainer`` with priorl's sampler and replay (see the module docstring).
 
@@ -167,9 +173,9 @@ class PriorlRayPPOTrainer(RayPPOTrainer):
             self.priorl_replay.store(fresh_rows)
         metrics = output.meta_info.setdefault("metrics", {})
         if self.priorl_sampler is not None:
-            metrics.update({f"priorl/sampler/{k}": float(v) for k, v in self.priorl_sampler.metrics().items()})
+            metrics.update(_numeric("priorl/sampler/", self.priorl_sampler.metrics()))
         if self.priorl_replay is not None:
-            metrics.update({f"priorl/replay/{k}": float(v) for k, v in self.priorl_replay.metrics().items()})
+            metrics.update(_numeric("priorl/replay/", self.priorl_replay.metrics()))
         return output
 
     def priorl_replay_unit(self) -> int:
