@@ -356,7 +356,7 @@ def eval_command(
     data: Annotated[str, typer.Option(help="Problems: .jsonl/.parquet/.csv, builtin:NAME or hf:NAME.")] = (
         "builtin:arithmetic-test"
     ),
-    samples: Annotated[int, typer.Option(min=1, help="k > 1 also reports avg@k, sampled at --temperature.")] = 1,
+    samples: Annotated[int, typer.Option(min=1, help="k > 1 also reports avg@k and pass@k, sampled at --temperature.")] = 1,
     temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature for avg@k.")] = 1.0,
     verifier: Annotated[str, typer.Option(help="numeric | exact | math | module:function.")] = "numeric",
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
@@ -403,7 +403,10 @@ def eval_command(
         result = evaluate(gen, problems, vf)
         if samples > 1:
             sampled = evaluate(gen, problems, vf, samples=samples)
-            result["avg_at_k"] = {"k": samples, "accuracy": sampled["accuracy"], "by_level": sampled["by_level"]}
+            result["avg_at_k"] = {
+                "k": samples, "accuracy": sampled["accuracy"], "pass_at_k": sampled["pass_at_k"],
+                "by_level": sampled["by_level"],
+            }  # fmt: skip
     finally:
         vf.close()
     result["model"] = path
@@ -418,14 +421,16 @@ def eval_command(
     table.add_column("pass@1 (greedy)", justify="right")
     if samples > 1:
         table.add_column(f"avg@{samples} (T={temperature})", justify="right")
+        table.add_column(f"pass@{samples} (T={temperature})", justify="right")
     for level, entry in result["by_level"].items():
         row = [level, str(entry["n"]), f"{entry['accuracy']:.1%}"]
         if samples > 1:
-            row.append(f"{result['avg_at_k']['by_level'][level]['accuracy']:.1%}")
+            sampled_level = result["avg_at_k"]["by_level"][level]
+            row += [f"{sampled_level['accuracy']:.1%}", f"{sampled_level['pass_at_k']:.1%}"]
         table.add_row(*row)
     row = ["all", str(result["num_problems"]), f"{result['accuracy']:.1%}"]
     if samples > 1:
-        row.append(f"{result['avg_at_k']['accuracy']:.1%}")
+        row += [f"{result['avg_at_k']['accuracy']:.1%}", f"{result['avg_at_k']['pass_at_k']:.1%}"]
     table.add_row(*row, style="bold")
     console = Console()
     console.print(table)
