@@ -560,7 +560,7 @@ def pretrain(
     recipe: Annotated[
         str,
         typer.Option(
-            help="tiny-arith (builtin:tiny-arith, the arithmetic model) or tiny-reversal (builtin:tiny-reversal, "
+            help="tiny-arith (builtin:tiny-arith, the arithmetic model) or tiny-rules (builtin:tiny-rules, "
             "the study's testbed model)."
         ),
     ] = "tiny-arith",
@@ -571,7 +571,7 @@ def pretrain(
 
     Examples:
 
-      priorl pretrain --recipe tiny-reversal --out runs/tiny-reversal   # the study's base model
+      priorl pretrain --recipe tiny-rules --out runs/tiny-rules   # the study's base model
 
       priorl pretrain --recipe tiny-arith --out runs/tiny-arith
 

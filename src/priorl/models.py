@@ -19,7 +19,7 @@ def resolve_model_path(path: str) -> str:
         name = path.removeprefix("builtin:")
         if name not in MODELS:
             raise ValueError(
-                f"unknown builtin model {path!r}; the shipped ones are builtin:tiny-arith, builtin:tiny-reversal"
+                f"unknown builtin model {path!r}; the shipped ones are builtin:tiny-arith, builtin:tiny-rules"
             )
         return str(model_path(name))
     return path

@@ -6,10 +6,10 @@ Two recipes, one per shipped model:
   (:func:`priorl.data.arithmetic.stream_arithmetic`), deliberately left half-trained: it solves most
   level-1 problems, part of the middle levels and few of the top level. It plateaus quickly under GRPO
   (the saturated case in benchmarks/RESULTS.md).
-- ``tiny-reversal`` (``builtin:tiny-reversal``): the train side of the reversal testbed
-  (:func:`priorl.data.reversal.stream_reversal`), trained on targets that are right with a
-  length-dependent probability and otherwise a systematic slip (the string copied), so that the model
-  samples the right answer often but does not say it reliably (see :mod:`priorl.data.reversal`).
+- ``tiny-rules`` (``builtin:tiny-rules``): the train side of the study's testbed
+  (:func:`priorl.data.rules.stream_rules`), trained on targets that apply the tag's rule with a
+  tag-specific probability and another rule otherwise, so that the model samples the right answer
+  often but does not say it reliably (see :mod:`priorl.data.rules`).
 
 ``pretrain(out_dir, recipe=...)`` with a recipe's defaults reproduces its shipped weights bit for bit on
 CPU (same torch build, same instruction set): it seeds everything, pins the thread count, switches torch
@@ -70,22 +70,22 @@ DEFAULT_PRETRAIN_ARGS: dict[str, Any] = {
     "threads": 2,
 }
 
-# The reversal testbed's recipe. ``pretrain(out, recipe="tiny-reversal")`` reproduces builtin:tiny-reversal.
-# Trained long enough that the model reverses and copies exactly and samples the first answer digit at
-# close to the recipe's reliability for each length (measured in benchmarks/RESULTS.md). One thread: the
-# result does not depend on the machine's core count, and on a busy 2-core machine one thread is faster.
-REVERSAL_PRETRAIN_ARGS: dict[str, Any] = {
-    "steps": 3000,
+# The study testbed's recipe. ``pretrain(out, recipe="tiny-rules")`` reproduces builtin:tiny-rules. Trained
+# long enough that the model applies all four rules exactly and samples each tag's rule at close to the
+# recipe's reliability (measured in benchmarks/RESULTS.md). One thread: the result does not depend on the
+# machine's core count, and on a busy 2-core machine one thread is faster.
+RULES_PRETRAIN_ARGS: dict[str, Any] = {
+    "steps": 4000,
     "seed": 0,
     "batch_size": 128,
     "lr": 3e-3,
     "warmup_steps": 100,
     "weight_decay": 0.01,
-    "reliability": None,  # None: priorl.data.reversal.BASE_RELIABILITY
+    "reliability": None,  # None: priorl.data.rules.LEVEL_RELIABILITY
     "threads": 1,
 }
 
-RECIPES: dict[str, dict[str, Any]] = {"tiny-arith": DEFAULT_PRETRAIN_ARGS, "tiny-reversal": REVERSAL_PRETRAIN_ARGS}
+RECIPES: dict[str, dict[str, Any]] = {"tiny-arith": DEFAULT_PRETRAIN_ARGS, "tiny-rules": RULES_PRETRAIN_ARGS}
 
 _MODEL_SHAPE = {
     "hidden_size": 128,
@@ -213,7 +213,7 @@ def pretrain(
 
     ``recipe`` picks the task family and the default arguments (:data:`RECIPES`); arguments left None take
     the recipe's values. ``level_weights`` belongs to ``tiny-arith`` (level mix of its stream),
-    ``reliability`` to ``tiny-reversal`` (share of right targets per level). Next-token cross-entropy on the
+    ``reliability`` to ``tiny-rules`` (share of right targets per level). Next-token cross-entropy on the
     completion (answer + ``<eos>``) given the prompt, AdamW with linear warmup and cosine decay, gradient
     clipping at 1.0, on a fixed-order stream of train-side problems. Deterministic on CPU for fixed
     arguments: also writes ``priorl_pretrain.json`` with the recipe, the arguments, the final loss and the
@@ -296,9 +296,9 @@ def _pairs(recipe: str, args: dict[str, Any]):
     if recipe == "tiny-arith":
         weights = tuple(args["level_weights"])
         return ((it.prompt, it.answer) for it in stream_arithmetic(args["seed"], levels=LEVELS, weights=weights))
-    from priorl.data.reversal import stream_reversal
+    from priorl.data.rules import stream_rules
 
-    return stream_reversal(args["seed"], args["reliability"])
+    return stream_rules(args["seed"], args["reliability"])
 
 
 def _save(model, tokenizer, out: Path) -> None:

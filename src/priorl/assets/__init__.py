@@ -3,8 +3,8 @@
 - ``tiny-arith`` (``builtin:tiny-arith``): a 0.9 M-parameter Llama-style model in Hugging Face format
   (float32), pretrained by :func:`priorl.pretrain.pretrain` on the train side of ``builtin:arithmetic`` and
   left half-trained on purpose, so that GRPO has something to learn. It plateaus quickly.
-- ``tiny-reversal`` (``builtin:tiny-reversal``): the same shape, pretrained on the reversal testbed
-  (``builtin:reversal``) with a length-dependent slip, so that it often samples the right answer without
+- ``tiny-rules`` (``builtin:tiny-rules``): the same shape, pretrained on the rules testbed
+  (``builtin:rules``) with tag-specific slips, so that it often samples the right answer without
   saying it reliably: the base model of priorl's study (configs/study.yaml).
 
 ``priorl_pretrain.json`` beside each model's weights records the exact recipe and arguments and the
@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["MODELS", "default_model_path", "model_path"]
 
 _ASSETS = Path(__file__).resolve().parent
-MODELS = ("tiny-arith", "tiny-reversal")
+MODELS = ("tiny-arith", "tiny-rules")
 
 
 def model_path(name: str) -> Path:

@@ -42,7 +42,7 @@ __all__ = [
     "read_problems",
 ]
 
-BUILTIN_SPECS = ("builtin:arithmetic", "builtin:arithmetic-test", "builtin:reversal", "builtin:reversal-test")
+BUILTIN_SPECS = ("builtin:arithmetic", "builtin:arithmetic-test", "builtin:rules", "builtin:rules-test")
 _EXTENSIONS = (".jsonl", ".parquet", ".csv")
 _MISSING = object()
 
@@ -131,9 +131,9 @@ class _Keys:
 
 
 def _read_builtin(spec: str) -> LoadResult:
-    """``builtin:NAME`` or ``builtin:NAME:OPTIONS`` (options only for the reversal family)."""
+    """``builtin:NAME`` or ``builtin:NAME:OPTIONS`` (options only for the rules family)."""
     from priorl.data.arithmetic import arithmetic_problems
-    from priorl.data.reversal import parse_options, reversal_problems
+    from priorl.data.rules import parse_options, rules_problems
 
     name, _, options = spec.partition(":")[2].partition(":")
     base = f"builtin:{name}"
@@ -145,7 +145,7 @@ def _read_builtin(spec: str) -> LoadResult:
         problems = arithmetic_problems("test" if base.endswith("-test") else "train")
     else:
         try:
-            problems = reversal_problems("test" if base.endswith("-test") else "train", **parse_options(options))
+            problems = rules_problems("test" if base.endswith("-test") else "train", **parse_options(options))
         except ValueError as exc:
             raise DatasetError(f"{spec}: {exc}") from None
     return LoadResult(problems, spec, len(problems))
