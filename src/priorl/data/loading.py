@@ -42,7 +42,12 @@ __all__ = [
     "read_problems",
 ]
 
-BUILTIN_SPECS = ("builtin:arithmetic", "builtin:arithmetic-test")
+BUILTIN_SPECS = (
+    "builtin:arithmetic",
+    "builtin:arithmetic-test",
+    "builtin:arithmetic-instruct",
+    "builtin:arithmetic-instruct-test",
+)
 _EXTENSIONS = (".jsonl", ".parquet", ".csv")
 _MISSING = object()
 
@@ -79,7 +84,7 @@ def load_problems(
     """Load and validate a problem set; ``Problem.id`` is the index in the returned list.
 
     ``spec`` is a path to a ``.jsonl``, ``.parquet`` or ``.csv`` file, ``builtin:arithmetic`` (train) or
-    ``builtin:arithmetic-test`` (held out), or ``hf:NAME[:SPLIT]`` (needs ``pip install
+    ``builtin:arithmetic-test`` (held out), their chat-model phrasing ``builtin:arithmetic-instruct[-test]``, or ``hf:NAME[:SPLIT]`` (needs ``pip install
     'priorl[datasets]'``; SPLIT defaults to ``train``). ``prompt_key``/``answer_key``/``level_key`` name
     the fields (ignored for builtins); ``level_key=None`` ignores levels. Raises :class:`DatasetError` on
     the first invalid row; warns :class:`DuplicateProblemsWarning` when duplicates were dropped.
@@ -133,12 +138,10 @@ class _Keys:
 def _read_builtin(spec: str) -> LoadResult:
     from priorl.data.arithmetic import arithmetic_problems
 
-    if spec == "builtin:arithmetic":
-        problems = arithmetic_problems("train")
-    elif spec == "builtin:arithmetic-test":
-        problems = arithmetic_problems("test")
-    else:
+    if spec not in BUILTIN_SPECS:
         raise DatasetError(f"unknown builtin dataset {spec!r}; known: {', '.join(BUILTIN_SPECS)}")
+    split = "test" if spec.endswith("-test") else "train"
+    problems = arithmetic_problems(split, style="instruct" if "-instruct" in spec else "expression")
     return LoadResult(problems, spec, len(problems))
 
 

@@ -77,7 +77,7 @@ def build_replay(config: RunConfig):
     return None
 
 
-def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[list, int]:
+def fit_context(problems: list, tokenizer, model, config: RunConfig, encode=None) -> tuple[list, int]:
     """Apply ``data.overlong`` to prompts that leave no room for ``max_new_tokens`` in the model's context.
 
     Returns the problems to use (re-numbered 0..M-1 when some are dropped) and how many were dropped.
@@ -86,7 +86,8 @@ def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[li
     if not problems or limit is None:
         return problems, 0
     room = limit - config.generation.max_new_tokens
-    lengths = [len(ids) for ids in tokenizer([p.prompt for p in problems])["input_ids"]]
+    prompts = [p.prompt for p in problems]
+    lengths = [len(ids) for ids in (encode(prompts) if encode else tokenizer(prompts)["input_ids"])]
     over = [i for i, n in enumerate(lengths) if n > room]
     if not over:
         return problems, 0
@@ -107,7 +108,7 @@ class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
-        from priorl.data import load_problems
+        from priorl.data import PromptFormatter, load_problems
         from priorl.generation import HFGenerator
         from priorl.models import load_policy, load_tokenizer
         from priorl.rewards import make_verifier
@@ -129,13 +130,16 @@ class Trainer:
         )
 
         self.tokenizer = load_tokenizer(c.model)
+        self.formatter = PromptFormatter(self.tokenizer, c.data.chat_template, c.data.system_prompt)
         self.model = load_policy(c.model)
-        self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c)
-        self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c)
+        encode = self.formatter.encode
+        self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c, encode)
+        self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c, encode)
         self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
         self.generator = HFGenerator(
             self.model, self.tokenizer, temperature=c.generation.temperature, top_p=c.generation.top_p,
             max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.batch_size,
+            stop=c.generation.stop, encode=encode,
         )  # fmt: skip
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -403,7 +407,10 @@ class Trainer:
         from priorl.eval import evaluate
 
         cfg = self.config.eval
-        result = evaluate(self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens)
+        result = evaluate(
+            self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+        )  # fmt: skip
         if cfg.samples > 0:
             result["sampled"] = evaluate(
                 self.generator,
@@ -411,6 +418,7 @@ class Trainer:
                 self.verifier,
                 samples=cfg.samples,
                 max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.batch_size,
             )
         result["rollouts_generated"] = self.counters["rollouts_generated"]
         self.evals.write({"step": self.step, **result})
