@@ -49,6 +49,7 @@ class DataConfig(_Section):
     prompt_key: str = "prompt"
     answer_key: str = "answer"
     level_key: str | None = "level"
+    levels: list[int] | None = None  # keep only problems of these levels (train and test); None: all
     # "auto": the tokenizer's chat template when it has one (prompt = user message); "none"; or a Jinja file.
     chat_template: str = "auto"
     system_prompt: str | None = None  # system message before each prompt (needs a chat template)

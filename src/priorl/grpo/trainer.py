@@ -104,6 +104,14 @@ def fit_context(problems: list, tokenizer, model, config: RunConfig, encode=None
     return [dataclasses.replace(p, id=i) for i, p in enumerate(kept)], len(over)
 
 
+def select_levels(problems: list, levels: list[int], spec: str | None) -> list:
+    """The problems of the given levels, re-numbered 0..M-1 (``data.levels``)."""
+    kept = [dataclasses.replace(p, id=i) for i, p in enumerate(q for q in problems if q.level in levels)]
+    if problems and not kept:
+        raise ValueError(f"data.levels {levels}: {spec} has no problem of these levels")
+    return kept
+
+
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
@@ -121,6 +129,9 @@ class Trainer:
         keys = dict(prompt_key=c.data.prompt_key, answer_key=c.data.answer_key, level_key=c.data.level_key)
         self.problems = load_problems(c.data.train, **keys)
         self.test_problems = load_problems(c.data.test, **keys) if c.data.test else []
+        if c.data.levels is not None:
+            self.problems = select_levels(self.problems, c.data.levels, c.data.train)
+            self.test_problems = select_levels(self.test_problems, c.data.levels, c.data.test)
         if c.eval.max_problems is not None:
             self.test_problems = self.test_problems[: c.eval.max_problems]
         if c.train.batch_size > len(self.problems):

@@ -9,7 +9,7 @@ on pathological input (``9^9^9^9^9``): call it through a verifier, not bare, on 
 
 Where the answer is read: the cue rules of :mod:`priorl.rewards.builtin` come first. When the text has a
 cue, math-verify parses only what follows the first one: ``\\boxed{X}`` for a boxed answer, else the rest of
-the line after ``####`` or the answer phrase. Without a cue, math-verify parses the whole text with its
+the sentence after ``####`` or the answer phrase (up to a newline or a period followed by a space). Without a cue, math-verify parses the whole text with its
 defaults (the last ``\\boxed{}``, then LaTeX and plain expressions). The same applies to the gold answer.
 
 math-verify is imported on first use, so ``import priorl.rewards`` stays light.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import Any
 
 from priorl.rewards.builtin import answer_segment
@@ -31,6 +32,9 @@ _GOLD_CACHE_SIZE = 4096
 _DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
 
+_SENTENCE_END = re.compile(r"\n|\.\s")  # a newline, or a period before a space (not the one in 3.5)
+
+
 def _answer_text(text: str) -> str | None:
     """What math-verify should parse: the part after the first cue (see the module docstring), or None."""
     found = answer_segment(text)
@@ -39,7 +43,7 @@ def _answer_text(text: str) -> str | None:
     cue, segment = found
     if cue == "boxed":
         return "\\boxed{" + segment + "}"
-    return segment.split("\n", 1)[0].strip().rstrip(".")
+    return _SENTENCE_END.split(segment, maxsplit=1)[0].strip().rstrip(".")
 
 
 class _DropTimeoutDisabledWarning(logging.Filter):
