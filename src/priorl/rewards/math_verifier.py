@@ -9,8 +9,9 @@ on pathological input (``9^9^9^9^9``): call it through a verifier, not bare, on 
 
 Where the answer is read: the cue rules of :mod:`priorl.rewards.builtin` come first. When the text has a
 cue, math-verify parses only what follows the first one: ``\\boxed{X}`` for a boxed answer, else the rest of
-the sentence after ``####`` or the answer phrase (up to a newline or a period followed by a space). Without a cue, math-verify parses the whole text with its
-defaults (the last ``\\boxed{}``, then LaTeX and plain expressions). The same applies to the gold answer.
+the sentence after ``####`` or the answer phrase (up to a newline or a period followed by a space). Without
+a cue, math-verify parses the whole text with its defaults (the last ``\\boxed{}``, then LaTeX and plain
+expressions). The same applies to the gold answer.
 
 math-verify is imported on first use, so ``import priorl.rewards`` stays light.
 """
