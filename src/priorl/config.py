@@ -111,14 +111,18 @@ class TrainConfig(_Section):
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = Field(0, ge=0)
     grad_clip: float | None = Field(1.0, gt=0)
-    micro_batch_size: int = Field(64, ge=1)  # sequences per forward/backward (gradient accumulation)
+    # Optimizer steps per training step: the step's batch (fresh + replayed) is shuffled and split into this many
+    # near-equal mini-batches, one optimizer step each, every rollout used once (verl's ppo_mini_batch_size, TRL's
+    # steps_per_generation).
+    updates_per_step: int = Field(4, ge=1)
+    micro_batch_size: int = Field(64, ge=1)  # sequences per forward/backward inside a mini-batch (accumulation)
     eps_low: float = Field(0.2, ge=0, lt=1)
     eps_high: float = Field(0.28, ge=0)
     dual_clip: float | None = Field(None, gt=1)  # e.g. 10: bound the loss of negative-advantage tokens
     advantage_scale: Literal["group", "none"] = "group"
     kl_beta: float = Field(0.0, ge=0)
     drop_zero_variance: bool = False  # drop groups whose rewards are all equal before the update
-    max_nonfinite_steps: int = Field(3, ge=1)  # consecutive non-finite losses before the run stops
+    max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
 
 
 class SamplerConfig(_Section):

@@ -46,13 +46,16 @@ _FILE_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".json", ".yam
 
 
 def resolve_model_path(path: str) -> str:
-    """``builtin:tiny-arith`` -> the shipped model; ``pkg:DIST/FILE`` -> that file; anything else passed through."""
-    if path == "builtin:tiny-arith":
-        from priorl.assets import default_model_path
-
-        return str(default_model_path())
+    """``builtin:NAME`` -> the model NAME shipped in the package; ``pkg:DIST/FILE`` -> that file; else as is."""
     if path.startswith("builtin:"):
-        raise ValueError(f"unknown builtin model {path!r}; the shipped one is 'builtin:tiny-arith'")
+        from priorl.assets import MODELS, model_path
+
+        name = path.removeprefix("builtin:")
+        if name not in MODELS:
+            raise ValueError(
+                f"unknown builtin model {path!r}; the shipped ones are builtin:tiny-arith, builtin:tiny-reversal"
+            )
+        return str(model_path(name))
     if path.startswith("pkg:"):
         return str(_package_file(path))
     return path
