@@ -356,7 +356,9 @@ def eval_command(
     data: Annotated[str, typer.Option(help="Problems: .jsonl/.parquet/.csv, builtin:NAME or hf:NAME.")] = (
         "builtin:arithmetic-test"
     ),
-    samples: Annotated[int, typer.Option(min=1, help="k > 1 also reports avg@k and pass@k, sampled at --temperature.")] = 1,
+    samples: Annotated[
+        int, typer.Option(min=1, help="k > 1 also reports avg@k and pass@k, sampled at --temperature.")
+    ] = 1,
     temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature for avg@k.")] = 1.0,
     verifier: Annotated[str, typer.Option(help="numeric | exact | math | module:function.")] = "numeric",
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
