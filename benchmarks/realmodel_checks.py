@@ -78,11 +78,11 @@ def memory(model, tok, fmt, prompts, steps: int) -> dict:
     enc = fmt.encode(prompts)
     ids, mask = left_pad(enc, tok.pad_token_id)
     model.eval()
-    with VocabTensorTracker(vocab) as old:
+    with VocabTensorTracker(vocab, exclude=model.parameters()) as old:
         model.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_k=0, max_new_tokens=steps,
                        min_new_tokens=steps, output_logits=True, return_dict_in_generate=True)  # fmt: skip
     gen = HFGenerator(model, tok, max_new_tokens=steps, encode=fmt.encode)
-    with VocabTensorTracker(vocab) as new:
+    with VocabTensorTracker(vocab, exclude=model.parameters()) as new:
         gen.generate(prompts, 1)
     one = len(prompts) * vocab * 4
     return {"old_MiB": old.peak_bytes / 2**20, "new_MiB": new.peak_bytes / 2**20, "one_batch_x_vocab_MiB": one / 2**20}
