@@ -62,8 +62,9 @@ def bench_sampler(
     """Time one sampler step (sample B, observe B groups of G) for the heap sampler and two naive ones.
 
     The naive samplers are a full sort of all M priorities per step ("sort") and a numpy weighted
-    choice over all M ("numpy"). Targets: at M = 10^6 the heap step is >= 20x faster than the sort
-    step, and its time at 10^6 is under 3x its time at 10^4.
+    choice over all M ("numpy"); "beta" and "thompson" are the heap sampler with estimator="beta" and
+    greedy or Thompson selection. Targets (defaults, "heap"): at M = 10^6 the heap step is >= 20x faster
+    than the sort step, and its time at 10^6 is under 3x its time at 10^4.
     """
     from priorl.bench.common import emit, parse_sizes, target_ratios
     from priorl.bench.sampler import run_sampler_bench
@@ -79,6 +80,8 @@ def bench_sampler(
         ms, batch_size=batch_size, group_size=group_size, repeats=repeats, seed=seed, progress=True
     )
     extra = target_ratios(results, size_key="num_problems", baseline="sort", candidate="heap")
+    for variant in ("beta", "thompson"):
+        extra.update(target_ratios(results, size_key="num_problems", baseline="sort", candidate=variant))
     emit(
         results,
         as_json=json_out,

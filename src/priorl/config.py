@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Strategy = Literal["grpo", "prioritized", "dynamic-sampling", "naive-replay", "adv-replay", "prioritized+adv-replay"]
 STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
@@ -126,17 +126,31 @@ class TrainConfig(_Section):
 
 
 class SamplerConfig(_Section):
-    """`PrioritizedSampler` options (used by the prioritized strategies)."""
+    """`PrioritizedSampler` options (used by the prioritized strategies); the problems' levels come from the data."""
 
     retest_every: int | None = Field(10, ge=1)
     retest_fraction: float = Field(0.0, ge=0, le=1)
-    estimator: Literal["last", "ema", "window"] = "last"
+    estimator: Literal["last", "ema", "window", "beta"] = "last"
     ema_decay: float = Field(0.5, gt=0, le=1)
     window: int = Field(4, ge=1)
-    selection: Literal["greedy", "stochastic"] = "greedy"
+    beta_decay: float = Field(0.5, ge=0, le=1)  # beta: factor on a problem's old evidence at each new group
+    prior_min_problems: int = Field(8, ge=1)  # beta: observed problems before a level's own prior is used
+    prior_half_life: float | None = Field(50.0, gt=0)  # beta: calls after which a problem weighs half in its prior
+    selection: Literal["greedy", "stochastic", "thompson"] = "greedy"
     alpha: float = Field(1.0, ge=0)
     floor: float = Field(0.01, ge=0)
+    thompson_candidates: int = Field(4, ge=1)  # thompson: shortlist of candidates per batch slot
     min_priority: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _selection_fits_estimator(self) -> SamplerConfig:
+        if self.selection == "thompson" and self.estimator != "beta":
+            raise ValueError(f"sampler.selection 'thompson' needs sampler.estimator 'beta' (got {self.estimator!r})")
+        if self.selection == "stochastic" and self.estimator == "beta":
+            raise ValueError(
+                "sampler.selection 'stochastic' is not available with sampler.estimator 'beta'; use 'thompson'"
+            )
+        return self
 
 
 class ReplayConfig(_Section):

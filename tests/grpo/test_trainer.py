@@ -194,3 +194,16 @@ def test_bad_dataset_stops_before_training_with_one_clear_line(tmp_path):
 def test_unknown_config_key_is_named(tmp_path):
     proc = run_cli("train", "--set", "train.learning_rate=1", "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "unknown key 'train.learning_rate'" in proc.stderr
+
+
+def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
+    cfg = tiny_config(
+        tmp_path, "prioritized", **{"sampler.estimator": "beta", "sampler.selection": "thompson", "train.max_steps": 2}
+    )
+    trainer = Trainer(cfg)
+    levels = {p.level for p in trainer.problems}
+    assert len(levels) > 1 and trainer.sampler._estimator.priors.num_levels == len(levels)
+    trainer.train()
+    trainer.close()
+    metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
+    assert len(metrics) == 2 and 0.0 < metrics[-1]["sampler/prior_mean"] < 1.0

@@ -62,10 +62,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_sampler(config: RunConfig, num_problems: int):
-    """`PrioritizedSampler` for the prioritized strategies, `UniformSampler` for the others."""
+def build_sampler(config: RunConfig, num_problems: int, levels: list | None = None):
+    """`PrioritizedSampler` for the prioritized strategies, `UniformSampler` for the others.
+
+    ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) gives the beta estimator its
+    per-level priors; None or all-None levels pool every problem.
+    """
     if config.uses_prioritized_sampler:
-        return PrioritizedSampler(num_problems, seed=config.seed, **config.sampler.model_dump())
+        return PrioritizedSampler(num_problems, seed=config.seed, levels=levels, **config.sampler.model_dump())
     return UniformSampler(num_problems, seed=config.seed)
 
 
@@ -171,7 +175,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
         )
-        self.sampler = build_sampler(c, len(self.problems))
+        self.sampler = build_sampler(c, len(self.problems), [p.level for p in self.problems])
         self.replay = build_replay(c)
 
         self.step = 0
