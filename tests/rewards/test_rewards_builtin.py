@@ -84,11 +84,12 @@ def test_extract_last_number(text, value):
         ("1000002", "1000000", 0.0),  # outside rel 1e-6
         ("1e-10", "0", 1.0),  # within abs 1e-9
         ("1e-8", "0", 0.0),
-        ("first 7, then 8", "7", 0.0),  # the last number counts
+        ("first 7, then 8", "7", 0.0),  # no cue: the last number counts
         ("no number here", "5", 0.0),
         ("", "5", 0.0),
         ("#### 72", "72", 1.0),
-        ("answer: 10**400", "400", 1.0),
+        ("answer: 10**400", "10", 1.0),  # a cue: the first number after it
+        ("10**400", "400", 1.0),  # no cue: the last number
         ("9" * 5000, "9", 0.0),  # an absurd token is unparsable, not slow
     ],
 )

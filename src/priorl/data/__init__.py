@@ -15,6 +15,7 @@ from priorl.data.loading import (
     load_problems,
     read_problems,
 )
+from priorl.data.prompts import PromptFormatter
 
 __all__ = [
     "BUILTIN_SPECS",
@@ -22,6 +23,7 @@ __all__ = [
     "DatasetError",
     "DuplicateProblemsWarning",
     "LoadResult",
+    "PromptFormatter",
     "arithmetic_problems",
     "load_problems",
     "read_problems",

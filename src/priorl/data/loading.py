@@ -42,7 +42,14 @@ __all__ = [
     "read_problems",
 ]
 
-BUILTIN_SPECS = ("builtin:arithmetic", "builtin:arithmetic-test", "builtin:rules", "builtin:rules-test")
+BUILTIN_SPECS = (
+    "builtin:arithmetic",
+    "builtin:arithmetic-test",
+    "builtin:arithmetic-instruct",
+    "builtin:arithmetic-instruct-test",
+    "builtin:rules",
+    "builtin:rules-test",
+)
 _EXTENSIONS = (".jsonl", ".parquet", ".csv")
 _MISSING = object()
 
@@ -79,10 +86,11 @@ def load_problems(
     """Load and validate a problem set; ``Problem.id`` is the index in the returned list.
 
     ``spec`` is a path to a ``.jsonl``, ``.parquet`` or ``.csv`` file, ``builtin:arithmetic`` (train) or
-    ``builtin:arithmetic-test`` (held out), or ``hf:NAME[:SPLIT]`` (needs ``pip install
-    'priorl[datasets]'``; SPLIT defaults to ``train``). ``prompt_key``/``answer_key``/``level_key`` name
-    the fields (ignored for builtins); ``level_key=None`` ignores levels. Raises :class:`DatasetError` on
-    the first invalid row; warns :class:`DuplicateProblemsWarning` when duplicates were dropped.
+    ``builtin:arithmetic-test`` (held out), their chat-model phrasing ``builtin:arithmetic-instruct[-test]``,
+    or ``hf:NAME[:SPLIT]`` (needs ``pip install 'priorl[datasets]'``; SPLIT defaults to ``train``).
+    ``prompt_key``/``answer_key``/``level_key`` name the fields (ignored for builtins); ``level_key=None``
+    ignores levels. Raises :class:`DatasetError` on the first invalid row; warns
+    :class:`DuplicateProblemsWarning` when duplicates were dropped.
     O(rows).
     """
     result = read_problems(
@@ -142,7 +150,8 @@ def _read_builtin(spec: str) -> LoadResult:
     if base.startswith("builtin:arithmetic"):
         if options:
             raise DatasetError(f"{spec}: {base} takes no options")
-        problems = arithmetic_problems("test" if base.endswith("-test") else "train")
+        split = "test" if base.endswith("-test") else "train"
+        problems = arithmetic_problems(split, style="instruct" if "-instruct" in base else "expression")
     else:
         try:
             problems = rules_problems("test" if base.endswith("-test") else "train", **parse_options(options))

@@ -15,6 +15,7 @@ def evaluate(
     *,
     samples: int = 1,
     max_new_tokens: int | None = None,
+    batch_size: int | None = None,
 ) -> dict:
     """Score ``problems`` with the generator and verifier.
 
@@ -22,12 +23,16 @@ def evaluate(
     completions, and the accuracy is their mean (avg@k); ``pass_at_k`` is then the share of problems with at
     least one completion scoring 1 (the verifier's full score). Returns ``{"accuracy", "pass_at_k",
     "mean_length", "num_problems", "by_level": {level: {"accuracy", "pass_at_k", "n"}}, "verifier_errors",
-    "verifier_timeouts"}``; ``mean_length`` is in completion tokens.
+    "verifier_timeouts"}``; ``mean_length`` is in completion tokens. ``batch_size`` bounds the sequences
+    generated at once (memory: the KV cache and one ``[batch_size, vocab]`` score tensor); default: the
+    generator's.
     """
     if not problems:
         raise ValueError("no problems to evaluate")
     greedy = samples == 1
-    out = generator.generate([p.prompt for p in problems], samples, greedy=greedy, max_new_tokens=max_new_tokens)
+    out = generator.generate(
+        [p.prompt for p in problems], samples, greedy=greedy, max_new_tokens=max_new_tokens, batch_size=batch_size
+    )
     answers = [p.answer for p in problems for _ in range(samples)]
     scored = verifier.score_batch(out.texts, answers)
     groups = [scored.rewards[i * samples : (i + 1) * samples] for i in range(len(problems))]

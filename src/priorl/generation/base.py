@@ -11,15 +11,16 @@ from typing import Protocol
 class GenerationOutput:
     """Completions for ``len(prompts) * n`` sequences, grouped: prompt 0's n completions first.
 
-    Token lists are ragged Python lists (no padding). A completion ends with the EOS token when the
-    model stopped on its own (``finished``), or is cut at ``max_new_tokens``.
+    Token lists are ragged Python lists (no padding). A completion ends with an EOS token, or with the token
+    that completes a stop string, when it stopped on its own (``finished``), or is cut at ``max_new_tokens``.
+    ``logprobs`` are those of the distribution each token was sampled from; ``texts`` end before a stop string.
     """
 
     prompt_ids: list[list[int]]  # [N][P_i] prompt token ids
     completion_ids: list[list[int]]  # [N][C_i] sampled token ids, EOS included when produced
     logprobs: list[list[float]]  # [N][C_i] log pi_behavior(token) under softmax(logits / temperature)
     texts: list[str]  # [N] decoded completions, special tokens removed
-    finished: list[bool] = field(default_factory=list)  # [N] stopped at EOS
+    finished: list[bool] = field(default_factory=list)  # [N] stopped at EOS or a stop string
 
     def __len__(self) -> int:
         return len(self.completion_ids)
@@ -40,8 +41,10 @@ class Generator(Protocol):
         *,
         greedy: bool = False,
         max_new_tokens: int | None = None,
+        batch_size: int | None = None,
     ) -> GenerationOutput:
-        """Sample ``n`` completions for each prompt (or one greedy completion each when ``greedy``)."""
+        """Sample ``n`` completions for each prompt (or one greedy completion each when ``greedy``);
+        ``batch_size`` bounds the sequences generated at once."""
         ...
 
     def sync_weights(self) -> None:

@@ -1,21 +1,165 @@
-"""Hugging Face ``generate`` backend: batched sampling from the policy model itself."""
+"""Hugging Face ``generate`` backend: batched sampling from the policy model itself.
+
+What is sampled, and what is recorded
+-------------------------------------
+Training needs, for every sampled token, its log-prob under the distribution it was drawn from, and the
+trainer's forward pass recomputes that quantity as ``log_softmax(logits / temperature)`` over the full
+vocabulary. So generation samples from exactly that distribution and nothing else:
+
+- ``generate()`` runs on a *clean* ``transformers.GenerationConfig``: sampling at temperature 1 with
+  ``top_k=0``, ``top_p=1``, and the model's own ``generation_config`` swapped out for the duration of the
+  call. In transformers 5 an explicit config is still back-filled from ``model.generation_config`` for every
+  field left unset, so without the swap a ``repetition_penalty``, ``min_p``, ``no_repeat_ngram_size``,
+  ``suppress_tokens``, ... set by the model's authors would change what is sampled while the stored
+  log-probs ignored it. The settings skipped this way are logged once.
+- The temperature is applied by :class:`SampledTokenLogprobs`, the only logits processor left. transformers
+  runs user processors *before* its own warpers (temperature, top-k, top-p, min-p), which is why the
+  temperature is not left to ``generate()``: with none of those warpers active, the scores this processor
+  returns are exactly what ``softmax`` + ``multinomial`` sample from. It keeps one step's scores and, on the
+  next call, gathers the log-prob of the token that was sampled from them: one ``[batch, vocab]`` tensor
+  alive at a time, never one per generated step.
+- ``top_p < 1`` is refused: sampling from a truncated distribution while the trainer computes full-vocabulary
+  log-probs makes every ratio wrong, and the truncation depends on the current weights, so the trainer cannot
+  reproduce it either. There is no ``top_k`` for the same reason.
+
+Stopping
+--------
+A sequence stops at any of the EOS ids (``tokenizer.eos_token_id`` and every id in
+``model.generation_config.eos_token_id``, int or list), or at the end of the first ``stop`` string, or at
+``max_new_tokens``. The completion's tokens and log-probs are cut at the same place: an EOS token is kept;
+for a stop string, every token up to and including the one that completes it is kept (the model is trained
+to produce the stop, as it is to produce EOS), while the *text* handed to the verifier ends just before
+the stop string. A token that straddles the stop string (``"\\n\\nQ"`` for the stop ``"\\n\\n"``) is kept
+whole in the tokens; its characters past the stop are not in the text.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
 
 import torch
 
 from priorl.generation.base import GenerationOutput
 
+logger = logging.getLogger("priorl.generation")
+
+__all__ = ["HFGenerator", "SampledTokenLogprobs", "cut_completion", "eos_token_ids"]
+
+# generation_config fields that change what is sampled; reported when the model sets them and priorl ignores them.
+_SAMPLING_FIELDS = (
+    "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "top_h",
+    "repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size", "bad_words_ids", "suppress_tokens",
+    "begin_suppress_tokens", "sequence_bias", "min_length", "min_new_tokens", "forced_bos_token_id",
+    "forced_eos_token_id", "exponential_decay_length_penalty", "renormalize_logits", "guidance_scale",
+    "watermarking_config", "stop_strings", "do_sample",
+)  # fmt: skip
+
+
+def _hf_model(model):
+    """The transformers model under a peft wrapper (its ``generation_config`` is the one ``generate`` reads)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def eos_token_ids(model, tokenizer) -> list[int]:
+    """Every id that ends a completion: the tokenizer's EOS and the model's ``generation_config.eos_token_id``."""
+    ids: list[int] = []
+    if tokenizer.eos_token_id is not None:
+        ids.append(int(tokenizer.eos_token_id))
+    config = getattr(_hf_model(model), "generation_config", None)
+    extra = getattr(config, "eos_token_id", None) if config is not None else None
+    if extra is not None:
+        for i in [extra] if isinstance(extra, int) else list(extra):
+            if int(i) not in ids:
+                ids.append(int(i))
+    return ids
+
+
+class SampledTokenLogprobs:
+    """The last logits processor: divides by the temperature and records each sampled token's log-prob.
+
+    Called once per decoding step with ``input_ids`` of length L (prompt + tokens so far) and the step's
+    scores; the scores it returns are what ``generate()`` samples token L from. On the next call (or in
+    :meth:`finish`) token L is in ``input_ids`` and its log-prob ``scores[token] - logsumexp(scores)`` is
+    gathered. Steps are keyed by position, so an extra step that ``generate()`` undoes is ignored.
+    """
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = float(temperature)
+        self._pending: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (position, scores, logsumexp)
+        self._recorded: dict[int, torch.Tensor] = {}  # position -> [b] log-prob of the token sampled there
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self._flush(input_ids)
+        if self.temperature != 1.0:
+            scores = scores / self.temperature
+        self._pending = (input_ids.shape[1], scores, torch.logsumexp(scores, dim=-1))
+        return scores
+
+    def _flush(self, input_ids: torch.Tensor) -> None:
+        if self._pending is None:
+            return
+        position, scores, lse = self._pending
+        if input_ids.shape[1] > position:
+            token = input_ids[:, position : position + 1]
+            self._recorded[position] = scores.gather(-1, token).squeeze(-1) - lse
+            self._pending = None
+
+    def finish(self, sequences: torch.Tensor, start: int) -> torch.Tensor:
+        """[b, T] log-probs of ``sequences[:, start:]``; releases the kept scores."""
+        self._flush(sequences)
+        self._pending = None
+        positions = range(start, sequences.shape[1])
+        if not positions:
+            return torch.zeros((sequences.shape[0], 0), device=sequences.device)
+        out = torch.stack([self._recorded[p] for p in positions], dim=1)
+        self._recorded.clear()
+        return out
+
+
+class _StopStrings:
+    """Stopping criterion: a row is done once the text of its last few new tokens contains a stop string.
+
+    Only decides when generation may stop early; where the completion is cut is computed exactly
+    afterwards (:meth:`HFGenerator._cut`).
+    """
+
+    def __init__(self, tokenizer, stops: Sequence[str], start: int) -> None:
+        self.tokenizer, self.stops, self.start = tokenizer, list(stops), start
+        # A stop string of n characters spans at most n tokens (+ slack for tokens that decode to nothing).
+        self.window = max(len(s) for s in self.stops) + 4
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        lo = max(self.start, input_ids.shape[1] - self.window)
+        tails = self.tokenizer.batch_decode(input_ids[:, lo:].tolist(), skip_special_tokens=True)
+        done = [any(s in t for s in self.stops) for t in tails]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+@contextlib.contextmanager
+def _clean_model_generation_config(model, eos_ids: list[int], pad_id: int):
+    """Swap the model's generation_config for one that sets nothing but special ids, for one call."""
+    from transformers import GenerationConfig
+
+    hf = _hf_model(model)
+    saved = hf.generation_config
+    hf.generation_config = GenerationConfig(eos_token_id=eos_ids, pad_token_id=pad_id)
+    try:
+        yield
+    finally:
+        hf.generation_config = saved
+
 
 class HFGenerator:
     """Sample with ``model.generate`` on the training model (no weight copy, so no sync needed).
 
-    Sequences are generated in chunks of ``batch_size`` with left padding. Behavior log-probs are
-    ``log_softmax(logits / temperature)`` of the raw model logits at each sampled token: the same
-    quantity the trainer computes in its forward pass, so on-policy ratios start at 1. ``top_p`` < 1
-    truncates what is *sampled*, not the log-prob (the usual GRPO convention).
+    Sequences are generated in chunks of ``batch_size`` with left padding. Behavior log-probs are those of
+    the distribution sampled from, ``log_softmax(logits / temperature)``, recorded during generation (see the
+    module docstring): the same quantity the trainer's forward computes, so on-policy ratios start at 1.
+
+    ``encode`` turns prompts into token ids (a :class:`priorl.data.PromptFormatter`'s ``encode``, to apply a
+    chat template); by default the tokenizer's plain encoding. ``stop`` lists stop strings.
     """
 
     def __init__(
@@ -27,23 +171,63 @@ class HFGenerator:
         top_p: float = 1.0,
         max_new_tokens: int = 16,
         batch_size: int = 256,
+        stop: Sequence[str] = (),
+        encode: Callable[[Sequence[str]], list[list[int]]] | None = None,
     ) -> None:
+        if top_p != 1.0:
+            raise ValueError(
+                f"top_p={top_p}: sampling from a top-p truncated distribution is refused, because the trainer "
+                "computes log-probs over the full softmax(logits / temperature) and cannot reproduce the "
+                "truncation (it depends on the weights at sampling time), so every ratio would be wrong. "
+                "Use top_p=1.0 and lower the temperature instead."
+            )
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if any(not isinstance(s, str) or not s for s in stop):
+            raise ValueError(f"stop strings must be non-empty strings, got {list(stop)!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.temperature = float(temperature)
-        self.top_p = float(top_p)
+        self.top_p = 1.0
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = int(batch_size)
-        if tokenizer.eos_token_id is None:
+        self.stop = list(stop)
+        self.eos_ids = eos_token_ids(model, tokenizer)
+        if not self.eos_ids:
             raise ValueError("the tokenizer has no EOS token: generation could never stop on its own")
-        self.eos_id = int(tokenizer.eos_token_id)
+        self.eos_id = self.eos_ids[0]
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
+        self._encode = encode
+        self._report_ignored_settings()
+
+    def _report_ignored_settings(self) -> None:
+        config = getattr(_hf_model(self.model), "generation_config", None)
+        if config is None:
+            return
+        from transformers import GenerationConfig
+
+        defaults = GenerationConfig()
+        ignored = {}
+        for name in _SAMPLING_FIELDS:
+            value = getattr(config, name, None)
+            if value is not None and value != getattr(defaults, name, None):
+                ignored[name] = value
+        if ignored:
+            shown = ", ".join(f"{k}={v!r}" for k, v in ignored.items())
+            logger.warning(
+                "sampling from softmax(logits / %g) only, so that the recorded log-probs are those of the "
+                "distribution sampled from; ignoring the model's generation_config settings: %s",
+                self.temperature,
+                shown,
+            )
 
     def sync_weights(self) -> None:
         """Nothing to do: generation runs on the training model."""
 
     def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each prompt, as the tokenizer's defaults produce them."""
+        """Token ids of each prompt, as the model sees them."""
+        if self._encode is not None:
+            return self._encode(prompts)
         return [list(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
 
     @torch.no_grad()
@@ -54,25 +238,35 @@ class HFGenerator:
         *,
         greedy: bool = False,
         max_new_tokens: int | None = None,
+        batch_size: int | None = None,
     ) -> GenerationOutput:
-        """``n`` completions per prompt (grouped by prompt); ``greedy`` decodes one deterministic completion."""
+        """``n`` completions per prompt (grouped by prompt); ``greedy`` decodes one deterministic completion.
+
+        ``batch_size`` (default: the generator's) bounds the sequences per ``generate()`` call, hence memory.
+        """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         max_new = int(max_new_tokens or self.max_new_tokens)
+        chunk = int(batch_size or self.batch_size)
+        if chunk < 1:
+            raise ValueError(f"batch_size must be >= 1, got {chunk}")
         encoded = self.encode_prompts(prompts)
         seqs = [ids for ids in encoded for _ in range(n)]
         was_training = self.model.training
         self.model.eval()
         out = GenerationOutput([], [], [], [], [])
         try:
-            for start in range(0, len(seqs), self.batch_size):
-                self._generate_chunk(seqs[start : start + self.batch_size], greedy, max_new, out)
+            with _clean_model_generation_config(self.model, self.eos_ids, self.pad_id):
+                for start in range(0, len(seqs), chunk):
+                    self._generate_chunk(seqs[start : start + chunk], greedy, max_new, out)
         finally:
             if was_training:
                 self.model.train()
         return out
 
     def _generate_chunk(self, prompts: list[list[int]], greedy: bool, max_new: int, out: GenerationOutput) -> None:
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
         device = next(self.model.parameters()).device
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
@@ -80,39 +274,65 @@ class HFGenerator:
         for i, p in enumerate(prompts):  # left padding: every prompt ends where generation starts
             input_ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             attention[i, width - len(p) :] = 1
-        kwargs = dict(
+        # Every field that shapes the distribution is set to its neutral value explicitly (an unset one would be
+        # back-filled with transformers' global defaults, e.g. top_k=50).
+        config = GenerationConfig(
+            max_new_tokens=max_new, do_sample=not greedy, num_beams=1, repetition_penalty=1.0,
+            no_repeat_ngram_size=0, min_length=0, eos_token_id=self.eos_ids, pad_token_id=self.pad_id,
+            return_dict_in_generate=False,
+        )  # fmt: skip
+        if not greedy:  # warpers run only when sampling (and transformers warns about them otherwise)
+            config.update(temperature=1.0, top_k=0, top_p=1.0, typical_p=1.0)
+        recorder = SampledTokenLogprobs(1.0 if greedy else self.temperature)
+        criteria = StoppingCriteriaList([_StopStrings(self.tokenizer, self.stop, width)] if self.stop else [])
+        sequences = self.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention.to(device),
-            max_new_tokens=max_new,
-            eos_token_id=self.eos_id,
-            pad_token_id=self.pad_id,
-            output_logits=True,
-            return_dict_in_generate=True,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([recorder]),
+            stopping_criteria=criteria,
         )
-        if greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0)
-        result = self.model.generate(**kwargs)
-        new_tokens = result.sequences[:, width:]  # [b, T]
-        temperature = 1.0 if greedy else self.temperature
-        # Raw logits of each generated position [b, V] -> log-prob of its sampled token [b]; one position
-        # at a time, so a large vocabulary never needs a [b, T, V] float copy.
-        token_logprobs = torch.stack(
-            [
-                torch.log_softmax(step_logits.float() / temperature, dim=-1)
-                .gather(-1, new_tokens[:, t : t + 1])
-                .squeeze(-1)
-                for t, step_logits in enumerate(result.logits)
-            ],
-            dim=1,
-        )
-        tokens, lps = new_tokens.tolist(), token_logprobs.tolist()
+        token_logprobs = recorder.finish(sequences, width)  # [b, T]
+        tokens, lps = sequences[:, width:].tolist(), token_logprobs.float().tolist()
         for prompt, row, lp in zip(prompts, tokens, lps, strict=True):
-            end = row.index(self.eos_id) + 1 if self.eos_id in row else len(row)
-            completion = row[:end]
+            end, finished, text = self._cut(row)
             out.prompt_ids.append(prompt)
-            out.completion_ids.append(completion)
+            out.completion_ids.append(row[:end])
             out.logprobs.append(lp[:end])
-            out.finished.append(self.eos_id in row)
-            out.texts.append(self.tokenizer.decode(completion, skip_special_tokens=True))
+            out.finished.append(finished)
+            out.texts.append(text)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _cut(self, row: list[int]) -> tuple[int, bool, str]:
+        return cut_completion(row, self.eos_ids, self.stop, self._decode)
+
+
+def cut_completion(
+    row: list[int], eos_ids: Sequence[int], stop: Sequence[str], decode: Callable[[list[int]], str]
+) -> tuple[int, bool, str]:
+    """Where a generated row ends: ``(tokens kept, stopped on its own, text for the verifier)``.
+
+    The row is cut after the first EOS id (kept), then after the token that completes the first stop string
+    in the text (kept); the text ends just before that stop string. See the module docstring.
+    """
+    eos = set(eos_ids)
+    end = next((i + 1 for i, t in enumerate(row) if t in eos), None)
+    finished = end is not None
+    end = len(row) if end is None else end
+    text = decode(row[:end])
+    hits = [(text.find(s), s) for s in stop if s in text]
+    if not hits:
+        return end, finished, text
+    _, first = min(hits)
+    # The fewest tokens whose text contains the stop string (prefix texts only grow, so bisect).
+    lo, hi = 1, end
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if first in decode(row[:mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    kept = decode(row[:lo])
+    return lo, True, kept[: kept.find(first)]

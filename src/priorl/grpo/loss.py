@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 
 
 @dataclass
@@ -18,34 +20,88 @@ class PolicyLossStats:
     kl_sum: float = 0.0
 
 
+# Float32 elements of [rows, positions, vocab] log-softmax computed at once; bounds the temporary copies
+# (256 MB) whatever the batch, the completion length and the vocabulary.
+_CHUNK_ELEMENTS = 1 << 26
+
+
+def _supports_logits_to_keep(model) -> bool:
+    hf = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(hf.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log_softmax(logits / T) at ``targets``: [b, c, V] and [b, c] -> [b, c], in float32."""
+    scaled = logits.float() / temperature
+    return scaled.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
+
+
 def sequence_logprobs(
-    model, prompt_ids: list[list[int]], completion_ids: list[list[int]], temperature: float, pad_id: int
+    model,
+    prompt_ids: list[list[int]],
+    completion_ids: list[list[int]],
+    temperature: float,
+    pad_id: int,
+    *,
+    chunk_elements: int = _CHUNK_ELEMENTS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs of each completion token under ``softmax(logits / temperature)``.
 
-    Sequences are ``prompt + completion``, right-padded. Returns ``(logprobs, mask)``, both
-    [b, C_max] (C_max: the longest completion); ``mask`` is 1.0 on real completion tokens.
+    Sequences are ``prompt + completion``, *left*-padded with ``position_ids = cumsum(mask) - 1``: the layout
+    ``generate()`` uses, so positions match those the behavior log-probs were recorded at. Every completion
+    then ends at the last column, and the model computes logits for the last ``C_max + 1`` positions only
+    (``logits_to_keep``; models without it get their full logits sliced). The float32 log-softmax runs in
+    chunks of positions of at most ``chunk_elements`` elements, each recomputed in the backward pass
+    (activation checkpointing) instead of kept, so no full-vocabulary float copy of all positions exists.
+
+    Returns ``(logprobs, mask)``, both [b, C_max] (C_max: the longest completion), completion tokens from
+    column 0; ``mask`` is 1.0 on real completion tokens, and ``logprobs`` is 0 elsewhere.
     """
     device = next(model.parameters()).device
+    n = len(prompt_ids)
     lengths = [len(p) + len(c) for p, c in zip(prompt_ids, completion_ids, strict=True)]
+    c_lens = torch.tensor([len(c) for c in completion_ids], dtype=torch.long)
+    c_max = int(c_lens.max()) if n else 0
+    if n == 0 or c_max == 0:
+        empty = torch.zeros((n, c_max), device=device)
+        return empty, empty.clone()
     width = max(lengths)
-    c_max = max(len(c) for c in completion_ids)
-    ids = torch.full((len(lengths), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(lengths), width), dtype=torch.long)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
     for i, (p, c) in enumerate(zip(prompt_ids, completion_ids, strict=True)):
-        ids[i, : len(p) + len(c)] = torch.tensor(list(p) + list(c), dtype=torch.long)
-        attention[i, : len(p) + len(c)] = 1
-    ids, attention = ids.to(device), attention.to(device)
-    logits = model(input_ids=ids, attention_mask=attention).logits  # [b, L, V]
-    # Position t predicts token t+1: gather the completion span of each row into [b, C_max].
-    starts = torch.tensor([len(p) - 1 for p in prompt_ids], device=device)
+        ids[i, width - lengths[i] :] = torch.tensor(list(p) + list(c), dtype=torch.long)
+        attention[i, width - lengths[i] :] = 1
+    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
+    ids, attention, position_ids = ids.to(device), attention.to(device), position_ids.to(device)
+    keep = c_max + 1  # position t predicts token t + 1: the last c_max + 1 positions predict the last c_max tokens
+    kwargs = dict(input_ids=ids, attention_mask=attention, position_ids=position_ids)
+    if _supports_logits_to_keep(model):
+        logits = model(**kwargs, logits_to_keep=keep).logits
+    else:
+        logits = model(**kwargs).logits[:, -keep:]
+    logits = logits[:, :-1]  # [n, c_max, V]; column j predicts ids[:, width - c_max + j]
+    targets = ids[:, width - c_max :]
+    vocab = logits.shape[-1]
+    step = max(1, chunk_elements // max(1, n * vocab))
+    checkpoint = torch.is_grad_enabled() and logits.requires_grad and step < c_max
+    parts = []
+    for j in range(0, c_max, step):
+        args = (logits[:, j : j + step], targets[:, j : j + step], temperature)
+        if checkpoint:
+            parts.append(torch.utils.checkpoint.checkpoint(_token_logprobs, *args, use_reentrant=False))
+        else:
+            parts.append(_token_logprobs(*args))
+    right = torch.cat(parts, dim=1)  # [n, c_max], completions right-aligned
+    # Left-align: output column j of row i is right-aligned column c_max - C_i + j.
     offsets = torch.arange(c_max, device=device)
-    pos = (starts[:, None] + offsets[None, :]).clamp(max=width - 2)  # [b, C_max]
-    mask = (offsets[None, :] < torch.tensor([len(c) for c in completion_ids], device=device)[:, None]).float()
-    span_logits = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1])).float() / temperature
-    targets = ids.gather(1, pos + 1)
-    logprobs = torch.log_softmax(span_logits, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
-    return logprobs * mask, mask
+    c_lens = c_lens.to(device)
+    mask = offsets[None, :] < c_lens[:, None]
+    src = (c_max - c_lens[:, None] + offsets[None, :]).clamp(max=c_max - 1)
+    logprobs = torch.where(mask, right.gather(1, src), torch.zeros((), device=device))
+    return logprobs, mask.float()
 
 
 def clipped_surrogate(

@@ -88,7 +88,7 @@ def build_replay(config: RunConfig):
     return None
 
 
-def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[list, int]:
+def fit_context(problems: list, tokenizer, model, config: RunConfig, encode=None) -> tuple[list, int]:
     """Apply ``data.overlong`` to prompts that leave no room for ``max_new_tokens`` in the model's context.
 
     Returns the problems to use (re-numbered 0..M-1 when some are dropped) and how many were dropped.
@@ -97,7 +97,8 @@ def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[li
     if not problems or limit is None:
         return problems, 0
     room = limit - config.generation.max_new_tokens
-    lengths = [len(ids) for ids in tokenizer([p.prompt for p in problems])["input_ids"]]
+    prompts = [p.prompt for p in problems]
+    lengths = [len(ids) for ids in (encode(prompts) if encode else tokenizer(prompts)["input_ids"])]
     over = [i for i, n in enumerate(lengths) if n > room]
     if not over:
         return problems, 0
@@ -114,6 +115,14 @@ def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[li
     return [dataclasses.replace(p, id=i) for i, p in enumerate(kept)], len(over)
 
 
+def select_levels(problems: list, levels: list[int], spec: str | None) -> list:
+    """The problems of the given levels, re-numbered 0..M-1 (``data.levels``)."""
+    kept = [dataclasses.replace(p, id=i) for i, p in enumerate(q for q in problems if q.level in levels)]
+    if problems and not kept:
+        raise ValueError(f"data.levels {levels}: {spec} has no problem of these levels")
+    return kept
+
+
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
@@ -122,7 +131,7 @@ class Trainer:
     skip_zero_advantage: bool = True
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
-        from priorl.data import load_problems
+        from priorl.data import PromptFormatter, load_problems
         from priorl.generation import HFGenerator
         from priorl.models import load_policy, load_tokenizer
         from priorl.rewards import make_verifier
@@ -135,6 +144,9 @@ class Trainer:
         keys = dict(prompt_key=c.data.prompt_key, answer_key=c.data.answer_key, level_key=c.data.level_key)
         self.problems = load_problems(c.data.train, **keys)
         self.test_problems = load_problems(c.data.test, **keys) if c.data.test else []
+        if c.data.levels is not None:
+            self.problems = select_levels(self.problems, c.data.levels, c.data.train)
+            self.test_problems = select_levels(self.test_problems, c.data.levels, c.data.test)
         if c.eval.max_problems is not None:
             self.test_problems = self.test_problems[: c.eval.max_problems]
         if c.train.batch_size > len(self.problems):
@@ -144,13 +156,16 @@ class Trainer:
         )
 
         self.tokenizer = load_tokenizer(c.model)
+        self.formatter = PromptFormatter(self.tokenizer, c.data.chat_template, c.data.system_prompt)
         self.model = load_policy(c.model)
-        self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c)
-        self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c)
+        encode = self.formatter.encode
+        self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c, encode)
+        self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c, encode)
         self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
         self.generator = HFGenerator(
             self.model, self.tokenizer, temperature=c.generation.temperature, top_p=c.generation.top_p,
             max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.batch_size,
+            stop=c.generation.stop, encode=encode,
         )  # fmt: skip
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -476,7 +491,10 @@ class Trainer:
         from priorl.eval import evaluate
 
         cfg = self.config.eval
-        result = evaluate(self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens)
+        result = evaluate(
+            self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+        )  # fmt: skip
         if cfg.samples > 0:
             result["sampled"] = evaluate(
                 self.generator,
@@ -484,6 +502,7 @@ class Trainer:
                 self.verifier,
                 samples=cfg.samples,
                 max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.batch_size,
             )
         result["rollouts_generated"] = self.counters["rollouts_generated"]
         self.evals.write({"step": self.step, **result})

@@ -7,6 +7,12 @@ seconds, a fresh budget for each parse and each comparison, and a ``ValueError``
 can kill a computation that no signal interrupts. So this function may run for an unbounded time
 on pathological input (``9^9^9^9^9``): call it through a verifier, not bare, on model outputs.
 
+Where the answer is read: the cue rules of :mod:`priorl.rewards.builtin` come first. When the text has a
+cue, math-verify parses only what follows the first one: ``\\boxed{X}`` for a boxed answer, else the rest of
+the sentence after ``####`` or the answer phrase (up to a newline or a period followed by a space). Without
+a cue, math-verify parses the whole text with its defaults (the last ``\\boxed{}``, then LaTeX and plain
+expressions). The same applies to the gold answer.
+
 math-verify is imported on first use, so ``import priorl.rewards`` stays light.
 """
 
@@ -14,7 +20,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import Any
+
+from priorl.rewards.builtin import answer_segment
 
 __all__ = ["math_score"]
 
@@ -22,6 +31,20 @@ __all__ = ["math_score"]
 # ~100 ms, so each process keeps the recent ones.
 _GOLD_CACHE_SIZE = 4096
 _DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
+
+
+_SENTENCE_END = re.compile(r"\n|\.\s")  # a newline, or a period before a space (not the one in 3.5)
+
+
+def _answer_text(text: str) -> str | None:
+    """What math-verify should parse: the part after the first cue (see the module docstring), or None."""
+    found = answer_segment(text)
+    if found is None:
+        return None
+    cue, segment = found
+    if cue == "boxed":
+        return "\\boxed{" + segment + "}"
+    return _SENTENCE_END.split(segment, maxsplit=1)[0].strip().rstrip(".")
 
 
 class _DropTimeoutDisabledWarning(logging.Filter):
@@ -43,6 +66,9 @@ def _math_verify() -> Any:
 @functools.lru_cache(maxsize=_GOLD_CACHE_SIZE)
 def _parse_gold(answer: str) -> list[Any]:
     mv = _math_verify()
+    cued = _answer_text(answer)
+    if cued is not None:
+        answer = cued if cued.startswith("\\boxed") else "\\boxed{" + cued + "}"
     # Bare LaTeX gold answers ("\sqrt{2}", "2\sqrt{3}") are not found or are misread (as 2) without
     # delimiters; wrapping them in \boxed{} makes math-verify read the whole string as one expression.
     text = answer if any(d in answer for d in _DELIMITERS) else "\\boxed{" + answer.strip() + "}"
@@ -59,16 +85,17 @@ def math_score(
 ) -> float:
     """1.0 if math-verify finds the completion's answer equivalent to the gold answer, else 0.0.
 
-    The completion is parsed with math-verify's defaults (LaTeX, including the last ``\\boxed{}``,
-    then plain expressions), so ``$\\frac{1}{2}$`` matches ``0.5`` and ``$x=2$`` matches ``2``. The
-    keyword arguments are passed to ``math_verify.verify``. A gold answer math-verify cannot parse
-    raises ``ValueError`` (counted as an error). No time limit inside: see the module docstring.
+    The completion's answer is located by the cue rules (module docstring), then parsed by math-verify,
+    so ``$\\frac{1}{2}$`` matches ``0.5`` and ``$x=2$`` matches ``2``. The keyword arguments are passed to
+    ``math_verify.verify``. A gold answer math-verify cannot parse raises ``ValueError`` (counted as an
+    error). No time limit inside: see the module docstring.
     """
     gold = _parse_gold(answer)
     if not gold:
         raise ValueError("math-verify could not parse the gold answer")
     mv = _math_verify()
-    pred = mv.parse(completion, parsing_timeout=None)
+    cued = _answer_text(completion)
+    pred = mv.parse(completion if cued is None else cued, parsing_timeout=None)
     ok = mv.verify(
         gold,
         pred,
