@@ -10,9 +10,9 @@ import warnings
 import pytest
 import torch
 
-from priorl.assets import default_model_path
+from priorl.assets import default_model_path, model_path
 from priorl.data import arithmetic_problems
-from priorl.pretrain import DEFAULT_PRETRAIN_ARGS, build_tokenizer, file_sha256, pretrain
+from priorl.pretrain import DEFAULT_PRETRAIN_ARGS, RECIPES, build_tokenizer, file_sha256, pretrain
 
 transformers = pytest.importorskip("transformers")
 
@@ -105,6 +105,26 @@ def test_pretrain_is_deterministic(tmp_path):
     # The output is a loadable HF model directory.
     loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "a")
     assert loaded.config.vocab_size == len(build_tokenizer())
+
+
+def test_shipped_rules_model_is_recorded_with_its_recipe():
+    path = model_path("tiny-rules")
+    record = json.loads((path / "priorl_pretrain.json").read_text())
+    assert record["recipe"] == "tiny-rules" and record["args"] == RECIPES["tiny-rules"]
+    assert record["model_safetensors_sha256"] == file_sha256(path / "model.safetensors")
+    assert (path / "model.safetensors").stat().st_size < 20_000_000
+    assert transformers.AutoTokenizer.from_pretrained(path).get_vocab() == build_tokenizer().get_vocab()
+
+
+def test_rules_recipe_is_deterministic_and_checks_its_arguments(tmp_path):
+    tiny = {"steps": 2, "batch_size": 8, "warmup_steps": 1}
+    a = pretrain(tmp_path / "a", recipe="tiny-rules", **tiny, log=lambda s: None)
+    b = pretrain(tmp_path / "b", recipe="tiny-rules", **tiny, log=lambda s: None)
+    assert a["model_safetensors_sha256"] == b["model_safetensors_sha256"] and a["recipe"] == "tiny-rules"
+    with pytest.raises(ValueError, match="takes no 'level_weights'"):
+        pretrain(tmp_path / "c", recipe="tiny-rules", level_weights=(1, 1, 1, 1, 1), **tiny)
+    with pytest.raises(ValueError, match="unknown pretraining recipe"):
+        pretrain(tmp_path / "d", recipe="nope")
 
 
 def test_light_imports():
