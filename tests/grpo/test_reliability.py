@@ -18,7 +18,7 @@ COMMON = [
     "--max-steps", "4", "--checkpoint-every", "1",
     "--set", "generation.group_size=4", "--set", "generation.max_new_tokens=6", "--set", "train.batch_size=4",
     "--set", "train.lr=1e-4", "--set", "replay.warmup_steps=1", "--set", "eval.before=false",
-    "--set", "eval.after=false", "--set", "logging.progress=false",
+    "--set", "eval.after=false", "--set", "eval.during=0", "--set", "logging.progress=false",
 ]  # fmt: skip
 
 

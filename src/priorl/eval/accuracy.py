@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from priorl.types import Problem
+
+
+def example_indices(n: int, k: int) -> list[int]:
+    """``k`` problem indices spread evenly over ``n`` (the same ones at every evaluation)."""
+    k = min(k, n)
+    return sorted({(i * n) // k for i in range(k)}) if k > 0 else []
 
 
 def evaluate(
@@ -15,20 +21,34 @@ def evaluate(
     *,
     samples: int = 1,
     max_new_tokens: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    examples: int = 0,
 ) -> dict:
     """Score ``problems`` with the generator and verifier.
 
     ``samples == 1``: one greedy completion per problem (pass@1). ``samples > 1``: that many sampled
     completions, and the accuracy is their mean (avg@k). Returns ``{"accuracy", "mean_length",
     "num_problems", "by_level": {level: {"accuracy", "n"}}, "verifier_errors", "verifier_timeouts"}``;
-    ``mean_length`` is in completion tokens.
+    ``mean_length`` is in completion tokens. ``progress(done)`` is called with the number of problems done
+    after each generation batch; ``examples > 0`` adds ``"examples"``: that many problems spread over the
+    set, each with its prompt, answer, first completion and reward.
     """
     if not problems:
         raise ValueError("no problems to evaluate")
     greedy = samples == 1
-    out = generator.generate([p.prompt for p in problems], samples, greedy=greedy, max_new_tokens=max_new_tokens)
+    # Generate in the generator's own batches (whole problems each), so progress can be reported in between.
+    per_call = max(1, getattr(generator, "batch_size", len(problems) * samples) // samples)
+    texts: list[str] = []
+    num_tokens = 0
+    for start in range(0, len(problems), per_call):
+        chunk = problems[start : start + per_call]
+        out = generator.generate([p.prompt for p in chunk], samples, greedy=greedy, max_new_tokens=max_new_tokens)
+        texts += out.texts
+        num_tokens += out.num_tokens
+        if progress is not None:
+            progress(start + len(chunk))
     answers = [p.answer for p in problems for _ in range(samples)]
-    scored = verifier.score_batch(out.texts, answers)
+    scored = verifier.score_batch(texts, answers)
     per_problem = [sum(scored.rewards[i * samples : (i + 1) * samples]) / samples for i in range(len(problems))]
     levels: dict[int | None, list[float]] = defaultdict(list)
     for p, acc in zip(problems, per_problem, strict=True):
@@ -37,12 +57,23 @@ def evaluate(
         str(level): {"accuracy": sum(v) / len(v), "n": len(v)}
         for level, v in sorted(levels.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
     }
-    return {
+    result = {
         "accuracy": sum(per_problem) / len(per_problem),
-        "mean_length": out.num_tokens / len(out),
+        "mean_length": num_tokens / len(texts),
         "num_problems": len(problems),
         "samples": samples,
         "by_level": by_level,
         "verifier_errors": scored.errors,
         "verifier_timeouts": scored.timeouts,
     }
+    if examples > 0:
+        result["examples"] = [
+            {
+                "prompt": problems[i].prompt,
+                "answer": problems[i].answer,
+                "completion": texts[i * samples],
+                "reward": scored.rewards[i * samples],
+            }
+            for i in example_indices(len(problems), examples)
+        ]
+    return result

@@ -17,6 +17,8 @@ import numpy as np
 
 from priorl.config import STRATEGIES, RunConfig
 from priorl.eval.aes import aes
+from priorl.eval.plots import pyplot
+from priorl.eval.plots import save_figure as _save
 
 BASELINE = "grpo"
 
@@ -108,8 +110,15 @@ def run_compare(
     eval_points: int = 5,
     on_run=None,
     on_step=None,
+    overwrite: bool = False,
 ) -> dict:
-    """Run every preset × seed, then write ``summary.json``, ``report.md`` and the plots into ``out``."""
+    """Run every preset × seed, then write ``summary.json``, ``report.md`` and the plots into ``out``.
+
+    An ``out`` that holds a comparison (its summary.json, or any of the run directories this one would
+    write) is refused unless ``overwrite``, which replaces those runs (each cleared as ``priorl train
+    --overwrite`` does) and the comparison's own files.
+    """
+    from priorl.grpo.rundir import run_contents
     from priorl.grpo.trainer import Trainer
 
     unknown = [p for p in presets if p not in STRATEGIES]
@@ -118,6 +127,13 @@ def run_compare(
     if BASELINE not in presets:
         raise ValueError(f"--presets must include the baseline '{BASELINE}' (accuracy targets and AES refer to it)")
     out = Path(out)
+    planned = [run_config(base, p, s, budget, eval_points, out).out_dir for p in presets for s in range(seeds)]
+    used = [d for d in planned if run_contents(d)]
+    if not overwrite and ((out / "summary.json").exists() or used):
+        raise ValueError(
+            f"{out} already holds a comparison ({', '.join(used[:3]) or 'summary.json'}"
+            f"{' ...' if len(used) > 3 else ''}): pass --overwrite to replace its runs, or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict]] = {p: [] for p in presets}
     for preset in presets:
@@ -128,7 +144,7 @@ def run_compare(
             t0 = time.perf_counter()
             record: dict = {"seed": seed, "dir": cfg.out_dir}
             try:
-                trainer = Trainer(cfg)
+                trainer = Trainer(cfg, overwrite=overwrite)
                 try:
                     trainer.train(progress=on_step)
                 finally:
@@ -175,12 +191,8 @@ def report_markdown(summary: dict, plots: list[str], seeds: int) -> str:
 
 def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[str]:
     """PNG plots (matplotlib, imported here): accuracy vs completions, informative fraction, pools, replay ages."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return []
     paths = []
 
@@ -234,12 +246,3 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
         ax.legend()
         paths.append(_save(fig, out / "replay_age.png"))
     return paths
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return str(path)
