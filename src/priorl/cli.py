@@ -53,7 +53,8 @@ def _main(
 ) -> None:
     """GRPO post-training that spends its generation where the gradient is."""
 
-_err = Console(stderr=True)
+
+_err = Console(stderr=True, soft_wrap=True)  # one message, one line, even in a log
 
 
 def _fail(message: str) -> None:
@@ -254,7 +255,9 @@ def train(
     verifier: Annotated[
         str | None, typer.Option(help=f"numeric | exact | math | module:function ({_default('verifier.name')}).")
     ] = None,
-    max_steps: Annotated[int | None, typer.Option(min=0, help=f"Training steps ({_default('train.max_steps')}).")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=0, help=f"Training steps ({_default('train.max_steps')}).")
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help=f"Problems per step ({_default('train.batch_size')}).")
     ] = None,

@@ -2,9 +2,10 @@
 
 Layout: ``RUN/checkpoints/step_000050/`` holding ``model/`` (Hugging Face ``save_pretrained``,
 safetensors), ``optimizer.safetensors`` + ``optimizer.json``, ``sampler.*``, ``replay.*`` (see
-:mod:`priorl.statefile`), ``rng.safetensors`` + ``rng.json`` and ``trainer_state.json``. Everything is
-written into a temporary directory first, flushed, and renamed into place, so a half-written
-checkpoint never carries a ``step_*`` name. No pickle: tensors go to safetensors, the rest to JSON.
+:mod:`priorl.statefile`), ``rng.safetensors`` + ``rng.json`` and ``trainer_state.json`` (step, counters,
+the run's id, whether the step's held-out evaluation is still due, time spent). Everything is written
+into a temporary directory first, flushed, and renamed into place, so a half-written checkpoint never
+carries a ``step_*`` name. No pickle: tensors go to safetensors, the rest to JSON.
 """
 
 from __future__ import annotations

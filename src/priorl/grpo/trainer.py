@@ -263,10 +263,11 @@ class Trainer:
             problems = load_problems(test, **keys)
             return self.problems, problems, f"{test} ({len(problems)} problems)"
         train, held = held_out_split(self.problems, d.test_fraction, d.test_max)
-        return train, held, (
+        what = (
             f"split from {d.train}: {len(held)} problems ({d.test_fraction:.0%}, at most {d.test_max}, seed "
             f"{SPLIT_SEED}) held out, the other {len(train)} train; --test FILE evaluates on a file instead"
         )
+        return train, held, what
 
     def _eval_schedule(self) -> tuple[int, int]:
         """(every N steps, every N completions) of the evaluations during training; 0 means not by that."""
