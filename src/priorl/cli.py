@@ -579,6 +579,9 @@ def compare(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config key (repeatable).")] = None,
     eval_points: Annotated[int, typer.Option(min=1, help="Held-out evaluations along the budget.")] = 5,
     out: Annotated[str, typer.Option("--out", "-o", help="Output directory.")] = "runs/compare",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the comparison already in --out (its runs and files).")
+    ] = False,
 ) -> None:
     """Run every preset and seed at the same budget of generated completions and compare them.
 
@@ -617,10 +620,14 @@ def compare(
         try:
             summary = run_compare(
                 base, presets=names, seeds=seeds, budget=budget, out=Path(out), eval_points=eval_points,
-                on_run=on_run, on_step=on_step,
+                on_run=on_run, on_step=on_step, overwrite=overwrite,
             )  # fmt: skip
         except ValueError as exc:
             _fail(str(exc))
+        except KeyboardInterrupt as exc:  # TrainingInterrupted (the run in flight saved a checkpoint) or a 2nd ^C
+            progress.stop()
+            _err.print(f"compare interrupted ({exc or 'at once'}); the runs so far are in {out}", highlight=False)
+            raise typer.Exit(code=getattr(exc, "exit_code", 130)) from None
     console.print(Path(out, "report.md").read_text())
     failed = sum(e["seeds_failed"] for e in summary["presets"].values())
     if failed:

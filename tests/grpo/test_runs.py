@@ -168,10 +168,10 @@ def test_interrupted_before_the_first_step_resumes_from_the_start(tmp_path, monk
 
 
 def test_evaluation_never_changes_training(tmp_path):
-    plain = run_steps(tiny_config(tmp_path / "a", **{"train.max_steps": 3}))
+    plain = run_steps(tiny_config(tmp_path / "a", **{"train.max_steps": 2}))
     evals = {"eval.every": 1, "eval.samples": 2, "eval.max_problems": 4, "eval.before": True}
-    evaluated = run_steps(tiny_config(tmp_path / "b", **{"train.max_steps": 3, **evals}))
-    assert [e["step"] for e in read_jsonl(Path(evaluated.run_dir) / "eval.jsonl")] == [0, 1, 2, 3]
+    evaluated = run_steps(tiny_config(tmp_path / "b", **{"train.max_steps": 2, **evals}))
+    assert [e["step"] for e in read_jsonl(Path(evaluated.run_dir) / "eval.jsonl")] == [0, 1, 2]
     assert read_jsonl(Path(plain.run_dir) / "batches.jsonl") == read_jsonl(Path(evaluated.run_dir) / "batches.jsonl")
 
 
@@ -263,7 +263,7 @@ def test_flags_print_config_help_and_version(tmp_path):
     assert (cfg["train"]["batch_size"], cfg["generation"]["group_size"], cfg["train"]["lr"]) == (7, 3, 0.001)
     assert cfg["model"]["path"] == "some/model" and cfg["data"]["test"] is None
     assert not (tmp_path / "r").exists()  # printed, nothing run
-    helptext = " ".join(priorl("train", "--help").stdout.split())
+    helptext = " ".join(priorl("train", "--help").stdout.replace("│", " ").split())  # unwrapped, unboxed
     for shown in ("train.batch_size; default 16", "generation.group_size; default 8", "train.lr; default 1e-05"):
         assert shown in helptext
     assert "demo.yaml values" not in helptext
@@ -279,3 +279,21 @@ def test_compare_refuses_a_used_output_directory(tmp_path):
     (tmp_path / "cmp" / "summary.json").write_text("{}")
     with pytest.raises(ValueError, match="already holds a comparison.*--overwrite"):
         run_compare(load_config(None), presets=["grpo"], seeds=1, budget=16, out=tmp_path / "cmp")
+
+
+def test_terminal_bar_shows_time_left_and_evaluation_progress(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from priorl.grpo.progress import RichReporter
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    cfg = tiny_config(tmp_path, "grpo", **{"train.max_steps": 2, "eval.every": 1, "eval.max_problems": 4})
+    trainer = Trainer(cfg)
+    trainer.train(progress=RichReporter(console))
+    trainer.close()
+    text = screen.getvalue()
+    assert "train" in text and "eta" in text and "2/2" in text
+    assert "eval @ 1" in text and "held-out at step 1: pass@1" in text

@@ -221,6 +221,7 @@ class RichReporter(Reporter):
     def eval_start(self, step: int, total: int) -> None:
         label = "eval (before)" if step == 0 else f"eval @ {step}"
         self.eval_task = self.progress.add_task(label, total=total, info="")
+        self.progress.refresh()  # show it now: a short evaluation could end before the next timed refresh
 
     def eval_advance(self, done: int) -> None:
         if self.eval_task is not None:

@@ -737,6 +737,7 @@ class Trainer:
             "run_id": self.run_id,
             "eval_pending": self._eval_pending,
             "elapsed_s": self.elapsed_seconds(),
+            "warnings": list(self.warnings),
         }
 
     def save(self) -> Path:
@@ -780,6 +781,7 @@ class Trainer:
             self._nonfinite_in_a_row = int(state.get("nonfinite_in_a_row", 0))
             self._eval_pending = bool(state.get("eval_pending", False))
             self._elapsed_before = float(state.get("elapsed_s", 0.0))
+            self.warnings = list(state.get("warnings", []))
             self._last_saved_step = self.step
         # else: stopped before its first checkpoint; it starts again from step 0, exactly as it first did.
         info.setdefault("resumed", []).append({"at": _now(), "step": self.step})
