@@ -7,8 +7,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.priorl-installed
+# A second environment for the verl tests against the verl 0.9 line (see verl-09 below).
+VERL09 := .venv-verl09
+VERL09_STAMP := $(VERL09)/.priorl-installed
 
-.PHONY: demo bench-demo test lint bench install clean verl-for-tests
+.PHONY: demo bench-demo test lint bench install clean verl-for-tests verl-09
 
 install: $(STAMP)
 
@@ -21,13 +24,24 @@ $(STAMP): pyproject.toml Makefile
 	$(MAKE) --no-print-directory verl-for-tests
 	touch $(STAMP)
 
-# The integration tests run against verl 0.7.1, the last release with the curriculum-sampler hook. Its
-# metadata pins numpy<2, which would break pyarrow/datasets here; its code runs on numpy 2, so it is
-# installed without its pins, with the dependencies it imports listed explicitly.
+# priorl supports two verl lines and the verl tests run against both. verl 0.7.1 (the last release with the
+# curriculum-sampler hook) goes into .venv: its metadata pins numpy<2, which would break pyarrow/datasets
+# here; its code runs on numpy 2, so it is installed without its pins, with the dependencies it imports
+# listed explicitly.
 verl-for-tests:
 	$(BIN)/python -m pip install --quiet torch==2.13.0 codetiming dill hydra-core omegaconf pylatexenc pybind11 \
 		peft 'tensordict>=0.8,<=0.10,!=0.9.0' torchdata 'ray[default]>=2.41' wandb
 	$(BIN)/python -m pip install --quiet --no-deps verl==0.7.1
+
+# verl 0.9.x goes into its own environment the way a user installs it: priorl's verl extra (which resolves
+# to verl 0.9 and the transformers version it pins) plus the test tools.
+verl-09: $(VERL09_STAMP)
+
+$(VERL09_STAMP): pyproject.toml Makefile
+	test -x $(VERL09)/bin/python || $(PYTHON) -m venv $(VERL09)
+	$(VERL09)/bin/python -m pip install --quiet torch==2.13.0
+	$(VERL09)/bin/python -m pip install --quiet -e '.[verl,dev]'
+	touch $(VERL09_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/priorl train -c configs/demo.yaml
@@ -37,8 +51,9 @@ bench-demo: $(STAMP)
 	$(BIN)/priorl bench replay
 	$(BIN)/priorl bench simulate
 
-test: $(STAMP)
+test: $(STAMP) $(VERL09_STAMP)
 	$(BIN)/python -m pytest -q
+	$(VERL09)/bin/python -m pytest -q tests/integrations/test_verl_*.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -49,4 +64,4 @@ bench: $(STAMP)
 	$(BIN)/priorl bench replay --json > benchmarks/replay.json
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VERL09) build dist .pytest_cache .hypothesis

@@ -80,8 +80,9 @@ def bench_sampler(
     """Time one sampler step (sample B, observe B groups of G) for the heap sampler and two naive ones.
 
     The naive samplers are a full sort of all M priorities per step ("sort") and a numpy weighted
-    choice over all M ("numpy"). Targets: at M = 10^6 the heap step is >= 20x faster than the sort
-    step, and its time at 10^6 is under 3x its time at 10^4.
+    choice over all M ("numpy"); "beta" and "thompson" are the heap sampler with estimator="beta" and
+    greedy or Thompson selection. Targets (defaults, "heap"): at M = 10^6 the heap step is >= 20x faster
+    than the sort step, and its time at 10^6 is under 3x its time at 10^4.
     """
     from priorl.bench.common import emit, parse_sizes, target_ratios
     from priorl.bench.sampler import run_sampler_bench
@@ -97,6 +98,8 @@ def bench_sampler(
         ms, batch_size=batch_size, group_size=group_size, repeats=repeats, seed=seed, progress=True
     )
     extra = target_ratios(results, size_key="num_problems", baseline="sort", candidate="heap")
+    for variant in ("beta", "thompson"):
+        extra.update(target_ratios(results, size_key="num_problems", baseline="sort", candidate=variant))
     emit(
         results,
         as_json=json_out,
@@ -245,8 +248,8 @@ def train(
     test: Annotated[
         str | None,
         typer.Option(
-            help="Held-out problems (data.test). Default 'auto': builtin:arithmetic-test for builtin:arithmetic, "
-            "else a seeded 10% split of --data (at most 500); 'null' turns held-out evaluation off."
+            help="Held-out problems (data.test). Default 'auto': builtin:NAME-test for builtin:NAME, else a "
+            "seeded 10% split of --data (at most 500); 'null' turns held-out evaluation off."
         ),
     ] = None,
     model: Annotated[
@@ -489,7 +492,9 @@ def eval_command(
     data: Annotated[str, typer.Option(help="Problems: .jsonl/.parquet/.csv, builtin:NAME or hf:NAME.")] = (
         "builtin:arithmetic-test"
     ),
-    samples: Annotated[int, typer.Option(min=1, help="k > 1 also reports avg@k, sampled at --temperature.")] = 1,
+    samples: Annotated[
+        int, typer.Option(min=1, help="k > 1 also reports avg@k and pass@k, sampled at --temperature.")
+    ] = 1,
     temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature for avg@k.")] = 1.0,
     verifier: Annotated[str, typer.Option(help="numeric | exact | math | module:function.")] = "numeric",
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
@@ -536,7 +541,10 @@ def eval_command(
         result = evaluate(gen, problems, vf)
         if samples > 1:
             sampled = evaluate(gen, problems, vf, samples=samples)
-            result["avg_at_k"] = {"k": samples, "accuracy": sampled["accuracy"], "by_level": sampled["by_level"]}
+            result["avg_at_k"] = {
+                "k": samples, "accuracy": sampled["accuracy"], "pass_at_k": sampled["pass_at_k"],
+                "by_level": sampled["by_level"],
+            }  # fmt: skip
     finally:
         vf.close()
     result["model"] = path
@@ -551,14 +559,16 @@ def eval_command(
     table.add_column("pass@1 (greedy)", justify="right")
     if samples > 1:
         table.add_column(f"avg@{samples} (T={temperature})", justify="right")
+        table.add_column(f"pass@{samples} (T={temperature})", justify="right")
     for level, entry in result["by_level"].items():
         row = [level, str(entry["n"]), f"{entry['accuracy']:.1%}"]
         if samples > 1:
-            row.append(f"{result['avg_at_k']['by_level'][level]['accuracy']:.1%}")
+            sampled_level = result["avg_at_k"]["by_level"][level]
+            row += [f"{sampled_level['accuracy']:.1%}", f"{sampled_level['pass_at_k']:.1%}"]
         table.add_row(*row)
     row = ["all", str(result["num_problems"]), f"{result['accuracy']:.1%}"]
     if samples > 1:
-        row.append(f"{result['avg_at_k']['accuracy']:.1%}")
+        row += [f"{result['avg_at_k']['accuracy']:.1%}", f"{result['avg_at_k']['pass_at_k']:.1%}"]
     table.add_row(*row, style="bold")
     console = Console()
     console.print(table)
@@ -570,14 +580,29 @@ def eval_command(
 
 @app.command("compare")
 def compare(
-    presets: Annotated[str, typer.Option(help="Comma-separated strategies; must include grpo.")] = (
-        "grpo,prioritized,adv-replay,prioritized+adv-replay"
-    ),
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per preset.")] = 3,
-    budget: Annotated[int, typer.Option(min=1, help="Generated completions per run (the equal budget).")] = 51200,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Base YAML config.")] = "configs/demo.yaml",
+    presets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated presets; must include grpo. Known: grpo, dynamic-sampling, prioritized (the "
+            "paper's form: last group's p(1-p), top-B), prioritized-beta (Beta-posterior E[p(1-p)], Thompson "
+            "selection), naive-replay, adv-replay, prioritized+adv-replay, prioritized-beta+adv-replay."
+        ),
+    ] = ",".join(
+        (
+            "grpo",
+            "dynamic-sampling",
+            "prioritized",
+            "prioritized-beta",
+            "adv-replay",
+            "prioritized+adv-replay",
+            "prioritized-beta+adv-replay",
+        )
+    ),  # fmt: skip
+    seeds: Annotated[str, typer.Option(help="A count (3: seeds 0,1,2) or a list of seeds (7,8,9).")] = "3",
+    budget: Annotated[int, typer.Option(min=1, help="Generated completions per run (the equal budget).")] = 81920,
+    config: Annotated[str | None, typer.Option("--config", "-c", help="Base YAML config.")] = "configs/study.yaml",
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config key (repeatable).")] = None,
-    eval_points: Annotated[int, typer.Option(min=1, help="Held-out evaluations along the budget.")] = 5,
+    eval_points: Annotated[int, typer.Option(min=1, help="Held-out evaluations along the budget.")] = 8,
     out: Annotated[str, typer.Option("--out", "-o", help="Output directory.")] = "runs/compare",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the comparison already in --out (its runs and files).")
@@ -585,18 +610,26 @@ def compare(
 ) -> None:
     """Run every preset and seed at the same budget of generated completions and compare them.
 
+    Examples:
+
+      priorl compare -c configs/study.yaml --seeds 3                 # the study in benchmarks/RESULTS.md
+
+      priorl compare -c configs/study.yaml --presets grpo,prioritized-beta --seeds 7,8,9 --budget 40960
+
     Writes OUT/summary.json (per preset: final_accuracy_mean/std, rollouts_to_baseline, informative_fraction,
-    aes_vs_grpo, wall_seconds), OUT/report.md and PNG plots (accuracy vs completions, informative
-    fraction, sampler pools, replay ages). A failed run is reported; the others still finish.
+    aes_vs_grpo, wall_s_mean, tokens_trained_mean; mean accuracy curves), OUT/report.md and PNG plots (accuracy
+    vs completions, informative fraction, sampler pools, replay ages). A failed run is reported; the others
+    still finish.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from priorl.config import ConfigError, load_config
-    from priorl.eval.compare import run_compare
+    from priorl.eval.compare import parse_seeds, run_compare
 
     try:
         base = load_config(config, list(set_ or []))
-    except ConfigError as exc:
+        seed_list = parse_seeds(seeds)
+    except (ConfigError, ValueError) as exc:
         _fail(str(exc))
     names = [p.strip() for p in presets.split(",") if p.strip()]
     console = Console()
@@ -604,7 +637,7 @@ def compare(
         TextColumn("[bold]{task.fields[run]}"), BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,} completions"), TimeElapsedColumn(), console=console,
     )  # fmt: skip
-    total_runs = len(names) * seeds
+    total_runs = len(names) * len(seed_list)
     with progress:
         task = progress.add_task("compare", total=budget, run="")
         count = {"n": 0}
@@ -619,7 +652,7 @@ def compare(
 
         try:
             summary = run_compare(
-                base, presets=names, seeds=seeds, budget=budget, out=Path(out), eval_points=eval_points,
+                base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
                 on_run=on_run, on_step=on_step, overwrite=overwrite,
             )  # fmt: skip
         except ValueError as exc:
@@ -628,44 +661,80 @@ def compare(
             progress.stop()
             _err.print(f"compare interrupted ({exc or 'at once'}); the runs so far are in {out}", highlight=False)
             raise typer.Exit(code=getattr(exc, "exit_code", 130)) from None
-    console.print(Path(out, "report.md").read_text())
+    _print_compare_table(console, summary, len(seed_list))
+    plot = Path(out, "accuracy_vs_rollouts.png")
+    console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}")
+    if plot.exists():
+        console.print(f"plot of held-out accuracy against completions: {plot}")
     failed = sum(e["seeds_failed"] for e in summary["presets"].values())
     if failed:
         console.print(f"[yellow]{failed} run(s) failed; see error.txt in their directories[/]")
 
 
+def _print_compare_table(console: Console, summary: dict, seeds: int) -> None:
+    """The comparison as a table: held-out accuracy before and at the budget, and what it cost."""
+    from rich.table import Table
+
+    table = Table(title=f"held-out accuracy at an equal budget of {summary['budget']:,} completions ({seeds} seed(s))")
+    for col in ("preset", "start", "final (mean ± std)", "completions to grpo's final", "informative", "wall s/run"):
+        table.add_column(col, justify="left" if col == "preset" else "right")
+    for preset, e in summary["presets"].items():
+        curve = summary["curves"].get(preset)
+        start = f"{curve['mean'][0]:.1%}" if curve else "-"
+        if e["final_accuracy_mean"] is None:
+            final = "failed"
+        else:
+            final = f"{e['final_accuracy_mean']:.1%} ± {e['final_accuracy_std']:.1%}"
+        reach = "never" if e["rollouts_to_baseline"] is None else f"{e['rollouts_to_baseline']:,}"
+        inf = "-" if e["informative_fraction"] is None else f"{e['informative_fraction']:.0%}"
+        wall = "-" if e["wall_s_mean"] is None else f"{e['wall_s_mean']:.0f}"
+        table.add_row(preset, start, final, reach, inf, wall)
+    console.print(table)
+
+
 @app.command("pretrain")
 def pretrain(
     out: Annotated[str, typer.Option("--out", "-o", help="Where to write the model (Hugging Face format).")] = (
-        "runs/tiny-arith"
+        "runs/pretrained"
     ),
-    steps: Annotated[int | None, typer.Option(min=1, help="Supervised steps (default: the shipped recipe).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: the shipped recipe).")] = None,
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="tiny-arith (builtin:tiny-arith, the arithmetic model) or tiny-reversal (builtin:tiny-reversal, "
+            "the study's testbed model)."
+        ),
+    ] = "tiny-arith",
+    steps: Annotated[int | None, typer.Option(min=1, help="Supervised steps (default: the recipe's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the recipe's).")] = None,
 ) -> None:
-    """Rebuild the shipped tiny base model: supervised steps on the train side of builtin:arithmetic.
+    """Rebuild a shipped tiny base model: supervised steps on the train side of its task family.
 
-    With the defaults the weights come out bit for bit equal to the shipped ones (same torch build and
-    CPU): the command prints both SHA-256 digests. Takes a few minutes on 2 CPU cores.
+    Examples:
+
+      priorl pretrain --recipe tiny-reversal --out runs/tiny-reversal   # the study's base model
+
+      priorl pretrain --recipe tiny-arith --out runs/tiny-arith
+
+    With the recipe's defaults the weights come out bit for bit equal to the shipped ones (same torch
+    build and CPU): the command prints both SHA-256 digests. Takes minutes on 2 CPU cores.
     """
     import json
 
-    from priorl.assets import default_model_path
-    from priorl.pretrain import DEFAULT_PRETRAIN_ARGS, pretrain_command
+    from priorl.assets import model_path
+    from priorl.pretrain import RECIPES, pretrain_command
 
-    args = {
-        "steps": steps or DEFAULT_PRETRAIN_ARGS["steps"],
-        "seed": DEFAULT_PRETRAIN_ARGS["seed"] if seed is None else seed,
-    }
+    if recipe not in RECIPES:
+        _fail(f"--recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
     try:
-        result = pretrain_command(out, **args)
+        result = pretrain_command(out, recipe=recipe, steps=steps, seed=seed)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     console = Console()
-    shipped = json.loads((default_model_path() / "priorl_pretrain.json").read_text())
+    shipped = json.loads((model_path(recipe) / "priorl_pretrain.json").read_text())
     mine, theirs = result.get("model_safetensors_sha256"), shipped.get("model_safetensors_sha256")
     console.print(f"wrote {out}")
     console.print(f"sha256 model.safetensors: {mine}")
-    console.print(f"sha256 of the shipped one: {theirs}")
+    console.print(f"sha256 of the shipped one (builtin:{recipe}): {theirs}")
     console.print(
         "[green]identical to the shipped weights[/]"
         if mine == theirs

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Strategy = Literal["grpo", "prioritized", "dynamic-sampling", "naive-replay", "adv-replay", "prioritized+adv-replay"]
 STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
@@ -46,9 +46,11 @@ class ModelConfig(_Section):
 class DataConfig(_Section):
     """Training and held-out problems: a .jsonl / .parquet / .csv file, ``builtin:...`` or ``hf:NAME[:SPLIT]``.
 
-    ``test: auto`` (the default) evaluates ``builtin:arithmetic`` on ``builtin:arithmetic-test`` and any other
-    training set on a held-out split of itself: ``test_fraction`` of its problems, at most ``test_max``, drawn
-    with a fixed seed (0) so every run and seed on the same data holds out the same problems; the rest train.
+    ``test: auto`` (the default) evaluates a builtin training set on its own held-out builtin
+    (``builtin:arithmetic`` on ``builtin:arithmetic-test``, ``builtin:reversal:MIX`` on
+    ``builtin:reversal-test:MIX``) and any other training set on a held-out split of itself:
+    ``test_fraction`` of its problems, at most ``test_max``, drawn with a fixed seed (0) so every run and
+    seed on the same data holds out the same problems; the rest train.
     ``test: null`` turns held-out evaluation off.
     """
 
@@ -95,28 +97,46 @@ class TrainConfig(_Section):
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = Field(0, ge=0)
     grad_clip: float | None = Field(1.0, gt=0)
-    micro_batch_size: int = Field(64, ge=1)  # sequences per forward/backward (gradient accumulation)
+    # Optimizer steps per training step: the step's batch (fresh + replayed) is shuffled and split into this many
+    # near-equal mini-batches, one optimizer step each, every rollout used once (verl's ppo_mini_batch_size, TRL's
+    # steps_per_generation).
+    updates_per_step: int = Field(4, ge=1)
+    micro_batch_size: int = Field(64, ge=1)  # sequences per forward/backward inside a mini-batch (accumulation)
     eps_low: float = Field(0.2, ge=0, lt=1)
     eps_high: float = Field(0.28, ge=0)
     dual_clip: float | None = Field(None, gt=1)  # e.g. 10: bound the loss of negative-advantage tokens
     advantage_scale: Literal["group", "none"] = "group"
     kl_beta: float = Field(0.0, ge=0)
     drop_zero_variance: bool = False  # drop groups whose rewards are all equal before the update
-    max_nonfinite_steps: int = Field(3, ge=1)  # consecutive non-finite losses before the run stops
+    max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
 
 
 class SamplerConfig(_Section):
-    """`PrioritizedSampler` options (used by the prioritized strategies)."""
+    """`PrioritizedSampler` options (used by the prioritized strategies); the problems' levels come from the data."""
 
     retest_every: int | None = Field(10, ge=1)
     retest_fraction: float = Field(0.0, ge=0, le=1)
-    estimator: Literal["last", "ema", "window"] = "last"
+    estimator: Literal["last", "ema", "window", "beta"] = "last"
     ema_decay: float = Field(0.5, gt=0, le=1)
     window: int = Field(4, ge=1)
-    selection: Literal["greedy", "stochastic"] = "greedy"
+    beta_decay: float = Field(0.5, ge=0, le=1)  # beta: factor on a problem's old evidence at each new group
+    prior_min_problems: int = Field(8, ge=1)  # beta: observed problems before a level's own prior is used
+    prior_half_life: float | None = Field(50.0, gt=0)  # beta: calls after which a problem weighs half in its prior
+    selection: Literal["greedy", "stochastic", "thompson"] = "greedy"
     alpha: float = Field(1.0, ge=0)
     floor: float = Field(0.01, ge=0)
+    thompson_candidates: int = Field(4, ge=1)  # thompson: shortlist of candidates per batch slot
     min_priority: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _selection_fits_estimator(self) -> SamplerConfig:
+        if self.selection == "thompson" and self.estimator != "beta":
+            raise ValueError(f"sampler.selection 'thompson' needs sampler.estimator 'beta' (got {self.estimator!r})")
+        if self.selection == "stochastic" and self.estimator == "beta":
+            raise ValueError(
+                "sampler.selection 'stochastic' is not available with sampler.estimator 'beta'; use 'thompson'"
+            )
+        return self
 
 
 class ReplayConfig(_Section):

@@ -12,13 +12,16 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def resolve_model_path(path: str) -> str:
-    """``builtin:tiny-arith`` -> the model shipped in the package; anything else is passed through."""
-    if path == "builtin:tiny-arith":
-        from priorl.assets import default_model_path
-
-        return str(default_model_path())
+    """``builtin:NAME`` -> the model NAME shipped in the package; anything else is passed through."""
     if path.startswith("builtin:"):
-        raise ValueError(f"unknown builtin model {path!r}; the shipped one is 'builtin:tiny-arith'")
+        from priorl.assets import MODELS, model_path
+
+        name = path.removeprefix("builtin:")
+        if name not in MODELS:
+            raise ValueError(
+                f"unknown builtin model {path!r}; the shipped ones are builtin:tiny-arith, builtin:tiny-reversal"
+            )
+        return str(model_path(name))
     return path
 
 

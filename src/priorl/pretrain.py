@@ -1,13 +1,20 @@
-"""Supervised pretraining of the tiny character-level base model shipped in ``priorl/assets/tiny-arith``.
+"""Supervised pretraining of the tiny character-level base models shipped in ``priorl/assets/``.
 
-``pretrain(out_dir)`` with its defaults reproduces the shipped weights bit for bit on CPU (same torch
-build, same instruction set): it seeds everything, pins the thread count, switches torch to
-deterministic algorithms and reads its data in a fixed order from the *train* side of the builtin
-arithmetic family (:func:`priorl.data.arithmetic.stream_arithmetic`), so the held-out
-``builtin:arithmetic-test`` problems are never seen.
+Two recipes, one per shipped model:
 
-The model is deliberately left half-trained: it solves most level-1 problems, part of the middle levels
-and few of the top level, so that GRPO has groups whose rewards differ, the only groups it learns from.
+- ``tiny-arith`` (``builtin:tiny-arith``): the train side of the builtin arithmetic family
+  (:func:`priorl.data.arithmetic.stream_arithmetic`), deliberately left half-trained: it solves most
+  level-1 problems, part of the middle levels and few of the top level. It plateaus quickly under GRPO
+  (the saturated case in benchmarks/RESULTS.md).
+- ``tiny-reversal`` (``builtin:tiny-reversal``): the train side of the reversal testbed
+  (:func:`priorl.data.reversal.stream_reversal`), trained on targets that are right with a
+  length-dependent probability and otherwise a systematic slip (the string copied), so that the model
+  samples the right answer often but does not say it reliably (see :mod:`priorl.data.reversal`).
+
+``pretrain(out_dir, recipe=...)`` with a recipe's defaults reproduces its shipped weights bit for bit on
+CPU (same torch build, same instruction set): it seeds everything, pins the thread count, switches torch
+to deterministic algorithms and reads its data in a fixed order from the *train* side of its task family,
+so the held-out problems are never seen.
 
 Sequence layout, the same one a GRPO trainer produces: ``<bos> prompt answer <eos>``. The tokenizer
 adds ``<bos>`` itself (``tokenizer(prompt)``) and never ``<eos>``; the loss covers the answer and the
@@ -33,6 +40,7 @@ from priorl.types import Problem
 
 __all__ = [
     "DEFAULT_PRETRAIN_ARGS",
+    "RECIPES",
     "SPECIAL_TOKENS",
     "build_model",
     "build_tokenizer",
@@ -61,6 +69,23 @@ DEFAULT_PRETRAIN_ARGS: dict[str, Any] = {
     "level_weights": (0.5, 0.25, 0.5, 1.5, 1.0),
     "threads": 2,
 }
+
+# The reversal testbed's recipe. ``pretrain(out, recipe="tiny-reversal")`` reproduces builtin:tiny-reversal.
+# Trained long enough that the model reverses and copies exactly and samples the first answer digit at
+# close to the recipe's reliability for each length (measured in benchmarks/RESULTS.md). One thread: the
+# result does not depend on the machine's core count, and on a busy 2-core machine one thread is faster.
+REVERSAL_PRETRAIN_ARGS: dict[str, Any] = {
+    "steps": 3000,
+    "seed": 0,
+    "batch_size": 128,
+    "lr": 3e-3,
+    "warmup_steps": 100,
+    "weight_decay": 0.01,
+    "reliability": None,  # None: priorl.data.reversal.BASE_RELIABILITY
+    "threads": 1,
+}
+
+RECIPES: dict[str, dict[str, Any]] = {"tiny-arith": DEFAULT_PRETRAIN_ARGS, "tiny-reversal": REVERSAL_PRETRAIN_ARGS}
 
 _MODEL_SHAPE = {
     "hidden_size": 128,
@@ -170,41 +195,50 @@ def file_sha256(path: str | Path) -> str:
 def pretrain(
     out_dir: str | Path,
     *,
-    steps: int = DEFAULT_PRETRAIN_ARGS["steps"],
-    seed: int = DEFAULT_PRETRAIN_ARGS["seed"],
-    batch_size: int = DEFAULT_PRETRAIN_ARGS["batch_size"],
-    lr: float = DEFAULT_PRETRAIN_ARGS["lr"],
-    warmup_steps: int = DEFAULT_PRETRAIN_ARGS["warmup_steps"],
-    weight_decay: float = DEFAULT_PRETRAIN_ARGS["weight_decay"],
-    level_weights: Sequence[float] = DEFAULT_PRETRAIN_ARGS["level_weights"],
-    threads: int = DEFAULT_PRETRAIN_ARGS["threads"],
+    recipe: str = "tiny-arith",
+    steps: int | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    warmup_steps: int | None = None,
+    weight_decay: float | None = None,
+    level_weights: Sequence[float] | None = None,
+    reliability: dict[int, float] | None = None,
+    threads: int | None = None,
     log_every: int = 0,
     log: Callable[[str], None] = print,
     callback: Callable[[int, Any, Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the tiny base model from scratch and save it (model, tokenizer, generation config) to ``out_dir``.
+    """Train a tiny base model from scratch and save it (model, tokenizer, generation config) to ``out_dir``.
 
-    Next-token cross-entropy on the completion (answer + ``<eos>``) given the prompt, AdamW with linear
-    warmup and cosine decay, gradient clipping at 1.0, on a fixed-order stream of train-side arithmetic
-    problems whose levels are drawn with ``level_weights``. Deterministic on CPU for fixed arguments:
-    also writes ``priorl_pretrain.json`` with the arguments, the final loss and the SHA-256 of
-    ``model.safetensors``, and returns that dict. ``log_every`` > 0 prints the loss every so many steps;
-    ``callback(step, model, tokenizer)``, if given, runs after every step (for tuning; it must not touch
-    torch's RNG or the weights, or the run stops being reproducible).
+    ``recipe`` picks the task family and the default arguments (:data:`RECIPES`); arguments left None take
+    the recipe's values. ``level_weights`` belongs to ``tiny-arith`` (level mix of its stream),
+    ``reliability`` to ``tiny-reversal`` (share of right targets per level). Next-token cross-entropy on the
+    completion (answer + ``<eos>``) given the prompt, AdamW with linear warmup and cosine decay, gradient
+    clipping at 1.0, on a fixed-order stream of train-side problems. Deterministic on CPU for fixed
+    arguments: also writes ``priorl_pretrain.json`` with the recipe, the arguments, the final loss and the
+    SHA-256 of ``model.safetensors``, and returns that dict. ``log_every`` > 0 prints the loss every so many
+    steps; ``callback(step, model, tokenizer)``, if given, runs after every step (for tuning; it must not
+    touch torch's RNG or the weights, or the run stops being reproducible).
     """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown pretraining recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    given = {
+        "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
+        "weight_decay": weight_decay, "level_weights": level_weights, "reliability": reliability, "threads": threads,
+    }  # fmt: skip
+    for key, value in given.items():
+        if value is not None and key not in RECIPES[recipe]:
+            raise ValueError(f"pretraining recipe {recipe!r} takes no {key!r}")
+    args = {**RECIPES[recipe], **{k: v for k, v in given.items() if v is not None}}
+    steps, seed, batch_size, lr = args["steps"], args["seed"], args["batch_size"], args["lr"]
+    warmup_steps, weight_decay, threads = args["warmup_steps"], args["weight_decay"], args["threads"]
     if steps < 1 or batch_size < 1 or threads < 1:
         raise ValueError("steps, batch_size and threads must be >= 1")
-    level_weights = tuple(float(w) for w in level_weights)
-    args = {
-        "steps": steps,
-        "seed": seed,
-        "batch_size": batch_size,
-        "lr": lr,
-        "warmup_steps": warmup_steps,
-        "weight_decay": weight_decay,
-        "level_weights": list(level_weights),
-        "threads": threads,
-    }
+    if "level_weights" in args:
+        args["level_weights"] = [float(w) for w in args["level_weights"]]
+    if args.get("reliability") is not None:
+        args["reliability"] = {int(k): float(v) for k, v in args["reliability"].items()}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -220,11 +254,11 @@ def pretrain(
             betas=(0.9, 0.98),
             eps=1e-8,
         )
-        stream = stream_arithmetic(seed, levels=LEVELS, weights=level_weights)
+        stream = _pairs(recipe, args)
         loss_value = float("nan")
         for step in range(steps):
             items = [next(stream) for _ in range(batch_size)]
-            ids, target = _batch(tokenizer, [it.prompt for it in items], [it.answer for it in items])
+            ids, target = _batch(tokenizer, [prompt for prompt, _ in items], [answer for _, answer in items])
             # Right padding needs no attention mask: pads come after every real token, and a causal
             # model never attends forward; the loss ignores them through ``target``.
             logits = model(input_ids=ids).logits
@@ -245,6 +279,7 @@ def pretrain(
         model.eval()
         _save(model, tokenizer, out)
     info = {
+        "recipe": recipe,
         "args": args,
         "final_loss": loss_value,
         "seconds": round(time.perf_counter() - started, 1),
@@ -254,6 +289,16 @@ def pretrain(
     }
     (out / "priorl_pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _pairs(recipe: str, args: dict[str, Any]):
+    """The recipe's endless stream of ``(prompt, answer)`` training pairs, in a fixed order."""
+    if recipe == "tiny-arith":
+        weights = tuple(args["level_weights"])
+        return ((it.prompt, it.answer) for it in stream_arithmetic(args["seed"], levels=LEVELS, weights=weights))
+    from priorl.data.reversal import stream_reversal
+
+    return stream_reversal(args["seed"], args["reliability"])
 
 
 def _save(model, tokenizer, out: Path) -> None:
@@ -340,16 +385,14 @@ def _success_rates(model, tokenizer, problems, greedy, samples, temperature, bat
 
 def pretrain_command(
     out: str,
-    steps: int = DEFAULT_PRETRAIN_ARGS["steps"],
-    seed: int = DEFAULT_PRETRAIN_ARGS["seed"],
-    batch_size: int = DEFAULT_PRETRAIN_ARGS["batch_size"],
-    lr: float = DEFAULT_PRETRAIN_ARGS["lr"],
-    threads: int = DEFAULT_PRETRAIN_ARGS["threads"],
+    recipe: str = "tiny-arith",
+    steps: int | None = None,
+    seed: int | None = None,
     log_every: int = 100,
 ) -> dict[str, Any]:
-    """Entry point for ``priorl pretrain``: :func:`pretrain` with the CLI's arguments, other args default.
+    """Entry point for ``priorl pretrain``: :func:`pretrain` with the CLI's arguments, the others the recipe's.
 
-    The defaults reproduce the shipped ``priorl/assets/tiny-arith`` weights; compare the returned
+    The defaults reproduce the shipped weights of ``recipe``; compare the returned
     ``model_safetensors_sha256`` with the one in the shipped ``priorl_pretrain.json``.
     """
-    return pretrain(out, steps=steps, seed=seed, batch_size=batch_size, lr=lr, threads=threads, log_every=log_every)
+    return pretrain(out, recipe=recipe, steps=steps, seed=seed, log_every=log_every)

@@ -32,7 +32,7 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
     out = tmp_path / "cmp"
     proc = cli(
         "compare", "--presets", "grpo,prioritized+adv-replay", "--seeds", "1", "--budget", "64", "--eval-points", "2",
-        "--out", str(out), "--set", "train.batch_size=4", "--set", "generation.group_size=4",
+        "--out", str(out), "-c", "configs/demo.yaml", "--set", "train.batch_size=4", "--set", "generation.group_size=4",
         "--set", "eval.max_problems=20", "--set", "eval.samples=0", "--set", "replay.warmup_steps=1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -40,9 +40,9 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
     for preset in ("grpo", "prioritized+adv-replay"):
         e = summary["presets"][preset]
         for key in ("final_accuracy_mean", "final_accuracy_std", "rollouts_to_baseline", "informative_fraction",
-                    "aes_vs_grpo", "wall_seconds"):  # fmt: skip
+                    "aes_vs_grpo", "wall_s_mean", "tokens_trained_mean"):  # fmt: skip
             assert key in e
-        assert e["seeds_ok"] == 1
+        assert e["seeds_ok"] == 1 and e["tokens_trained_mean"] > 0 and e["wall_s_mean"] > 0
     assert summary["presets"]["grpo"]["aes_vs_grpo"] == pytest.approx(0.0)
     assert (out / "report.md").exists() and (out / "accuracy_vs_rollouts.png").exists()
     metrics = [json.loads(line) for line in (out / "grpo" / "seed_0" / "metrics.jsonl").read_text().splitlines()]
@@ -50,5 +50,28 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
 
 
 def test_compare_needs_the_baseline(tmp_path):
-    proc = cli("compare", "--presets", "prioritized", "--out", str(tmp_path / "x"))
+    proc = cli("compare", "-c", "configs/demo.yaml", "--presets", "prioritized", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2 and "baseline 'grpo'" in proc.stderr
+
+
+def test_seeds_take_a_count_or_a_list():
+    from priorl.eval.compare import parse_seeds
+
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("7,8,9") == [7, 8, 9] and parse_seeds("5,") == [5]
+    for bad in ("0", "a", "1,1", ""):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
+    from priorl.config import load_config
+    from priorl.eval.compare import PRESETS, run_config
+
+    base = load_config("configs/demo.yaml", ["sampler.estimator=window", "sampler.retest_every=7"])
+    paper = run_config(base, "prioritized", 3, 1000, 4, tmp_path)
+    assert paper.strategy == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
+    assert paper.sampler.retest_every == 7 and paper.seed == 3 and paper.train.max_rollouts == 1000
+    for name, (strategy, pinned) in PRESETS.items():
+        cfg = run_config(base, name, 0, 1000, 4, tmp_path)
+        assert cfg.strategy == strategy and cfg.train.lr == base.train.lr
+        assert all(getattr(cfg.sampler, k) == v for k, v in pinned.items())

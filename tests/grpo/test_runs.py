@@ -278,7 +278,7 @@ def test_compare_refuses_a_used_output_directory(tmp_path):
     (tmp_path / "cmp").mkdir()
     (tmp_path / "cmp" / "summary.json").write_text("{}")
     with pytest.raises(ValueError, match="already holds a comparison.*--overwrite"):
-        run_compare(load_config(None), presets=["grpo"], seeds=1, budget=16, out=tmp_path / "cmp")
+        run_compare(load_config(None), presets=["grpo"], seeds=[0], budget=16, out=tmp_path / "cmp")
 
 
 def test_terminal_bar_shows_time_left_and_evaluation_progress(tmp_path):

@@ -52,7 +52,8 @@ def test_every_strategy_runs_end_to_end(tmp_path, strategy):
     assert [m["step"] for m in metrics] == [1, 2, 3]
     for key in ("rollouts_generated", "tokens_generated", "reward_mean", "informative_fraction", "n_fresh",
                 "n_replayed", "mean_replay_age", "loss", "clip_fraction", "verifier_errors", "time/generate",
-                "time/score", "time/update", "sampler/informative_fraction"):  # fmt: skip
+                "time/score", "time/update", "sampler/informative_fraction", "updates", "behavior_logprob_gap",
+                "tokens_trained", "tokens_forwarded"):  # fmt: skip
         assert key in metrics[-1], key
     batches = read_jsonl(run / "batches.jsonl")
     assert len(batches) == 3 and all(len(r) == 4 for b in batches for r in b["rewards"])
@@ -71,12 +72,75 @@ def test_every_strategy_runs_end_to_end(tmp_path, strategy):
     assert (run / "config.yaml").exists() and list((run / "checkpoints").iterdir())
 
 
-def test_on_policy_ratio_is_exactly_one(tmp_path):
-    trainer = Trainer(tiny_config(tmp_path, "grpo", **{"train.max_steps": 2}))
+def test_first_update_is_on_policy_and_behavior_logprobs_match_training(tmp_path):
+    # The shipped model in float32: the log-probs recorded at generation and the training forward's agree.
+    trainer = Trainer(tiny_config(tmp_path, "grpo", **{"train.max_steps": 2, "train.updates_per_step": 1}))
     trainer.train()
     trainer.close()
     for m in read_jsonl(Path(trainer.run_dir) / "metrics.jsonl"):
-        assert m["ratio_mean"] == 1.0 and m["ratio_max"] == 1.0 and m["clip_fraction"] == 0.0
+        assert m["updates"] == 1
+        assert m["behavior_logprob_gap"] < 1e-4
+        assert m["ratio_mean"] == pytest.approx(1.0, abs=1e-4) and m["clip_fraction"] == 0.0
+
+
+def test_updates_per_step_takes_that_many_optimizer_steps(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, "grpo", **{"train.max_steps": 2, "train.updates_per_step": 3}))
+    calls = []
+    trainer.optimizer.register_step_post_hook(lambda *_: calls.append(1))
+    trainer.train()
+    trainer.close()
+    metrics = read_jsonl(Path(trainer.run_dir) / "metrics.jsonl")
+    assert [m["updates"] for m in metrics] == [3, 3] and len(calls) == 6
+    assert all(m["behavior_logprob_gap"] < 1e-4 for m in metrics)
+    assert all(m["tokens_trained"] >= m["tokens_forwarded"] for m in metrics)
+
+
+def _rollouts_with_zero_advantages(trainer):
+    import numpy as np
+
+    from priorl.grpo.advantages import group_advantages
+    from priorl.types import Rollout
+
+    problems = trainer.problems[:4]
+    out = trainer.generator.generate([p.prompt for p in problems], 4)
+    rewards = np.array([[1, 0, 1, 0], [1, 1, 1, 1], [0, 0, 1, 0], [0, 0, 0, 0]], dtype=float)
+    adv = group_advantages(rewards)
+    return [
+        Rollout(problem_id=i // 4, prompt_ids=out.prompt_ids[i], completion_ids=out.completion_ids[i],
+                behavior_logprobs=out.logprobs[i], reward=float(rewards.flat[i]), advantage=float(adv.flat[i]), step=1)
+        for i in range(16)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("updates", [1, 3])
+def test_skipping_zero_advantage_rollouts_leaves_the_update_unchanged(tmp_path, updates):
+    import torch
+
+    results = {}
+    for skip in (True, False):
+        cfg = tiny_config(
+            tmp_path / str(skip), "grpo", **{"train.updates_per_step": updates, "train.micro_batch_size": 3}
+        )
+        torch.manual_seed(0)
+        trainer = Trainer(cfg)
+        trainer.skip_zero_advantage = skip
+        # Plain SGD with lr 1: the weight change is the (clipped) gradient itself, so the comparison is of
+        # gradients; Adam would blow float32 rounding in near-zero gradient entries up to lr-sized differences.
+        params = [p for p in trainer.model.parameters() if p.requires_grad]
+        trainer.optimizer = torch.optim.SGD(params, lr=1.0)
+        trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda s: 1.0)
+        batch = _rollouts_with_zero_advantages(trainer)
+        assert sum(r.advantage == 0.0 for r in batch) == 8
+        trainer.step = 1
+        stats = trainer._update(batch, n_fresh=len(batch))
+        results[skip] = (stats, [p.detach().clone() for p in trainer.model.parameters()])
+        trainer.close()
+    (fast, w_fast), (full, w_full) = results[True], results[False]
+    assert fast["tokens_forwarded"] < full["tokens_forwarded"] == full["tokens_trained"] == fast["tokens_trained"]
+    assert fast["loss"] == pytest.approx(full["loss"], rel=1e-4, abs=1e-7)
+    assert fast["updates"] == full["updates"] == updates
+    for a, b in zip(w_fast, w_full, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_resume_continues_like_an_uninterrupted_run(tmp_path):
@@ -131,3 +195,16 @@ def test_bad_dataset_stops_before_training_with_one_clear_line(tmp_path):
 def test_unknown_config_key_is_named(tmp_path):
     proc = run_cli("train", "--set", "train.learning_rate=1", "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "unknown key 'train.learning_rate'" in proc.stderr
+
+
+def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
+    cfg = tiny_config(
+        tmp_path, "prioritized", **{"sampler.estimator": "beta", "sampler.selection": "thompson", "train.max_steps": 2}
+    )
+    trainer = Trainer(cfg)
+    levels = {p.level for p in trainer.problems}
+    assert len(levels) > 1 and trainer.sampler._estimator.priors.num_levels == len(levels)
+    trainer.train()
+    trainer.close()
+    metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
+    assert len(metrics) == 2 and 0.0 < metrics[-1]["sampler/prior_mean"] < 1.0

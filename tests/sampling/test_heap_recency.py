@@ -66,6 +66,20 @@ def test_heap_rebuild_gives_same_order():
     assert a.pop_many(60) == b.pop_many(60)
 
 
+def test_heap_restore_puts_popped_ids_back_with_their_keys():
+    rng = np.random.default_rng(1)
+    ids = np.arange(50)
+    prio, tie = rng.choice([0.0, 0.1, 0.25], size=50), rng.permutation(50)
+    a, b = IndexedMaxHeap(50), IndexedMaxHeap(50)
+    a.push_many(ids, prio, tie)
+    b.push_many(ids, prio, tie)
+    taken = a.pop_many(20)
+    a.restore(taken[5:])
+    a.restore(taken[5:])  # already back: no second copy
+    assert len(a) == 45
+    assert a.pop_many(50) == [i for i in b.pop_many(50) if i not in taken[:5]]
+
+
 @given(st.lists(st.integers(0, 19), max_size=100))
 def test_recency_matches_reference(touches):
     lst = RecencyList(20)

@@ -7,29 +7,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sampling_helpers import binary_group, run, to_json_and_back
 
 from priorl import PrioritizedSampler
 from priorl.sampling.pools import ACTIVE, SOLVED, UNSOLVED
 
 
-def binary_group(p: float, g: int = 8) -> list[float]:
-    """A group with round(p * g) successes: reward variance p(1-p) exactly for p in multiples of 1/g."""
-    k = round(p * g)
-    return [1.0] * k + [0.0] * (g - k)
-
-
 def observe_all(sampler: PrioritizedSampler, success: np.ndarray, g: int = 8) -> None:
     sampler.observe(list(range(sampler.num_problems)), [binary_group(p, g) for p in success])
-
-
-def run(sampler, steps, batch_size, reward_fn):
-    """Drive the sampler; returns the list of batches."""
-    batches = []
-    for t in range(steps):
-        ids = sampler.sample(batch_size)
-        batches.append(ids)
-        sampler.observe(ids, [reward_fn(t, i) for i in ids])
-    return batches
 
 
 # ---------------------------------------------------------------------------- selection
@@ -154,13 +139,23 @@ def test_problem_sampled_but_never_observed_comes_back():
     m=st.integers(2, 60),
     b_frac=st.floats(0.02, 0.5),
     retest=st.sampled_from([(3, 0.0), (None, 0.1), (5, 0.05), (1, 0.0), (None, 0.5)]),
-    selection=st.sampled_from(["greedy", "stochastic"]),
+    mode=st.sampled_from([("last", "greedy"), ("last", "stochastic"), ("beta", "greedy"), ("beta", "thompson")]),
     data=st.data(),
 )
-def test_starvation_bound_holds_for_any_reward_sequence(m, b_frac, retest, selection, data):
+def test_starvation_bound_holds_for_any_reward_sequence(m, b_frac, retest, mode, data):
     retest_every, fraction = retest
+    estimator, selection = mode
     b = max(1, int(b_frac * m))
-    sampler = PrioritizedSampler(m, retest_every=retest_every, retest_fraction=fraction, selection=selection)
+    levels = data.draw(st.lists(st.integers(0, 2), min_size=m, max_size=m)) if estimator == "beta" else None
+    sampler = PrioritizedSampler(
+        m,
+        retest_every=retest_every,
+        retest_fraction=fraction,
+        estimator=estimator,
+        selection=selection,
+        levels=levels,
+        prior_min_problems=2,
+    )
     bound = sampler.starvation_bound(b)
     assert bound is not None
     # Adversarial rewards: drawn by hypothesis per (step, problem), e.g. a few problems kept at
@@ -186,6 +181,9 @@ def test_starvation_bound_formula():
     assert PrioritizedSampler(1000, retest_every=None, retest_fraction=0.1).starvation_bound(100) == 10 + 100
     assert PrioritizedSampler(1000, retest_every=10).starvation_bound(100) == 10 + 100
     assert PrioritizedSampler(1000, retest_every=None).starvation_bound(100) is None
+    # The beta estimator has no unseen phase: retests reach never-sampled problems first.
+    assert PrioritizedSampler(1000, retest_every=10, estimator="beta").starvation_bound(100) == 100
+    assert PrioritizedSampler(1000, retest_every=None, estimator="beta").starvation_bound(100) is None
 
 
 def test_without_retests_low_priority_problems_starve():
@@ -200,24 +198,6 @@ def test_without_retests_low_priority_problems_starve():
 
 
 # ---------------------------------------------------------------------------- state
-def to_json_and_back(state):
-    def enc(x):
-        if isinstance(x, np.ndarray):
-            return {"__ndarray__": x.tolist(), "dtype": str(x.dtype)}
-        if isinstance(x, dict):
-            return {k: enc(v) for k, v in x.items()}
-        return x
-
-    def dec(x):
-        if isinstance(x, dict) and "__ndarray__" in x:
-            return np.asarray(x["__ndarray__"], dtype=x["dtype"])
-        if isinstance(x, dict):
-            return {k: dec(v) for k, v in x.items()}
-        return x
-
-    return dec(json.loads(json.dumps(enc(state))))
-
-
 @pytest.mark.parametrize(
     "kwargs",
     [

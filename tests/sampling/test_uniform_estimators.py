@@ -9,6 +9,8 @@ from priorl import PrioritizedSampler, UniformSampler
 from priorl.sampling.estimators import EMAEstimator, LastGroup, WindowEstimator
 from priorl.sampling.selectors import StochasticSelector
 
+ONE = np.array([8])  # group size
+
 
 @given(m=st.integers(1, 40), b_frac=st.floats(0.01, 1.0), seed=st.integers(0, 5))
 def test_uniform_covers_each_epoch_and_never_repeats_in_a_batch(m, b_frac, seed):
@@ -44,22 +46,22 @@ def test_uniform_state_round_trip_and_metrics():
 
 def test_last_group_priority_is_p_times_one_minus_p():
     est = LastGroup(3)
-    p, prio = est.update(np.array([0, 1, 2]), np.array([0.0, 0.25, 1.0]), np.array([0.0, 0.25, 1.0]))
+    p, prio = est.update(np.array([0, 1, 2]), np.array([0.0, 0.25, 1.0]), np.array([0.0, 0.25, 1.0]), np.full(3, 4))
     assert prio.tolist() == [0.0, 0.1875, 0.0]
 
 
 def test_ema_and_window_estimators():
     ema = EMAEstimator(2, decay=0.5)
-    ema.update(np.array([0]), np.array([1.0]), np.array([1.0]))  # first group initializes
-    p, prio = ema.update(np.array([0]), np.array([0.0]), np.array([0.0]))
+    ema.update(np.array([0]), np.array([1.0]), np.array([1.0]), ONE)  # first group initializes
+    p, prio = ema.update(np.array([0]), np.array([0.0]), np.array([0.0]), ONE)
     assert p[0] == 0.5 and prio[0] == pytest.approx(0.25)
     win = WindowEstimator(1, window=2)
     for v in (1.0, 0.0, 0.0):
-        p, prio = win.update(np.array([0]), np.array([v]), np.array([v]))
+        p, prio = win.update(np.array([0]), np.array([v]), np.array([v]), ONE)
     assert p[0] == 0.0 and prio[0] == 0.0  # the 1.0 fell out of the window
     fresh = WindowEstimator(1, window=2)
     fresh.load_state_dict(win.state_dict())
-    assert fresh.update(np.array([0]), np.array([1.0]), np.array([1.0]))[0][0] == 0.5
+    assert fresh.update(np.array([0]), np.array([1.0]), np.array([1.0]), ONE)[0][0] == 0.5
 
 
 def test_stochastic_selection_frequencies_follow_priority_power():

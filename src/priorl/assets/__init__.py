@@ -1,20 +1,33 @@
-"""Files shipped inside the package: the tiny character-level base model ``tiny-arith``.
+"""Files shipped inside the package: the tiny character-level base models.
 
-``tiny-arith`` is a 0.9 M-parameter Llama-style model in Hugging Face format (float32), pretrained by
-:func:`priorl.pretrain.pretrain` on the train side of ``builtin:arithmetic`` and left half-trained on
-purpose, so that GRPO has something to learn. ``priorl_pretrain.json`` beside the weights records the
-exact arguments and the SHA-256 of ``model.safetensors``.
+- ``tiny-arith`` (``builtin:tiny-arith``): a 0.9 M-parameter Llama-style model in Hugging Face format
+  (float32), pretrained by :func:`priorl.pretrain.pretrain` on the train side of ``builtin:arithmetic`` and
+  left half-trained on purpose, so that GRPO has something to learn. It plateaus quickly.
+- ``tiny-reversal`` (``builtin:tiny-reversal``): the same shape, pretrained on the reversal testbed
+  (``builtin:reversal``) with a length-dependent slip, so that it often samples the right answer without
+  saying it reliably: the base model of priorl's study (configs/study.yaml).
+
+``priorl_pretrain.json`` beside each model's weights records the exact recipe and arguments and the
+SHA-256 of ``model.safetensors``; ``priorl pretrain --recipe NAME`` reproduces them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["default_model_path"]
+__all__ = ["MODELS", "default_model_path", "model_path"]
 
 _ASSETS = Path(__file__).resolve().parent
+MODELS = ("tiny-arith", "tiny-reversal")
+
+
+def model_path(name: str) -> Path:
+    """Directory of the shipped model ``name`` (one of :data:`MODELS`), for ``from_pretrained``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown builtin model {name!r}; the shipped ones are {', '.join(MODELS)}")
+    return _ASSETS / name
 
 
 def default_model_path() -> Path:
-    """Directory of the shipped tiny base model; pass it to ``AutoModelForCausalLM.from_pretrained``."""
-    return _ASSETS / "tiny-arith"
+    """Directory of the default shipped model, ``tiny-arith``."""
+    return model_path("tiny-arith")

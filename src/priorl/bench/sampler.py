@@ -4,6 +4,9 @@ One step = ``sample(B)`` then ``observe`` of B groups of G binary rewards. Every
 brought to a steady state where all M problems have been observed once (so the heap sampler is past its
 unseen phase and the timed steps include its retests), then timed over ``repeats`` steps.
 
+``heap`` is :class:`PrioritizedSampler` with its defaults; ``beta`` and ``thompson`` are the same sampler
+with ``estimator="beta"`` (5 levels, assigned at random) and greedy or Thompson selection.
+
 The naive baselines hold the same priorities in a flat array and touch all M problems per step:
 - ``sort``: a full sort of all priorities, top-B;
 - ``numpy``: ``Generator.choice`` without replacement, P ∝ priority + floor, over all M.
@@ -35,12 +38,22 @@ class _FlatPrioritySampler:
         return self.rng.choice(self.num_problems, size=batch_size, replace=False, p=w / w.sum()).tolist()
 
     def observe(self, problem_ids, rewards) -> None:
-        ids, _, _, var = group_moments(problem_ids, rewards, self.num_problems)
+        ids, _, _, var, _ = group_moments(problem_ids, rewards, self.num_problems)
         self.priority[ids] = var
 
 
 def _rewards_for(ids: list[int], solve_p: np.ndarray, group_size: int, rng: np.random.Generator) -> np.ndarray:
     return (rng.random((len(ids), group_size)) < solve_p[ids, None]).astype(np.float64)
+
+
+def _make(impl: str, m: int, seed: int):
+    if impl == "heap":
+        return PrioritizedSampler(m, seed=seed)
+    if impl in ("beta", "thompson"):
+        levels = np.random.default_rng(seed + 1).integers(0, 5, size=m)
+        selection = "greedy" if impl == "beta" else "thompson"
+        return PrioritizedSampler(m, seed=seed, estimator="beta", selection=selection, levels=levels)
+    return _FlatPrioritySampler(m, impl, seed)
 
 
 def _warm_up(sampler, solve_p: np.ndarray, group_size: int, rng: np.random.Generator) -> None:
@@ -57,7 +70,7 @@ def run_sampler_bench(
     repeats: int = 20,
     seed: int = 0,
     progress: bool = False,
-    impls: tuple[str, ...] = ("heap", "sort", "numpy"),
+    impls: tuple[str, ...] = ("heap", "sort", "numpy", "beta", "thompson"),
 ) -> list[dict]:
     """Median step time in ms per implementation and size: rows of impl, num_problems, batch_size, step_ms."""
     results = []
@@ -67,7 +80,7 @@ def run_sampler_bench(
             # A spread of difficulties: many problems near always / never solved, as in real data.
             solve_p = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 3.0, size=m)))
             for impl in impls:
-                sampler = PrioritizedSampler(m, seed=seed) if impl == "heap" else _FlatPrioritySampler(m, impl, seed)
+                sampler = _make(impl, m, seed)
                 _warm_up(sampler, solve_p, group_size, rng)
 
                 def step(sampler=sampler, solve_p=solve_p, rng=rng):
@@ -75,7 +88,7 @@ def run_sampler_bench(
                     sampler.observe(ids, _rewards_for(ids, solve_p, group_size, rng))
 
                 # Expensive naive steps at large M get fewer repeats; the median is still stable.
-                reps = repeats if impl == "heap" or m <= 100_000 else max(3, repeats // 4)
+                reps = repeats if impl not in ("sort", "numpy") or m <= 100_000 else max(3, repeats // 4)
                 ms = time_steps(step, reps)
                 results.append({"impl": impl, "num_problems": m, "batch_size": batch_size, "step_ms": round(ms, 4)})
                 advance(f"{impl} M={m:,}")

@@ -8,6 +8,12 @@ teaches in proportion to its reward variance (zero for a group that all passed o
 every problem, seen or not). Per-problem skill decays a little each step (forgetting), so a solved
 problem left alone can slip back: that is what retesting is for.
 
+Each problem also has a *level*, for the samplers that fit a prior per level (``estimator="beta"``): the
+quintile of its difficulty plus Gaussian noise of ``level_noise * difficulty_std``, so levels are
+informative (like a dataset's difficulty labels) but not exact (with the default 0.5 the noisy value
+correlates 0.89 with the difficulty). The levels are drawn from their own seeded stream, so adding them
+changed nothing else in the simulation.
+
 Every sampler gets the same rollout budget (``steps * B * G``). Reported per sampler, averaged over
 seeds: the informative fraction (share of groups with non-zero variance), the final mean solve
 probability on the training problems and on held-out ones (skill and difficulty only), and the rollouts
@@ -35,41 +41,67 @@ class Learner:
     lr_local: float = 0.6
     lr_global: float = 0.01
     forget_rate: float = 0.002  # per-step decay of per-problem skill
+    level_noise: float = 0.5  # noise of the level labels, in units of difficulty_std
 
 
-# The samplers compared: name -> constructor(num_problems, seed). The default prioritized sampler comes
-# first after uniform; the sweep adds the options, so their value can be read off the same table.
+# The samplers compared: name -> constructor(num_problems, seed, levels). The default prioritized sampler
+# comes first after uniform; the sweep adds the options, so their value can be read off the same table.
 def _samplers(sweep: bool) -> dict:
     base = {
-        "uniform": lambda m, s: UniformSampler(m, seed=s),
-        "prioritized": lambda m, s: PrioritizedSampler(m, seed=s),
+        "uniform": lambda m, s, lv: UniformSampler(m, seed=s),
+        "prioritized": lambda m, s, lv: PrioritizedSampler(m, seed=s),
     }
     if not sweep:
         return base
+
+    def prio(**kw):
+        return lambda m, s, lv: PrioritizedSampler(m, seed=s, **kw)
+
+    def beta(pooled: bool = False, **kw):
+        return lambda m, s, lv: PrioritizedSampler(m, seed=s, estimator="beta", levels=None if pooled else lv, **kw)
+
     base.update(
         {
-            "prio no-retest": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None),
-            "prio retest_every=5": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=5),
-            "prio retest_every=20": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=20),
-            "prio fraction=0.1": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None, retest_fraction=0.1),
-            "prio fraction=0.05": lambda m, s: PrioritizedSampler(m, seed=s, retest_every=None, retest_fraction=0.05),
-            "prio ema": lambda m, s: PrioritizedSampler(m, seed=s, estimator="ema", min_priority=0.01),
-            "prio window=3": lambda m, s: PrioritizedSampler(m, seed=s, estimator="window", window=3),
-            "prio stochastic": lambda m, s: PrioritizedSampler(m, seed=s, selection="stochastic"),
+            "prio no-retest": prio(retest_every=None),
+            "prio retest_every=5": prio(retest_every=5),
+            "prio retest_every=20": prio(retest_every=20),
+            "prio fraction=0.1": prio(retest_every=None, retest_fraction=0.1),
+            "prio fraction=0.05": prio(retest_every=None, retest_fraction=0.05),
+            "prio ema": prio(estimator="ema", min_priority=0.01),
+            "prio window=3": prio(estimator="window", window=3),
+            "prio stochastic": prio(selection="stochastic"),
+            "prio beta": beta(),
+            "prio beta pooled": beta(pooled=True),
+            "prio beta decay=0.8": beta(beta_decay=0.8),
+            "prio beta half-life=inf": beta(prior_half_life=None),
+            "prio beta no-retest": beta(retest_every=None),
+            "prio beta thompson": beta(selection="thompson"),
+            "prio beta thompson pooled": beta(pooled=True, selection="thompson"),
         }
     )
     return base
+
+
+def make_problems(num_problems: int, seed: int, learner: Learner) -> dict:
+    """Training and held-out difficulties and the training problems' noisy levels (0..4) for one seed."""
+    rng = np.random.default_rng(10_000 + seed)  # the same problems and rollout noise stream for all samplers
+    d_train = rng.normal(learner.difficulty_mean, learner.difficulty_std, size=num_problems)
+    d_test = rng.normal(learner.difficulty_mean, learner.difficulty_std, size=num_problems)
+    noisy = d_train + np.random.default_rng(20_000 + seed).normal(
+        0.0, learner.level_noise * learner.difficulty_std, size=num_problems
+    )
+    levels = np.searchsorted(np.quantile(noisy, [0.2, 0.4, 0.6, 0.8]), noisy)
+    return {"rng": rng, "d_train": d_train, "d_test": d_test, "levels": levels.tolist()}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def simulate_one(sampler, *, num_problems, batch_size, group_size, steps, seed, learner: Learner) -> dict:
-    """Run one sampler on one seed; returns per-step curves and totals."""
-    rng = np.random.default_rng(10_000 + seed)  # the same problems and rollout noise stream for all samplers
-    d_train = rng.normal(learner.difficulty_mean, learner.difficulty_std, size=num_problems)
-    d_test = rng.normal(learner.difficulty_mean, learner.difficulty_std, size=num_problems)
+def simulate_one(sampler, problems: dict, *, batch_size, group_size, steps, learner: Learner) -> dict:
+    """Run one sampler on one seed's ``problems`` (from :func:`make_problems`); returns curves and totals."""
+    rng, d_train, d_test = problems["rng"], problems["d_train"], problems["d_test"]
+    num_problems = d_train.size
     skill, m = 0.0, np.zeros(num_problems)
     train_curve, informative = [], []
     for _ in range(steps):
@@ -112,14 +144,14 @@ def run_simulation(
         for name, make in samplers.items():
             for k in range(seeds):
                 s = seed + k
+                problems = make_problems(num_problems, s, learner)
                 runs[name].append(
                     simulate_one(
-                        make(num_problems, s),
-                        num_problems=num_problems,
+                        make(num_problems, s, problems["levels"]),
+                        problems,
                         batch_size=batch_size,
                         group_size=group_size,
                         steps=steps,
-                        seed=s,
                         learner=learner,
                     )
                 )

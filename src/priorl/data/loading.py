@@ -42,7 +42,7 @@ __all__ = [
     "read_problems",
 ]
 
-BUILTIN_SPECS = ("builtin:arithmetic", "builtin:arithmetic-test")
+BUILTIN_SPECS = ("builtin:arithmetic", "builtin:arithmetic-test", "builtin:reversal", "builtin:reversal-test")
 _EXTENSIONS = (".jsonl", ".parquet", ".csv")
 _MISSING = object()
 
@@ -131,14 +131,23 @@ class _Keys:
 
 
 def _read_builtin(spec: str) -> LoadResult:
+    """``builtin:NAME`` or ``builtin:NAME:OPTIONS`` (options only for the reversal family)."""
     from priorl.data.arithmetic import arithmetic_problems
+    from priorl.data.reversal import parse_options, reversal_problems
 
-    if spec == "builtin:arithmetic":
-        problems = arithmetic_problems("train")
-    elif spec == "builtin:arithmetic-test":
-        problems = arithmetic_problems("test")
-    else:
+    name, _, options = spec.partition(":")[2].partition(":")
+    base = f"builtin:{name}"
+    if base not in BUILTIN_SPECS:
         raise DatasetError(f"unknown builtin dataset {spec!r}; known: {', '.join(BUILTIN_SPECS)}")
+    if base.startswith("builtin:arithmetic"):
+        if options:
+            raise DatasetError(f"{spec}: {base} takes no options")
+        problems = arithmetic_problems("test" if base.endswith("-test") else "train")
+    else:
+        try:
+            problems = reversal_problems("test" if base.endswith("-test") else "train", **parse_options(options))
+        except ValueError as exc:
+            raise DatasetError(f"{spec}: {exc}") from None
     return LoadResult(problems, spec, len(problems))
 
 
@@ -148,7 +157,7 @@ def _file_rows(spec: str, keys: _Keys) -> tuple[str, Iterator[tuple[str, int, Ma
     if suffix not in _EXTENSIONS:
         raise DatasetError(
             f"{spec}: unknown dataset format {path.suffix or '(no extension)'!r}; expected a file ending in "
-            f"{', '.join(_EXTENSIONS)}, or builtin:arithmetic, builtin:arithmetic-test, hf:NAME[:SPLIT]"
+            f"{', '.join(_EXTENSIONS)}, or {', '.join(BUILTIN_SPECS)}, hf:NAME[:SPLIT]"
         )
     if not path.exists():
         raise DatasetError(f"{spec}: no such file")

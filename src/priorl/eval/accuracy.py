@@ -27,11 +27,12 @@ def evaluate(
     """Score ``problems`` with the generator and verifier.
 
     ``samples == 1``: one greedy completion per problem (pass@1). ``samples > 1``: that many sampled
-    completions, and the accuracy is their mean (avg@k). Returns ``{"accuracy", "mean_length",
-    "num_problems", "by_level": {level: {"accuracy", "n"}}, "verifier_errors", "verifier_timeouts"}``;
-    ``mean_length`` is in completion tokens. ``progress(done)`` is called with the number of problems done
-    after each generation batch; ``examples > 0`` adds ``"examples"``: that many problems spread over the
-    set, each with its prompt, answer, first completion and reward.
+    completions, and the accuracy is their mean (avg@k); ``pass_at_k`` is then the share of problems with at
+    least one completion scoring 1 (the verifier's full score). Returns ``{"accuracy", "pass_at_k",
+    "mean_length", "num_problems", "by_level": {level: {"accuracy", "pass_at_k", "n"}}, "verifier_errors",
+    "verifier_timeouts"}``; ``mean_length`` is in completion tokens. ``progress(done)`` is called with the
+    number of problems done after each generation batch; ``examples > 0`` adds ``"examples"``: that many
+    problems spread over the set, each with its prompt, answer, first completion and reward.
     """
     if not problems:
         raise ValueError("no problems to evaluate")
@@ -49,16 +50,19 @@ def evaluate(
             progress(start + len(chunk))
     answers = [p.answer for p in problems for _ in range(samples)]
     scored = verifier.score_batch(texts, answers)
-    per_problem = [sum(scored.rewards[i * samples : (i + 1) * samples]) / samples for i in range(len(problems))]
-    levels: dict[int | None, list[float]] = defaultdict(list)
-    for p, acc in zip(problems, per_problem, strict=True):
-        levels[p.level].append(acc)
+    groups = [scored.rewards[i * samples : (i + 1) * samples] for i in range(len(problems))]
+    per_problem = [sum(g) / samples for g in groups]
+    solved = [float(max(g) >= 1.0) for g in groups]
+    levels: dict[int | None, list[tuple[float, float]]] = defaultdict(list)
+    for p, acc, hit in zip(problems, per_problem, solved, strict=True):
+        levels[p.level].append((acc, hit))
     by_level = {
-        str(level): {"accuracy": sum(v) / len(v), "n": len(v)}
+        str(level): {"accuracy": sum(a for a, _ in v) / len(v), "pass_at_k": sum(h for _, h in v) / len(v), "n": len(v)}
         for level, v in sorted(levels.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
     }
     result = {
         "accuracy": sum(per_problem) / len(per_problem),
+        "pass_at_k": sum(solved) / len(solved),
         "mean_length": num_tokens / len(texts),
         "num_problems": len(problems),
         "samples": samples,

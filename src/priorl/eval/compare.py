@@ -4,6 +4,9 @@ Each run is a normal ``priorl train`` run in ``OUT/PRESET/seed_S`` that stops wh
 ``budget`` completions and evaluates held-out accuracy every ``budget / eval_points`` completions. The
 summary reads those runs' ``eval.jsonl`` and ``metrics.jsonl``; a run that fails is reported and the
 others still finish.
+
+A *preset* is a strategy plus the sampler options that define it (:data:`PRESETS`); everything else comes
+from the base config, so all presets of one comparison share model, data, batch shape and optimizer.
 """
 
 from __future__ import annotations
@@ -15,18 +18,57 @@ from pathlib import Path
 
 import numpy as np
 
-from priorl.config import STRATEGIES, RunConfig
+from priorl.config import RunConfig
 from priorl.eval.aes import aes
 from priorl.eval.plots import pyplot
 from priorl.eval.plots import save_figure as _save
 
 BASELINE = "grpo"
 
+_PAPER_SAMPLER = {"estimator": "last", "selection": "greedy"}  # Fatemi (2026): last group's p(1-p), top-B
+_BAYES_SAMPLER = {"estimator": "beta", "selection": "thompson"}  # posterior E[p(1-p)], Thompson among the top
+
+# name -> (strategy, sampler options pinned by the preset). Unpinned sampler options come from the base config.
+PRESETS: dict[str, tuple[str, dict]] = {
+    "grpo": ("grpo", {}),
+    "dynamic-sampling": ("dynamic-sampling", {}),
+    "prioritized": ("prioritized", _PAPER_SAMPLER),
+    "prioritized-beta": ("prioritized", _BAYES_SAMPLER),
+    "naive-replay": ("naive-replay", {}),
+    "adv-replay": ("adv-replay", {}),
+    "prioritized+adv-replay": ("prioritized+adv-replay", _PAPER_SAMPLER),
+    "prioritized-beta+adv-replay": ("prioritized+adv-replay", _BAYES_SAMPLER),
+}
+DEFAULT_PRESETS = (
+    "grpo", "dynamic-sampling", "prioritized", "prioritized-beta", "adv-replay", "prioritized+adv-replay",
+    "prioritized-beta+adv-replay",
+)  # fmt: skip
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> ``[0, 1, 2]``; ``"7,8,9"`` -> ``[7, 8, 9]``. Raises ValueError naming the bad part."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: expected a count (3) or a comma-separated list of seeds (7,8,9)") from None
+    if not values:
+        raise ValueError(f"--seeds {text!r}: expected a count (3) or a comma-separated list of seeds (7,8,9)")
+    if len(parts) == 1 and "," not in str(text):
+        if values[0] < 1:
+            raise ValueError(f"--seeds {text!r}: a count must be >= 1")
+        return list(range(values[0]))
+    if len(set(values)) != len(values):
+        raise ValueError(f"--seeds {text!r}: a seed is listed twice")
+    return values
+
 
 def run_config(base: RunConfig, preset: str, seed: int, budget: int, eval_points: int, out: Path) -> RunConfig:
-    """The config of one run: ``base`` with the preset's strategy, the seed, and the shared budget."""
+    """The config of one run: ``base`` with the preset's strategy and sampler options, the seed, and the budget."""
+    strategy, sampler = PRESETS[preset]
     data = base.model_dump(mode="json")
-    data.update(strategy=preset, seed=seed, out_dir=str(out / preset.replace("+", "_") / f"seed_{seed}"))
+    data.update(strategy=strategy, seed=seed, out_dir=str(out / preset.replace("+", "_") / f"seed_{seed}"))
+    data["sampler"].update(sampler)
     data["train"].update(max_steps=10**9, max_rollouts=budget)
     data["eval"].update(before=True, after=True, every=0, every_rollouts=max(1, budget // eval_points))
     data["logging"].update(progress=False, tensorboard=False)
@@ -65,7 +107,11 @@ def summarize(runs: dict[str, list[dict]], budget: int) -> dict:
             "rollouts_to_baseline": None,
             "informative_fraction": _mean_metric(ok, "informative_fraction"),
             "aes_vs_grpo": None,
-            "wall_seconds": float(np.mean([r["wall_seconds"] for r in rs])) if rs else None,
+            "wall_s_mean": float(np.mean([r["wall_seconds"] for r in ok])) if ok else None,
+            "tokens_trained_mean": _mean_total(ok, "tokens_trained"),
+            "tokens_generated_mean": _mean_last(ok, "tokens_generated"),
+            "rollouts_generated_mean": _mean_last(ok, "rollouts_generated"),
+            "updates_mean": _mean_total(ok, "updates"),
         }
         if preset in curves and target is not None:
             entry["rollouts_to_baseline"] = _first_reach(*curves[preset][:2], target)
@@ -95,6 +141,18 @@ def _mean_metric(runs: list[dict], key: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _mean_total(runs: list[dict], key: str) -> float | None:
+    """Per run, the sum of ``key`` over its steps; the mean over runs."""
+    totals = [sum(m.get(key, 0) for m in r["metrics"]) for r in runs if r["metrics"]]
+    return float(np.mean(totals)) if totals else None
+
+
+def _mean_last(runs: list[dict], key: str) -> float | None:
+    """Per run, ``key`` at its last step (a running counter); the mean over runs."""
+    values = [r["metrics"][-1][key] for r in runs if r["metrics"] and key in r["metrics"][-1]]
+    return float(np.mean(values)) if values else None
+
+
 def _final_mean(runs: list[dict], key: str) -> float | None:
     values = [r["evals"][-1][key] for r in runs if r.get("evals") and key in r["evals"][-1]]
     return float(np.mean(values)) if values else None
@@ -104,7 +162,7 @@ def run_compare(
     base: RunConfig,
     *,
     presets: list[str],
-    seeds: int,
+    seeds: list[int],
     budget: int,
     out: Path,
     eval_points: int = 5,
@@ -121,13 +179,13 @@ def run_compare(
     from priorl.grpo.rundir import run_contents
     from priorl.grpo.trainer import Trainer
 
-    unknown = [p for p in presets if p not in STRATEGIES]
+    unknown = [p for p in presets if p not in PRESETS]
     if unknown:
-        raise ValueError(f"unknown preset(s) {unknown}; choose from {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown preset(s) {unknown}; choose from {', '.join(PRESETS)}")
     if BASELINE not in presets:
         raise ValueError(f"--presets must include the baseline '{BASELINE}' (accuracy targets and AES refer to it)")
     out = Path(out)
-    planned = [run_config(base, p, s, budget, eval_points, out).out_dir for p in presets for s in range(seeds)]
+    planned = [run_config(base, p, s, budget, eval_points, out).out_dir for p in presets for s in seeds]
     used = [d for d in planned if run_contents(d)]
     if not overwrite and ((out / "summary.json").exists() or used):
         raise ValueError(
@@ -137,7 +195,7 @@ def run_compare(
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict]] = {p: [] for p in presets}
     for preset in presets:
-        for seed in range(seeds):
+        for seed in seeds:
             cfg = run_config(base, preset, seed, budget, eval_points, out)
             if on_run is not None:
                 on_run(preset, seed)
@@ -160,7 +218,7 @@ def run_compare(
     summary = summarize(runs, budget)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plots = make_plots(runs, summary, out)
-    (out / "report.md").write_text(report_markdown(summary, plots, seeds))
+    (out / "report.md").write_text(report_markdown(summary, plots, len(seeds)))
     return summary
 
 
@@ -169,8 +227,9 @@ def report_markdown(summary: dict, plots: list[str], seeds: int) -> str:
     lines = [
         f"# Comparison at an equal budget of {summary['budget']:,} generated completions ({seeds} seed(s))",
         "",
-        "| preset | final accuracy | rollouts to grpo's final | informative fraction | AES vs grpo | wall s/run |",
-        "|---|---|---|---|---|---|",
+        "| preset | final accuracy | rollouts to grpo's final | informative fraction | AES vs grpo | wall s/run "
+        "| tokens trained/run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for preset, e in summary["presets"].items():
         acc = (
@@ -181,9 +240,10 @@ def report_markdown(summary: dict, plots: list[str], seeds: int) -> str:
         reach = "never" if e["rollouts_to_baseline"] is None else f"{e['rollouts_to_baseline']:,}"
         inf = "-" if e["informative_fraction"] is None else f"{e['informative_fraction']:.1%}"
         a = "-" if e["aes_vs_grpo"] is None else f"{e['aes_vs_grpo']:+.3f}"
-        wall = "-" if e["wall_seconds"] is None else f"{e['wall_seconds']:.0f}"
+        wall = "-" if e["wall_s_mean"] is None else f"{e['wall_s_mean']:.0f}"
+        tokens = "-" if e["tokens_trained_mean"] is None else f"{e['tokens_trained_mean']:,.0f}"
         failed = f" ({e['seeds_failed']} failed)" if e["seeds_failed"] else ""
-        lines.append(f"| {preset}{failed} | {acc} | {reach} | {inf} | {a} | {wall} |")
+        lines.append(f"| {preset}{failed} | {acc} | {reach} | {inf} | {a} | {wall} | {tokens} |")
     lines += ["", "Accuracy: held-out greedy pass@1, mean ± std over seeds at the end of the budget.", ""]
     lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     return "\n".join(lines) + "\n"

@@ -8,16 +8,23 @@ One step::
     sampler.observe(ids, rewards)                        # priorities follow the new success rates
     A        = group advantages (r - mean) / (std + eps)
     batch    = replay.compose(fresh, step)               # all fresh + replayed (|A|-prioritized, age <= tau_max)
-    one clipped policy update on batch                   # ratio vs each rollout's behavior log-probs
+    for mini_batch in shuffle(batch).split(updates_per_step):
+        one clipped policy update                        # ratio vs each rollout's behavior log-probs
     metrics, batches.jsonl, checkpoint
 
 How it differs from textbook GRPO (DeepSeekMath):
 
 - Token-level clipped surrogate with clip-higher (eps_low 0.2, eps_high 0.28, DAPO), optional dual-clip,
-  token-mean aggregation over the whole step's batch (micro-batches add up exactly).
-- One update per step. For fresh rollouts the old log-probs are the current policy's own (detached),
-  so their ratio is exactly 1 in that update; replayed rollouts use the behavior log-probs recorded
-  when they were generated, so their ratio corrects for the policy having moved since.
+  token-mean aggregation over each mini-batch (its micro-batches add up exactly).
+- ``train.updates_per_step`` optimizer steps per generation batch (verl's PPO mini-batches, TRL's
+  ``steps_per_generation``): the batch is shuffled with an RNG seeded by (seed, step) and split into
+  near-equal mini-batches; each rollout is used once. The old log-probs of every rollout, fresh ones too,
+  are its behavior log-probs recorded at generation, so the ratio corrects for every optimizer step taken
+  since (the clip acts on fresh rollouts from the second mini-batch on, on replayed ones always).
+  ``behavior_logprob_gap`` checks that generation and training agree before the step's first update.
+- With ``kl_beta == 0`` rollouts whose advantage is exactly 0 (all groups that are all right or all
+  wrong) skip their forward and backward: their gradient is exactly zero, and their tokens stay in the
+  token-mean denominator, so the update is unchanged and only the time is saved.
 - No KL to a reference by default (beta 0); when beta > 0, the k3 estimator against a frozen copy.
 - ``dynamic-sampling`` (DAPO) generates more groups until the batch holds B informative ones, and
   every extra completion counts in ``rollouts_generated``: comparisons are at equal generation.
@@ -100,10 +107,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_sampler(config: RunConfig, num_problems: int):
-    """`PrioritizedSampler` for the prioritized strategies, `UniformSampler` for the others."""
+def build_sampler(config: RunConfig, num_problems: int, levels: list | None = None):
+    """`PrioritizedSampler` for the prioritized strategies, `UniformSampler` for the others.
+
+    ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) gives the beta estimator its
+    per-level priors; None or all-None levels pool every problem.
+    """
     if config.uses_prioritized_sampler:
-        return PrioritizedSampler(num_problems, seed=config.seed, **config.sampler.model_dump())
+        return PrioritizedSampler(num_problems, seed=config.seed, levels=levels, **config.sampler.model_dump())
     return UniformSampler(num_problems, seed=config.seed)
 
 
@@ -148,8 +159,24 @@ def fit_context(problems: list, tokenizer, model, config: RunConfig) -> tuple[li
     return [dataclasses.replace(p, id=i) for i, p in enumerate(kept)], len(over)
 
 
+def builtin_test_set(train: str) -> str | None:
+    """The held-out builtin of a builtin training set (``builtin:reversal:solved=0.1`` ->
+    ``builtin:reversal-test:solved=0.1``: the same difficulty mix, its own size), or None."""
+    from priorl.data import BUILTIN_SPECS
+
+    name, _, options = train.partition(":")[2].partition(":")
+    if f"builtin:{name}-test" not in BUILTIN_SPECS:
+        return None
+    mix = ",".join(o for o in options.split(",") if o.split("=")[0].strip() in ("solved", "unsolved"))
+    return f"builtin:{name}-test" + (f":{mix}" if mix else "")
+
+
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
+
+    # Skip the forward/backward of zero-advantage rollouts when kl_beta is 0 (exact; tests turn it off to
+    # compare against the full computation).
+    skip_zero_advantage: bool = True
 
     def __init__(self, config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> None:
         """Load data and model and prepare the run directory; nothing trains until :meth:`train`.
@@ -206,7 +233,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
         )
-        self.sampler = build_sampler(c, len(self.problems))
+        self.sampler = build_sampler(c, len(self.problems), [p.level for p in self.problems])
         self.replay = build_replay(c)
 
         self.step = 0
@@ -255,8 +282,8 @@ class Trainer:
 
         d = self.config.data
         test = d.test
-        if test == "auto" and d.train == "builtin:arithmetic":
-            test = "builtin:arithmetic-test"
+        if test == "auto" and d.train.startswith("builtin:"):
+            test = builtin_test_set(d.train) or test
         if test is None:
             return self.problems, [], "none (data.test is null)"
         if test != "auto":
@@ -594,28 +621,96 @@ class Trainer:
 
     # ------------------------------------------------------------------ the update
     def _update(self, batch: list[Rollout], *, n_fresh: int) -> dict:
-        """One optimizer step on ``batch`` (first ``n_fresh`` fresh, then replayed), token-mean loss."""
+        """``train.updates_per_step`` optimizer steps on ``batch`` (first ``n_fresh`` fresh, then replayed).
+
+        The batch is shuffled with an RNG seeded by (seed, step), so a resumed run takes the same mini-batches,
+        and split into near-equal mini-batches, one optimizer step each; every rollout is used once. Each
+        mini-batch's loss is the token mean over its own tokens.
+        """
         c = self.config
-        T = sum(len(r.completion_ids) for r in batch)
+        n_updates = min(c.train.updates_per_step, len(batch))
+        order = np.random.default_rng([c.seed, self.step]).permutation(len(batch))
+        totals = {"loss": 0.0, "clipped": 0.0, "ratio_sum": 0.0, "ratio_max": 0.0, "kl": 0.0, "grad_norm": 0.0}
+        tokens = {"trained": 0, "forwarded": 0}
+        gap = {"sum": 0.0, "tokens": 0}
+        updates = nonfinite = 0
+        for k, rows in enumerate(np.array_split(order, n_updates) if n_updates else []):
+            stats = self._minibatch_step(
+                [batch[i] for i in rows], [bool(i < n_fresh) for i in rows], gap if k == 0 else None
+            )
+            updates += stats.pop("stepped")
+            nonfinite += stats.pop("nonfinite")
+            tokens["trained"] += stats.pop("tokens")
+            tokens["forwarded"] += stats.pop("forwarded")
+            totals["ratio_max"] = max(totals["ratio_max"], stats.pop("ratio_max"))
+            for key, value in stats.items():
+                totals[key] += value
+        if updates:
+            self.scheduler.step()  # the schedule counts training steps, not optimizer steps
+        # Stop after too many training steps in a row with a non-finite loss or gradient.
+        self._nonfinite_in_a_row = self._nonfinite_in_a_row + 1 if nonfinite else 0
+        if self._nonfinite_in_a_row >= c.train.max_nonfinite_steps:
+            self.save()
+            raise TrainingError(
+                f"{self._nonfinite_in_a_row} steps in a row with non-finite losses or gradients, the last at step "
+                f"{self.step}; stopped with a checkpoint of the last good state in {self.run_dir / 'checkpoints'}"
+            )
+        T, n = max(tokens["forwarded"], 1), max(n_updates, 1)
+        return {
+            "loss": totals["loss"] / n,
+            "clip_fraction": totals["clipped"] / T,
+            "ratio_mean": totals["ratio_sum"] / T if tokens["forwarded"] else 1.0,
+            "ratio_max": totals["ratio_max"] if tokens["forwarded"] else 1.0,
+            "grad_norm": totals["grad_norm"] / n,
+            "kl": totals["kl"] / T,
+            "updates": updates,
+            "tokens_trained": tokens["trained"],
+            "tokens_forwarded": tokens["forwarded"],
+            # Stored behavior log-probs vs this forward's, fresh rollouts of the first mini-batch, before any
+            # optimizer step of the step: ~0 unless generation and training disagree (processors, dropout, dtype).
+            "behavior_logprob_gap": gap["sum"] / gap["tokens"] if gap["tokens"] else 0.0,
+        }
+
+    def _minibatch_step(self, rows: list[Rollout], fresh: list[bool], gap: dict | None) -> dict:
+        """Forward/backward ``rows`` in micro-batches, then one optimizer step; returns summed statistics.
+
+        Old log-probs are each rollout's behavior log-probs, fresh ones included, so from the second mini-batch
+        on the clip acts on fresh rollouts too. With ``kl_beta == 0`` a rollout whose advantage is exactly 0
+        has an exactly zero gradient: its forward and backward are skipped, its tokens stay in the token-mean
+        denominator, so the loss and the update are those of the full computation. ``gap`` (first mini-batch
+        only) accumulates |behavior - current| over the fresh rollouts' tokens.
+        """
+        c = self.config
+        T = sum(len(r.completion_ids) for r in rows)
+        out = {"stepped": 0, "nonfinite": 0, "tokens": T, "forwarded": 0, "loss": 0.0, "clipped": 0.0, "ratio_sum": 0.0,
+               "ratio_max": 0.0, "kl": 0.0, "grad_norm": 0.0}  # fmt: skip
         if T == 0:
-            return {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 1.0, "ratio_max": 1.0, "grad_norm": 0.0}
+            return out
+        skip_zero = self.skip_zero_advantage and c.train.kl_beta == 0
+        work = [
+            (r, f)
+            for r, f in zip(rows, fresh, strict=True)
+            if len(r.completion_ids) and not (skip_zero and r.advantage == 0.0)
+        ]
         temperature, pad = c.generation.temperature, self.generator.pad_id
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_total, clipped, ratio_sum, ratio_max, kl_sum = 0.0, 0.0, 0.0, 0.0, 0.0
         mb = c.train.micro_batch_size
-        for start in range(0, len(batch), mb):
-            chunk = batch[start : start + mb]
+        for start in range(0, len(work), mb):
+            chunk = [r for r, _ in work[start : start + mb]]
             prompts = [list(r.prompt_ids) for r in chunk]
             completions = [list(r.completion_ids) for r in chunk]
             logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
-            # Fresh rollouts: the behavior policy is the current one, so old = current (ratio exactly 1);
-            # replayed rollouts: the log-probs recorded at their generation.
-            old = logp.detach().clone()
+            old = torch.zeros_like(logp)
             for i, r in enumerate(chunk):
-                if start + i >= n_fresh:
-                    lp = torch.as_tensor(np.asarray(r.behavior_logprobs, dtype=np.float32), device=logp.device)
-                    old[i, : lp.numel()] = lp
+                old[i, : len(r.behavior_logprobs)] = torch.as_tensor(
+                    np.asarray(r.behavior_logprobs, dtype=np.float32), device=logp.device
+                )
+            if gap is not None:
+                fresh_rows = torch.tensor([f for _, f in work[start : start + mb]], device=logp.device)
+                sel = mask * fresh_rows[:, None]
+                gap["sum"] += float(((logp.detach() - old).abs() * sel).sum())
+                gap["tokens"] += int(sel.sum())
             adv = torch.tensor([r.advantage for r in chunk], dtype=torch.float32, device=logp.device)
             ref = None
             if self.ref_model is not None:
@@ -627,38 +722,28 @@ class Trainer:
             )  # fmt: skip
             (loss_sum / T).backward()
             maybe_fault("update", self.step)
-            loss_total += float(loss_sum.detach()) / T
-            clipped += stats.clipped
-            ratio_sum += stats.ratio_sum
-            ratio_max = max(ratio_max, stats.ratio_max)
-            kl_sum += stats.kl_sum
+            out["loss"] += float(loss_sum.detach()) / T
+            out["clipped"] += stats.clipped
+            out["ratio_sum"] += stats.ratio_sum
+            out["ratio_max"] = max(out["ratio_max"], stats.ratio_max)
+            out["kl"] += stats.kl_sum
+            out["forwarded"] += stats.tokens
         params = [p for p in self.model.parameters() if p.requires_grad]
+        for p in params:  # nothing forwarded (all advantages 0): the full computation's gradient is exactly 0
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
         max_norm = c.train.grad_clip if c.train.grad_clip is not None else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if not (math.isfinite(loss_total) and math.isfinite(grad_norm)):
-            # Skip the update, keep the last good weights; stop after too many in a row.
+        out["grad_norm"] = grad_norm
+        if not (math.isfinite(out["loss"]) and math.isfinite(grad_norm)):
+            # Skip this optimizer step and keep the last good weights (the caller counts such steps).
             self.optimizer.zero_grad(set_to_none=True)
             self.counters["nonfinite_skipped"] += 1
-            self._nonfinite_in_a_row += 1
-            if self._nonfinite_in_a_row >= c.train.max_nonfinite_steps:
-                self.save()
-                raise TrainingError(
-                    f"{self._nonfinite_in_a_row} non-finite losses or gradients in a row at step {self.step}; "
-                    f"stopped with a checkpoint of the last good state in {self.run_dir / 'checkpoints'}"
-                )
-        else:
-            self._nonfinite_in_a_row = 0
-            self.optimizer.step()
-            self.scheduler.step()
-        return {
-            "loss": loss_total,
-            "clip_fraction": clipped / T,
-            "ratio_mean": ratio_sum / T,
-            "ratio_max": ratio_max,
-            "grad_norm": grad_norm,
-            "kl": kl_sum / T,
-            "tokens_trained": T,
-        }
+            out.update(grad_norm=0.0, nonfinite=1)
+            return out
+        self.optimizer.step()
+        out["stepped"] = 1
+        return out
 
     # ------------------------------------------------------------------ evaluation and state
     def evaluate(self, progress=None) -> dict:

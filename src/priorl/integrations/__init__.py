@@ -2,8 +2,10 @@
 
 - :mod:`priorl.integrations.trl`: :class:`~priorl.integrations.trl.PrioritizedGRPOTrainer`, a
   ``trl.GRPOTrainer`` whose prompts come from a priorl sampler (extra ``priorl[trl]``).
-- :mod:`priorl.integrations.verl`: :class:`~priorl.integrations.verl.PrioritizedCurriculumSampler`, a verl
-  curriculum sampler (extra ``priorl[verl]``).
+- :mod:`priorl.integrations.verl`: ``python -m priorl.integrations.verl.main_ppo``, verl's PPO trainer with a
+  priorl sampler and advantage-prioritized rollout replay inside the PPO step (verl 0.7.x and 0.9.x), and
+  :class:`~priorl.integrations.verl.PrioritizedCurriculumSampler` for verl 0.7's curriculum hook (extra
+  ``priorl[verl]``).
 
 Both share :class:`~priorl.integrations.feed.ChunkFeed`, which draws problem chunks lazily and keeps track
 of the ones handed out but not yet scored, so a resumed run re-issues them instead of losing them.

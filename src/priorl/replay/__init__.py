@@ -9,12 +9,14 @@
 from priorl.replay.buffer import NaiveReplayBuffer, ReplayBuffer, RolloutReplayBuffer
 from priorl.replay.removal import KeepAll, MaxAge
 from priorl.replay.selectors import PrioritySelector, UniformSelector
+from priorl.replay.state import RecordCodec
 
 __all__ = [
     "KeepAll",
     "MaxAge",
     "NaiveReplayBuffer",
     "PrioritySelector",
+    "RecordCodec",
     "ReplayBuffer",
     "RolloutReplayBuffer",
     "UniformSelector",

@@ -11,6 +11,9 @@ Both keep only rollouts with a non-zero advantage (a zero-advantage rollout carr
 replaying it only dilutes the batch) and drop their oldest rollouts first when full. The test is
 exact (``advantage != 0.0``): advantages of a zero-variance group must come out as exact zeros.
 
+Both store :class:`~priorl.types.Rollout` records by default; an engine adapter with richer rows passes
+its own ``codec`` (:class:`~priorl.replay.state.RecordCodec`) and gets the same semantics for them.
+
 Per step the cost is O((m + k) log n) for ``m`` fresh and ``k`` replayed rollouts out of ``n``
 stored, plus amortized O(1) per rollout for age eviction: rollouts are stored in birth order, so the
 expired ones are always a prefix of the ring, found by binary search and freed as one slice.
@@ -27,8 +30,8 @@ import numpy as np
 from priorl.replay.removal import KeepAll, MaxAge, RemovalRule
 from priorl.replay.ring import SlotRing
 from priorl.replay.selectors import PrioritySelector, Selector, UniformSelector
-from priorl.replay.state import columns_to_rollouts, rollouts_to_columns
-from priorl.types import Rollout, check_rollout
+from priorl.replay.state import ROLLOUT_CODEC, RecordCodec
+from priorl.types import Rollout
 
 __all__ = ["NaiveReplayBuffer", "ReplayBuffer", "RolloutReplayBuffer"]
 
@@ -76,6 +79,9 @@ class ReplayBuffer:
 
     Returned rollouts are the stored objects, not copies: treat them as read-only (the buffer only
     ever increments ``times_replayed``).
+
+    ``codec`` says what a stored record is (default: :class:`~priorl.types.Rollout`); see
+    :class:`~priorl.replay.state.RecordCodec`.
     """
 
     def __init__(
@@ -87,7 +93,9 @@ class ReplayBuffer:
         replay_ratio: float,
         warmup_steps: int,
         seed: int,
+        codec: RecordCodec | None = None,
     ) -> None:
+        self.codec = ROLLOUT_CODEC if codec is None else codec
         self.capacity = _int_arg("capacity", capacity, 1)
         self.replay_ratio = _float_arg("replay_ratio", replay_ratio)
         self.warmup_steps = _int_arg("warmup_steps", warmup_steps, 0)
@@ -129,6 +137,17 @@ class ReplayBuffer:
         """
         n = _int_arg("n", n, 0)
         return self._sample(n, self._check_step(step))
+
+    def expire(self, step: int) -> int:
+        """Drop the rollouts expired at ``step`` and return how many stay (what a draw can pick from).
+
+        The same age eviction :meth:`sample` does first, for a caller that must know the count before it
+        draws (e.g. to round a draw to whole mini-batches). Amortized O(1) per evicted rollout.
+        """
+        step = self._check_step(step)
+        self._last_step = step
+        self._evict(step)
+        return self._ring.size
 
     def compose(self, fresh: Iterable[Rollout], step: int) -> list[Rollout]:
         """The training batch of ``step``: all ``fresh`` rollouts in order, then replayed ones.
@@ -182,7 +201,8 @@ class ReplayBuffer:
             "counters": dict(self._counters),
             "last_draw": dict(self._last_draw),
             "rng": self._rng.bit_generator.state,
-            "rollouts": rollouts_to_columns(self.stored()),
+            "records": self.codec.name,
+            "rollouts": self.codec.to_columns(self.stored()),
             # For the reader only: the loading buffer's own settings apply.
             "config": self._config(),
         }
@@ -191,7 +211,8 @@ class ReplayBuffer:
         """Restore a :meth:`state_dict` (or its JSON form, arrays as lists). O(stored tokens + n).
 
         Validates everything before changing anything: raises ``ValueError`` naming a missing key, a
-        different capacity or selector, or malformed rollouts. Restored token fields are numpy
+        different capacity, selector or record kind, or malformed rollouts. (States written before the
+        ``records`` key existed hold Rollouts.) Restored token fields are numpy
         arrays (ids int64, log-probs float64), with the same values.
         """
         for key in _STATE_KEYS:
@@ -203,6 +224,9 @@ class ReplayBuffer:
             raise ValueError(
                 f"replay state comes from a {state['selector']!r} buffer, this one is {self.selector.name!r}"
             )
+        records = state.get("records", ROLLOUT_CODEC.name)
+        if records != self.codec.name:
+            raise ValueError(f"replay state holds {records!r} records, this buffer stores {self.codec.name!r} records")
         if int(state["capacity"]) != self.capacity:
             raise ValueError(f"replay state has capacity {state['capacity']}, this buffer has capacity {self.capacity}")
         head = int(state["head"])
@@ -215,11 +239,11 @@ class ReplayBuffer:
             if key not in state["last_draw"]:
                 raise ValueError(f"replay state last_draw is missing the key {key!r}")
 
-        rollouts = columns_to_rollouts(state["rollouts"])
+        rollouts = self.codec.from_columns(state["rollouts"])
         if len(rollouts) > self.capacity:
             raise ValueError(f"replay state holds {len(rollouts)} rollouts, more than capacity {self.capacity}")
         for r in rollouts:
-            check_rollout(r)
+            self.codec.check(r)
             if r.advantage == 0.0:
                 raise ValueError(f"replay state holds a rollout of problem {r.problem_id} with advantage 0")
         steps = np.array([r.step for r in rollouts], dtype=np.int64)
@@ -268,7 +292,7 @@ class ReplayBuffer:
         """Validate rollouts and their birth order without changing anything. O(m)."""
         newest = self._newest_step
         for r in batch:
-            check_rollout(r)
+            self.codec.check(r)
             if r.step < newest:
                 raise ValueError(
                     f"rollout of problem {r.problem_id} was born at step {r.step}, before step {newest} "
@@ -291,13 +315,17 @@ class ReplayBuffer:
         self.selector.fill(written, self._ring.advantage[written])
         self._counters["evicted_capacity"] += dropped
 
-    def _sample(self, n: int, step: int) -> list[Rollout]:
-        """Evict expired rollouts at ``step``, then draw ``n`` (step already validated)."""
-        self._last_step = step
+    def _evict(self, step: int) -> None:
+        """Drop the rollouts the removal rule expires at ``step`` (a prefix of the ring)."""
         expired = self.removal.expired(self._ring, step)
         if expired:
             self.selector.free(self._ring.drop_oldest(expired))
             self._counters["evicted_age"] += expired
+
+    def _sample(self, n: int, step: int) -> list[Rollout]:
+        """Evict expired rollouts at ``step``, then draw ``n`` (step already validated)."""
+        self._last_step = step
+        self._evict(step)
         slots = self.selector.select(n, self._ring, self._rng) if n else np.zeros(0, dtype=np.int64)
         drawn = [self._ring.slots[int(s)] for s in slots]
         for r in drawn:
@@ -334,6 +362,7 @@ class RolloutReplayBuffer(ReplayBuffer):
         warmup_steps: int = 20,
         capacity: int = 30000,
         seed: int = 0,
+        codec: RecordCodec | None = None,
     ) -> None:
         self.tau_max = _int_arg("tau_max", tau_max, 0)
         self.alpha = _float_arg("alpha", alpha)
@@ -346,6 +375,7 @@ class RolloutReplayBuffer(ReplayBuffer):
             replay_ratio=replay_ratio,
             warmup_steps=warmup_steps,
             seed=seed,
+            codec=codec,
         )
 
     def _config(self) -> dict[str, Any]:
@@ -376,6 +406,7 @@ class NaiveReplayBuffer(ReplayBuffer):
         warmup_steps: int = 20,
         capacity: int = 30000,
         seed: int = 0,
+        codec: RecordCodec | None = None,
     ) -> None:
         super().__init__(
             UniformSelector(),
@@ -384,6 +415,7 @@ class NaiveReplayBuffer(ReplayBuffer):
             replay_ratio=replay_ratio,
             warmup_steps=warmup_steps,
             seed=seed,
+            codec=codec,
         )
 
     def __repr__(self) -> str:

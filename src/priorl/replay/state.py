@@ -3,18 +3,23 @@
 Ragged token fields are stored CSR-style: one flat array plus ``offsets`` of length ``n + 1``, so the
 ``i``-th rollout's tokens are ``flat[offsets[i]:offsets[i + 1]]``. Completion ids and behavior
 log-probs share one offsets array (they have equal lengths by construction).
+
+A buffer stores :class:`~priorl.types.Rollout` records by default. An engine adapter whose rows carry
+more than a Rollout (verl's, for instance) hands the buffer its own :class:`RecordCodec`: how to check
+a record and how to turn a list of them into columns and back. The buffer itself only reads a
+record's ``step``, ``advantage`` and ``problem_id`` and increments its ``times_replayed``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from priorl.types import Rollout
+from priorl.types import Rollout, check_rollout
 
-__all__ = ["COLUMN_KEYS", "columns_to_rollouts", "rollouts_to_columns"]
+__all__ = ["COLUMN_KEYS", "ROLLOUT_CODEC", "RecordCodec", "RolloutCodec", "columns_to_rollouts", "rollouts_to_columns"]
 
 COLUMN_KEYS = (
     "problem_id",
@@ -114,3 +119,41 @@ def columns_to_rollouts(columns: Mapping[str, Any]) -> list[Rollout]:
         )
         for i in range(n)
     ]
+
+
+class RecordCodec(Protocol):
+    """How a replay buffer validates and serializes the records it stores.
+
+    A record is any object with ``step`` (int birth step), ``advantage`` (float), ``problem_id`` and a
+    writable ``times_replayed`` (int). ``name`` is written into the buffer's state so that a state saved
+    with one kind of record is not loaded as another.
+    """
+
+    name: str
+
+    def check(self, record: Any) -> None:
+        """Raise ``ValueError`` naming the offending value if the record cannot be stored."""
+
+    def to_columns(self, records: list[Any]) -> dict[str, Any]:
+        """Columns (numpy arrays and JSON values, nested dicts allowed) holding ``records``."""
+
+    def from_columns(self, columns: Mapping[str, Any]) -> list[Any]:
+        """Records back from :meth:`to_columns` output; ``ValueError`` naming a missing/malformed column."""
+
+
+class RolloutCodec:
+    """The default codec: :class:`~priorl.types.Rollout` records, stored as :data:`COLUMN_KEYS`."""
+
+    name = "rollout"
+
+    def check(self, record: Any) -> None:
+        check_rollout(record)
+
+    def to_columns(self, records: list[Any]) -> dict[str, Any]:
+        return rollouts_to_columns(records)
+
+    def from_columns(self, columns: Mapping[str, Any]) -> list[Any]:
+        return columns_to_rollouts(columns)
+
+
+ROLLOUT_CODEC = RolloutCodec()

@@ -1,7 +1,8 @@
 """Problem-level prioritized sampling: which problems to roll out next.
 
-- :class:`PrioritizedSampler`: priority = reward variance p(1-p), heap selection, retesting, a
-  starvation bound (see :mod:`priorl.sampling.prioritized`).
+- :class:`PrioritizedSampler`: priority = reward variance p(1-p) (or, with ``estimator="beta"``, its
+  posterior expectation under a per-level empirical-Bayes prior), heap or Thompson selection, retesting,
+  a starvation bound (see :mod:`priorl.sampling.prioritized` and docs/sampler.md).
 - :class:`UniformSampler`: the GRPO baseline with the same interface.
 """
 

@@ -55,6 +55,7 @@ class IndexedMaxHeap:
         self.capacity = int(capacity)
         self._heap: list[int] = []
         self._key: list[int | None] = [None] * self.capacity  # current key of each live id
+        self._popped: list[int] = [0] * self.capacity  # key each id had when last popped (for restore)
         self._n_live = 0
 
     def __len__(self) -> int:
@@ -82,23 +83,54 @@ class IndexedMaxHeap:
             self._key[pid] = None
             self._n_live -= 1
 
+    def peek(self) -> int | None:
+        """The id that :meth:`pop_many` would return first, without removing it; None if empty. O(1) amortized.
+
+        Dead entries met at the top are dropped on the way (they would be dropped by the next pop anyway).
+        """
+        heap, current = self._heap, self._key
+        while heap:
+            key = heap[0]
+            pid = key & _ID_MASK
+            if current[pid] == key:
+                return pid
+            heapq.heappop(heap)
+        return None
+
     def pop_many(self, n: int) -> list[int]:
         """Remove and return the ``min(n, len(self))`` best ids, best first. O(n log n) amortized."""
-        heap, current, pop = self._heap, self._key, heapq.heappop
+        heap, current, popped, pop = self._heap, self._key, self._popped, heapq.heappop
         out: list[int] = []
-        n = min(n, self._n_live)
-        while len(out) < n:
+        append = out.append
+        need = min(n, self._n_live)
+        self._n_live -= need
+        while need:
             key = pop(heap)
             pid = key & _ID_MASK
             if current[pid] == key:
                 current[pid] = None
-                out.append(pid)
-        self._n_live -= len(out)
+                popped[pid] = key
+                append(pid)
+                need -= 1
         return out
+
+    def restore(self, ids) -> None:
+        """Put back ids popped by :meth:`pop_many` with the key they had, unless re-added since. O(k log n).
+
+        Cheaper than :meth:`push_many` with the same priorities and tiebreaks (no re-packing).
+        """
+        heap, current, popped, push = self._heap, self._key, self._popped, heapq.heappush
+        for pid in ids:
+            if current[pid] is None:
+                key = popped[pid]
+                current[pid] = key
+                push(heap, key)
+                self._n_live += 1
 
     def rebuild(self, ids: np.ndarray, priorities: np.ndarray, tiebreaks: np.ndarray) -> None:
         """Replace the whole content (used when loading state). O(n)."""
         self._key = [None] * self.capacity
+        self._popped = [0] * self.capacity
         self._heap = pack_keys(ids, priorities, tiebreaks)
         for key in self._heap:
             self._key[key & _ID_MASK] = key

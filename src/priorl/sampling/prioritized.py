@@ -8,40 +8,73 @@ of steps.
 
 How one batch of ``B`` is composed, in this order:
 
-1. **Unseen** problems, in a seeded random order, before any problem repeats (optimistic start).
+1. **Unseen** problems, in a seeded random order, before any problem repeats (optimistic start). Not
+   with ``estimator="beta"``: there an unseen problem competes in step 3 with the expected reward
+   variance under its level's prior, so a level that turns out solved stops taking whole batches.
 2. **Retests**: the least recently sampled problems, whatever their pool: ``ceil(retest_fraction * B)``
    of them in every batch, and the whole batch every ``retest_every``-th call. Solved and unsolved
    problems are only ever sampled this way, so they drift to the front of the recency order and are
-   retested first; an active problem whose priority stays low is reached the same way.
-3. **Top priorities** among active problems: greedy top-B through an indexed heap (the paper's form),
-   or a draw ∝ ``priority^alpha + floor`` through a sum-tree (``selection="stochastic"``).
+   retested first; an active problem whose priority stays low is reached the same way. With
+   ``estimator="beta"`` every problem is in the recency order from the start (in the seeded order), so
+   retests reach never-sampled problems first.
+3. **Top priorities** among active problems (and, with ``beta``, the heads of the per-level queues of
+   unseen problems; at equal priority the unseen problem goes first): greedy top-B through an indexed
+   heap (the paper's form), a draw ∝ ``priority^alpha + floor`` through a sum-tree
+   (``selection="stochastic"``), or Thompson sampling among the ``thompson_candidates * B`` best
+   (``selection="thompson"``, with ``beta``).
 4. If the active problems run out, more of the least recently sampled ones.
 
 **Starvation bound.** With a constant batch size ``B``, every problem is sampled at least once in any
-``starvation_bound(B)`` consecutive calls to :meth:`sample`, for any reward sequence: at most
-``ceil(M / B)`` calls of the unseen phase, plus the fewest calls ``T`` whose retest slots add up to ``M``
-(a problem with ``j`` problems ahead of it in recency order is retested after at most ``j + 1`` slots,
-and every sampled problem moves behind it). With ``retest_fraction = f`` alone, ``T = ceil(M / ceil(f B))``;
-with ``retest_every = K`` alone, ``T <= K * ceil(M / B)``.
+``starvation_bound(B)`` consecutive calls to :meth:`sample`, for any reward sequence: the fewest calls
+``T`` whose retest slots add up to ``M`` (a problem with ``j`` problems ahead of it in recency order is
+retested after at most ``j + 1`` slots, and every sampled problem moves behind it), plus, for the
+estimators with an unseen phase, its ``ceil(M / B)`` calls (a problem enters the recency order only when
+first sampled). With ``retest_fraction = f`` alone, ``T = ceil(M / ceil(f B))``; with ``retest_every = K``
+alone, ``T <= K * ceil(M / B)``.
 
-**Cost.** ``sample(B)`` and ``observe`` of ``B`` groups cost O(B log M) (amortized for the lazy heap);
+**Cost.** ``sample(B)`` and ``observe`` of ``B`` groups cost O(B log M) (amortized for the lazy heap;
+Thompson: O(c B log M) with ``c = thompson_candidates``), plus O(log L) per pick for ``L`` levels;
 nothing per step touches all ``M`` problems. Construction and ``state_dict`` are O(M).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from priorl.sampling.estimators import ESTIMATORS, Estimator
+from priorl.sampling.estimators import ESTIMATORS, BetaEstimator, Estimator
 from priorl.sampling.pools import ACTIVE, UNSEEN, Pools
+from priorl.sampling.priors import expected_variance
 from priorl.sampling.recency import RecencyList
-from priorl.sampling.selectors import SELECTORS
+from priorl.sampling.selectors import SELECTORS, ThompsonSelector
+from priorl.sampling.unseen import UnseenQueues
 from priorl.sampling.validation import check_batch_size, group_moments
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+def level_codes(levels: Sequence[Hashable] | None, num_problems: int) -> tuple[np.ndarray, int]:
+    """Map per-problem level labels to codes ``0 .. L-1`` in order of first appearance; None: one level.
+
+    Any hashable label works (an int, a string, None for "no level"). Raises ValueError for a sequence of
+    the wrong length or an unhashable label.
+    """
+    if levels is None:
+        return np.zeros(num_problems, dtype=np.int64), 1
+    if isinstance(levels, (str, bytes)):
+        raise ValueError(f"levels must be a sequence with one label per problem, got the string {levels!r}")
+    labels = levels.tolist() if isinstance(levels, np.ndarray) else list(levels)
+    if len(labels) != num_problems:
+        raise ValueError(f"levels has {len(labels)} labels, expected one per problem ({num_problems})")
+    mapping: dict = {}
+    try:
+        codes = np.fromiter((mapping.setdefault(x, len(mapping)) for x in labels), dtype=np.int64, count=len(labels))
+    except TypeError:
+        bad = next(i for i, x in enumerate(labels) if not isinstance(x, Hashable))
+        raise ValueError(f"level label at position {bad} is not hashable: {labels[bad]!r}") from None
+    return codes, max(1, len(mapping))
 
 
 class PrioritizedSampler:
@@ -49,17 +82,33 @@ class PrioritizedSampler:
 
     Args:
         num_problems: size ``M`` of the training set; problem ids are ``0 .. M-1``.
-        seed: seeds the unseen order and the stochastic selection.
+        seed: seeds the unseen order, the stochastic selection and the Thompson draws.
+        levels: one hashable label per problem (e.g. a difficulty level) or None (one group). Used by
+            ``estimator="beta"``, which fits a prior per level; the other estimators ignore it.
         retest_every: every this many calls, the whole batch is a retest of the least recently sampled
             problems ("all problems temporarily get equal priority"); ``None`` turns it off.
         retest_fraction: share of every batch given to the least recently sampled problems.
-        estimator: ``"last"`` (the last group, the paper's form), ``"ema"`` or ``"window"``.
+        estimator: ``"last"`` (the last group, the paper's form), ``"ema"``, ``"window"``, or ``"beta"``
+            (a Beta posterior per problem with an empirical-Bayes prior per level; priority = posterior
+            expected reward variance, see :class:`~priorl.sampling.estimators.BetaEstimator`).
         ema_decay: weight of the newest group for ``estimator="ema"``.
         window: number of groups pooled for ``estimator="window"``.
-        selection: ``"greedy"`` (top priorities, heap) or ``"stochastic"`` (∝ priority^alpha + floor).
+        beta_decay: for ``estimator="beta"``, the factor on a problem's old evidence before each new group
+            (0.5: old evidence halves at every new group; evidence saturates at ``G / (1 - beta_decay)``).
+        prior_min_problems: for ``estimator="beta"``, observed problems a level needs before its own prior
+            replaces the one pooled over all levels (before that many in all: ``Beta(1, 1)``).
+        prior_half_life: for ``estimator="beta"``, sampler calls after which an observed problem's estimate
+            weighs half in its level's prior (the policy moves, so old observations say less about a level
+            now); None: every observed problem's latest estimate weighs the same forever.
+        selection: ``"greedy"`` (top priorities, heap), ``"stochastic"`` (∝ priority^alpha + floor; not
+            with ``beta``) or ``"thompson"`` (with ``beta`` only: rank the ``thompson_candidates * B``
+            best by ``p~ (1 - p~)``, ``p~`` drawn from each posterior).
         alpha, floor: the stochastic selection's exponent and additive floor.
-        min_priority: a problem whose estimated variance is at or below this leaves the active set for
-            the solved / unsolved pool.
+        thompson_candidates: shortlist size per batch slot for ``selection="thompson"``.
+        min_priority: a problem whose priority is at or below this leaves the active set for the solved /
+            unsolved pool. The beta estimator's priority is always above 0, so with ``min_priority=0``
+            nothing is parked; a threshold parks a problem only once its evidence supports it (with
+            ``Beta(1, 1)`` and ``beta_decay=0.5``, a problem that always fails bottoms out near 0.05).
 
     Example::
 
@@ -74,19 +123,26 @@ class PrioritizedSampler:
         num_problems: int,
         *,
         seed: int = 0,
+        levels: Sequence[Hashable] | None = None,
         retest_every: int | None = 10,
         retest_fraction: float = 0.0,
         estimator: str = "last",
         ema_decay: float = 0.5,
         window: int = 4,
+        beta_decay: float = 0.5,
+        prior_min_problems: int = 8,
+        prior_half_life: float | None = 50.0,
         selection: str = "greedy",
         alpha: float = 1.0,
         floor: float = 0.01,
+        thompson_candidates: int = 4,
         min_priority: float = 0.0,
     ) -> None:
         if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
             raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
-        if retest_every is not None and (not isinstance(retest_every, (int, np.integer)) or retest_every < 1):
+        if retest_every is not None and (
+            isinstance(retest_every, bool) or not isinstance(retest_every, (int, np.integer)) or retest_every < 1
+        ):
             raise ValueError(f"retest_every must be None or an int >= 1, got {retest_every!r}")
         if not 0.0 <= retest_fraction <= 1.0:
             raise ValueError(f"retest_fraction must be in [0, 1], got {retest_fraction!r}")
@@ -94,26 +150,57 @@ class PrioritizedSampler:
             raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
         if selection not in SELECTORS:
             raise ValueError(f"unknown selection {selection!r}; choose one of {sorted(SELECTORS)}")
+        if selection == "thompson" and estimator != "beta":
+            raise ValueError(
+                f"selection='thompson' draws from each problem's posterior and needs estimator='beta', "
+                f"got estimator={estimator!r}"
+            )
+        if selection == "stochastic" and estimator == "beta":
+            raise ValueError(
+                "selection='stochastic' is not available with estimator='beta' (unseen problems compete through "
+                "per-level priors, which a sum-tree over problems cannot follow in O(log M)); use "
+                "selection='thompson', the randomized selection for the beta posterior"
+            )
         self.num_problems = M = int(num_problems)
         self.seed = int(seed)
         self.retest_every = None if retest_every is None else int(retest_every)
         self.retest_fraction = float(retest_fraction)
+        self._levels, num_levels = level_codes(levels, M)
+        self._beta = estimator == "beta"
 
-        est_kwargs = {"ema": {"decay": ema_decay}, "window": {"window": window}}.get(estimator, {})
+        est_kwargs = {
+            "ema": {"decay": ema_decay},
+            "window": {"window": window},
+            "beta": {
+                "levels": self._levels,
+                "num_levels": num_levels,
+                "decay": beta_decay,
+                "min_problems": prior_min_problems,
+                "prior_half_life": prior_half_life,
+            },
+        }.get(estimator, {})
         self._estimator: Estimator = ESTIMATORS[estimator](M, **est_kwargs)
         self._rng = np.random.default_rng(self.seed)
-        sel_kwargs = {"alpha": alpha, "floor": floor} if selection == "stochastic" else {}
+        sel_kwargs = {
+            "stochastic": {"alpha": alpha, "floor": floor},
+            "thompson": {"candidates": thompson_candidates},
+        }.get(selection, {})
         self._selector = SELECTORS[selection](M, self._rng, **sel_kwargs)
         self._pools = Pools(M, min_priority)
         self._recency = RecencyList(M)
 
-        self._priority = np.zeros(M)  # latest estimated reward variance
+        self._priority = np.zeros(M)  # latest priority
         self._p = np.zeros(M)  # latest estimated success rate
         self._last_seq = np.full(M, -1, dtype=np.int64)  # position in the global sampling order
         self._awaiting = np.zeros(M, dtype=bool)  # sampled, rewards not yet observed
         self._n_awaiting = 0
-        self._unseen_order = self._rng.permutation(M)
-        self._unseen_pos = 0
+        order = self._rng.permutation(M)
+        # Without a prior, all unseen problems are alike: one queue. With beta, one queue per level.
+        self._unseen = UnseenQueues(order, self._levels if self._beta else np.zeros(M, np.int64),
+                                    num_levels if self._beta else 1)  # fmt: skip
+        if self._beta:
+            self._recency.load_order(order)  # retests reach never-sampled problems first
+            self._sync_unseen_priorities(np.arange(num_levels))
         self._calls = 0  # sample() calls so far
         self._seq = 0  # problems handed out so far
 
@@ -132,17 +219,20 @@ class PrioritizedSampler:
         """
         B = check_batch_size(batch_size, self.num_problems)
         self._calls += 1
-        chosen = self._take_unseen(B)
+        chosen = [] if self._beta else self._unseen.take(B)
         retested: list[int] = []
         if len(chosen) < B:
             free = B - len(chosen)
             n_retest = free if self._is_retest_call() else min(free, self.retest_slots(B))
             retested = self._take_oldest(n_retest, exclude=())
-            self._selector.discard(np.asarray(retested, dtype=np.int64))
-            top = self._selector.take(B - len(chosen) - len(retested))
+            taken = np.asarray(retested, dtype=np.int64)
+            self._selector.discard(taken)
+            self._unseen.remove(taken)  # a never-sampled problem retested (beta) leaves its queue
+            top = self._take_top(free - len(retested))
             chosen += retested + top
             if len(chosen) < B:  # no active problem left to pick: fall back to recency order
                 more = self._take_oldest(B - len(chosen), exclude=set(chosen))
+                self._unseen.remove(np.asarray(more, dtype=np.int64))
                 retested += more
                 chosen += more
 
@@ -163,17 +253,18 @@ class PrioritizedSampler:
     def observe(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
         """Record one group of rollout rewards (floats in [0, 1]) per problem and update priorities.
 
-        Problems need not have come from :meth:`sample` (e.g. warm-starting from offline statistics).
-        All input is validated before anything changes. O(k log M) for k groups.
+        ``rewards[i]`` is the sequence of rewards of problem ``problem_ids[i]``'s rollouts; a single number
+        per problem raises ValueError. Problems need not have come from :meth:`sample` (e.g. warm-starting
+        from offline statistics). All input is validated before anything changes. O(k log M) for k groups.
         """
-        ids, m1, m2, var = group_moments(problem_ids, rewards, self.num_problems)
+        ids, m1, m2, var, size = group_moments(problem_ids, rewards, self.num_problems)
         if ids.size == 0:
             return
         if len(set(ids.tolist())) == ids.size:
-            self._observe_distinct(ids, m1, m2)
+            self._observe_distinct(ids, m1, m2, size)
         else:  # a problem observed twice in one call: fold its groups in order
             for i in range(ids.size):
-                self._observe_distinct(ids[i : i + 1], m1[i : i + 1], m2[i : i + 1])
+                self._observe_distinct(ids[i : i + 1], m1[i : i + 1], m2[i : i + 1], size[i : i + 1])
         self._last["informative_fraction"] = float(np.count_nonzero(var > 0.0)) / ids.size
 
     def metrics(self) -> dict:
@@ -182,11 +273,15 @@ class PrioritizedSampler:
         Pool sizes (``unseen``, ``active``, ``solved``, ``unsolved``, ``awaiting`` rewards), the last
         batch's ``batch_mean_priority`` (over its seen problems), ``retested`` problems in it and
         whether it was a full ``retest_batch``, the ``informative_fraction`` of the last observed groups,
-        and ``forgetting`` / ``breakthroughs`` (last observe and ``_total``).
+        and ``forgetting`` / ``breakthroughs`` (last observe and ``_total``). With ``estimator="beta"``
+        also the pooled prior's mean ``prior_mean`` and strength ``prior_strength`` (alpha0 + beta0).
         """
         out = self._pools.metrics()
         out.update(self._last)
         out.update(awaiting=self._n_awaiting, heap_size=len(self._selector), calls=self._calls)
+        if self._beta:
+            a0, b0 = self._estimator.priors.pooled()
+            out.update(prior_mean=a0 / (a0 + b0), prior_strength=a0 + b0)
         return out
 
     def state_dict(self) -> dict:
@@ -199,8 +294,7 @@ class PrioritizedSampler:
             "rng": self._rng.bit_generator.state,
             "calls": self._calls,
             "seq": self._seq,
-            "unseen_pos": self._unseen_pos,
-            "unseen_order": self._unseen_order.copy(),
+            "unseen": self._unseen.state_dict(),
             "recency_order": self._recency.order(),
             "priority": self._priority.copy(),
             "p": self._p.copy(),
@@ -212,28 +306,17 @@ class PrioritizedSampler:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore from :meth:`state_dict`. Raises ValueError for a state of another size or estimator.
+        """Restore from :meth:`state_dict`. Raises ValueError for a state of another size, estimator or levels.
 
-        The retest schedule and selection may differ from the saved sampler's: they read no saved state.
+        The retest schedule and selection may differ from the saved sampler's: they read no saved state
+        (but Thompson selection needs the beta estimator, which is checked). States written before the
+        per-level unseen queues (version 1) load too.
         """
-        required = (
-            "num_problems",
-            "estimator",
-            "rng",
-            "calls",
-            "seq",
-            "unseen_pos",
-            "unseen_order",
-            "recency_order",
-            "priority",
-            "p",
-            "last_seq",
-            "awaiting",
-            "pools",
-            "estimator_state",
-            "last",
-        )
+        required = ("num_problems", "estimator", "rng", "calls", "seq", "recency_order", "priority", "p",
+                    "last_seq", "awaiting", "pools", "estimator_state", "last")  # fmt: skip
         missing = [k for k in required if k not in state]
+        if "unseen" not in state and not {"unseen_order", "unseen_pos"} <= set(state):
+            missing.append("unseen")
         if missing:
             raise ValueError(f"sampler state is missing keys: {missing}")
         if int(state["num_problems"]) != self.num_problems:
@@ -249,25 +332,32 @@ class PrioritizedSampler:
             "p": np.asarray(state["p"], dtype=np.float64),
             "last_seq": np.asarray(state["last_seq"], dtype=np.int64),
             "awaiting": np.asarray(state["awaiting"], dtype=bool),
-            "unseen_order": np.asarray(state["unseen_order"], dtype=np.int64),
         }
         for name, arr in arrays.items():
             if arr.shape != (M,):
                 raise ValueError(f"sampler state field {name!r} has shape {arr.shape}, expected ({M},)")
-        self._pools.load_state_dict(state["pools"])
         self._estimator.load_state_dict(state["estimator_state"])
+        self._pools.load_state_dict(state["pools"])
+        if "unseen" in state:
+            self._unseen.load_state_dict(state["unseen"])
+        else:  # version 1: one queue, everything before unseen_pos was handed out
+            order = np.asarray(state["unseen_order"], dtype=np.int64)
+            pos = int(state["unseen_pos"])
+            gone = self._pools.status != UNSEEN
+            gone[order[:pos]] = True
+            self._unseen.load_state_dict({"order": order, "pos": np.array([pos]), "gone": gone})
         self._rng.bit_generator.state = state["rng"]
         self._priority = arrays["priority"].copy()
         self._p = arrays["p"].copy()
         self._last_seq = arrays["last_seq"].copy()
         self._awaiting = arrays["awaiting"].copy()
         self._n_awaiting = int(np.count_nonzero(self._awaiting))
-        self._unseen_order = arrays["unseen_order"].copy()
-        self._unseen_pos = int(state["unseen_pos"])
         self._calls = int(state["calls"])
         self._seq = int(state["seq"])
         self._recency.load_order(np.asarray(state["recency_order"], dtype=np.int64))
         self._last = dict(state["last"])
+        if self._beta:
+            self._sync_unseen_priorities(np.arange(self._unseen.num_levels))
         # The selector holds exactly the active problems not awaiting rewards, keyed as when they were put.
         members = np.flatnonzero((self._pools.status == ACTIVE) & ~self._awaiting)
         self._selector.rebuild(members, self._priority[members], self._last_seq[members])
@@ -280,9 +370,10 @@ class PrioritizedSampler:
     def starvation_bound(self, batch_size: int) -> int | None:
         """Calls to :meth:`sample` within which every problem is sampled, with a constant batch size.
 
-        ``ceil(M / B)`` for the unseen phase plus the fewest calls ``T`` whose retest slots reach ``M``,
-        counting the full retest batches that fall in any ``T`` consecutive calls. ``None`` if retesting
-        is off (then a problem whose priority stays low can wait forever).
+        The fewest calls ``T`` whose retest slots reach ``M``, counting the full retest batches that fall
+        in any ``T`` consecutive calls, plus ``ceil(M / B)`` for the unseen phase of the estimators that
+        have one (all but ``beta``). ``None`` if retesting is off (then a problem whose priority stays low
+        can wait forever).
         """
         M, B = self.num_problems, check_batch_size(batch_size, self.num_problems)
         per_call, K = self.retest_slots(B), self.retest_every
@@ -300,21 +391,10 @@ class PrioritizedSampler:
                 hi = mid
             else:
                 lo = mid + 1
-        return math.ceil(M / B) + lo
+        return lo if self._beta else math.ceil(M / B) + lo
 
     def _is_retest_call(self) -> bool:
         return self.retest_every is not None and self._calls % self.retest_every == 0
-
-    def _take_unseen(self, n: int) -> list[int]:
-        """Next ``n`` never-observed problems in the seeded order. O(n) amortized."""
-        out: list[int] = []
-        status, order = self._pools.status, self._unseen_order
-        while len(out) < n and self._unseen_pos < self.num_problems:
-            chunk = order[self._unseen_pos : self._unseen_pos + (n - len(out))]
-            self._unseen_pos += chunk.size
-            # Skip problems observed without being sampled (they are no longer unseen).
-            out += chunk[status[chunk] == UNSEEN].tolist()
-        return out
 
     def _take_oldest(self, n: int, exclude) -> list[int]:
         """Up to ``n`` least recently sampled problems not in ``exclude``. O(n + len(exclude))."""
@@ -328,9 +408,56 @@ class PrioritizedSampler:
                     break
         return out
 
+    def _take_top(self, n: int) -> list[int]:
+        """The step-3 picks: ``n`` problems from the selector (and, with beta, the unseen queues)."""
+        if n <= 0:
+            return []
+        if not self._beta:
+            return self._selector.take(n)
+        if not isinstance(self._selector, ThompsonSelector):
+            return self._take_best(n)
+        ids = np.asarray(self._take_best(self._selector.candidates * n), dtype=np.int64)
+        est: BetaEstimator = self._estimator  # type: ignore[assignment]
+        a, b = est.posterior(ids)
+        unseen = self._pools.status[ids] == UNSEEN  # from the queues; the others came from the heap
+        if unseen.any():
+            a[unseen], b[unseen] = est.level_prior(self._levels[ids[unseen]])
+        keep, rest = self._selector.rerank(a, b, n)
+        back, back_unseen = ids[rest], unseen[rest]
+        self._unseen.unpop(back[back_unseen])
+        self._selector.restore(back[~back_unseen])
+        return ids[keep].tolist()
+
+    def _take_best(self, n: int) -> list[int]:
+        """Up to ``n`` best by priority among the heap and the unseen queues' heads; ties: unseen first."""
+        out: list[int] = []
+        heap, queues, priority = self._selector, self._unseen, self._priority
+        while len(out) < n:
+            best_unseen = queues.peek()
+            if best_unseen is None:
+                out += heap.take(n - len(out))
+                break
+            top = heap.peek()
+            if top is None or priority[top] <= best_unseen[0]:
+                out.append(queues.pop())
+            else:
+                out += heap.take(1)
+        return out
+
     # ------------------------------------------------------------------ updates
-    def _observe_distinct(self, ids: np.ndarray, m1: np.ndarray, m2: np.ndarray) -> None:
-        p, priority = self._estimator.update(ids, m1, m2)
+    def _sync_unseen_priorities(self, levels: np.ndarray) -> None:
+        """Unseen problems' priority = E[p (1 - p)] under their level's prior (beta only). O(k log L)."""
+        priors = self._estimator.priors  # type: ignore[attr-defined]
+        a0, b0 = priors.fitted(levels)
+        self._unseen.set_priorities(levels, priors.own(levels), expected_variance(a0, b0))
+        pa, pb = priors.pooled()
+        self._unseen.shared_priority = float(expected_variance(np.array(pa), np.array(pb)))
+
+    def _observe_distinct(self, ids: np.ndarray, m1: np.ndarray, m2: np.ndarray, size: np.ndarray) -> None:
+        p, priority = self._estimator.update(ids, m1, m2, size, now=self._calls)
+        if self._beta:
+            self._sync_unseen_priorities(np.unique(self._levels[ids]))
+        self._unseen.remove(ids)
         status = self._pools.update(ids, p, priority)
         self._priority[ids] = priority
         self._p[ids] = p

@@ -1,10 +1,12 @@
 """How the prioritized sampler picks among *active* problems (seen, not in a pool, not awaiting rewards).
 
-A selector holds a set of ids with priorities and hands out the ones to sample. Two choices:
+A selector holds a set of ids with priorities and hands out the ones to sample. Three choices:
 
 - :class:`GreedySelector` (the paper's form, the default): the top-B priorities, through an indexed heap.
 - :class:`StochasticSelector`: ``P(q) ∝ priority^alpha + floor``, through a sum-tree, as in prioritized
   experience replay; it trades some greed for diversity.
+- :class:`ThompsonSelector` (with the beta estimator): the heap's top ``candidates * B``, re-ranked by
+  ``p~ (1 - p~)`` with ``p~`` drawn from each candidate's posterior (MoPPS-style).
 
 A taken id leaves the selector; the sampler puts it back with its new priority once rewards arrive.
 """
@@ -44,6 +46,14 @@ class GreedySelector:
     def take(self, n: int) -> list[int]:
         """Remove and return up to ``n`` ids, best first. O(n log M) amortized."""
         return self._heap.pop_many(n)
+
+    def peek(self) -> int | None:
+        """The id :meth:`take` would return first, or None. O(1) amortized."""
+        return self._heap.peek()
+
+    def restore(self, ids: np.ndarray) -> None:
+        """Put back ids taken by :meth:`take` with the priority and tiebreak they had. O(k log M)."""
+        self._heap.restore(np.asarray(ids).tolist())
 
     def rebuild(self, ids: np.ndarray, priorities: np.ndarray, tiebreaks: np.ndarray) -> None:
         """Replace the content (loading state). O(M)."""
@@ -117,4 +127,37 @@ class StochasticSelector:
         return {"selection": self.name, "alpha": self.alpha, "floor": self.floor}
 
 
-SELECTORS = {cls.name: cls for cls in (GreedySelector, StochasticSelector)}
+class ThompsonSelector(GreedySelector):
+    """Thompson sampling among the top candidates: MoPPS-style, at the heap's cost.
+
+    The sampler takes the ``candidates * n`` best problems by priority (the posterior expected variance),
+    draws ``p~`` from each one's Beta posterior (an unseen problem's from its level's prior), keeps the
+    ``n`` with the largest ``p~ (1 - p~)`` and puts the others back unchanged. Restricting the draw to a
+    shortlist keeps ``sample`` at O(candidates * B log M); a problem outside the shortlist has a lower
+    expected variance than every candidate, and ``candidates = 4`` leaves each chosen slot four posteriors
+    to choose from. Draws come from the sampler's seeded RNG, so a restored sampler makes the same ones.
+    """
+
+    name = "thompson"
+
+    def __init__(self, num_problems: int, rng: np.random.Generator, candidates: int = 4) -> None:
+        super().__init__(num_problems, rng)
+        if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1:
+            raise ValueError(f"thompson_candidates must be an int >= 1, got {candidates!r}")
+        self.candidates = int(candidates)
+        self._rng = rng
+
+    def rerank(self, a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the ``n`` candidates to keep (best draw first) and of the rest, given posteriors ``(a, b)``.
+
+        Candidates come in priority order; equal draws keep that order. O(k log k).
+        """
+        draw = self._rng.beta(a, b)
+        order = np.argsort(-(draw * (1.0 - draw)), kind="stable")
+        return order[:n], order[n:]
+
+    def config(self) -> dict:
+        return {"selection": self.name, "candidates": self.candidates}
+
+
+SELECTORS = {cls.name: cls for cls in (GreedySelector, StochasticSelector, ThompsonSelector)}

@@ -63,14 +63,17 @@ class UniformSampler:
         return out
 
     def observe(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
-        """Validate and record rewards (for metrics only). Same checks as the prioritized sampler."""
-        ids, m1, m2, var = group_moments(problem_ids, rewards, self.num_problems)
+        """Validate and record one group of rewards per problem (for metrics only).
+
+        Same checks as the prioritized sampler: a single number per problem instead of a group raises.
+        """
+        ids, m1, m2, var, size = group_moments(problem_ids, rewards, self.num_problems)
         if ids.size == 0:
             return
         # Pools.update needs distinct ids: fold repeated problems one group at a time, in order.
         parts = [slice(None)] if len(set(ids.tolist())) == ids.size else [slice(i, i + 1) for i in range(ids.size)]
         for sl in parts:
-            p, priority = self._estimator.update(ids[sl], m1[sl], m2[sl])
+            p, priority = self._estimator.update(ids[sl], m1[sl], m2[sl], size[sl])
             self._pools.update(ids[sl], p, priority)
         self._informative = float(np.count_nonzero(var > 0.0)) / ids.size
 
