@@ -784,6 +784,7 @@ class Trainer:
 
     def _evaluate_now(self) -> dict:
         """:meth:`evaluate` for the loop: reported, interruptible (a signal drops it and stops the run)."""
+        self._stop_if_asked()  # a signal that came while nothing could be dropped
         passes = 1 + (self.config.eval.samples > 0)
         self._reporter.eval_start(self.step, len(self.test_problems) * passes)
         t0 = time.monotonic()
