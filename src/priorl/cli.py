@@ -36,7 +36,25 @@ bench_app = typer.Typer(
 )
 app.add_typer(bench_app, name="bench")
 
-_err = Console(stderr=True)
+
+def _version(value: bool) -> None:
+    if value:
+        from priorl import __version__
+
+        print(f"priorl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """GRPO post-training that spends its generation where the gradient is."""
+
+
+_err = Console(stderr=True, soft_wrap=True)  # one message, one line, even in a log
 
 
 def _fail(message: str) -> None:
@@ -190,30 +208,72 @@ def bench_throughput(
     print_throughput(results, as_json=json_out)
 
 
-# Config keys a resumed run may change (with --allow-change): they alter no state already saved.
+# Config keys a resumed run may change (with --allow-change): they alter no state already saved, and
+# evaluation runs on its own random stream, so none of them changes what training does.
 SAFE_RESUME_CHANGES = (
-    "train.max_steps", "checkpoint.every", "checkpoint.keep_last", "eval.every", "eval.after",
-    "logging.tensorboard", "logging.wandb", "logging.wandb_project", "logging.progress",
+    "train.max_steps", "train.max_rollouts", "checkpoint.every", "checkpoint.every_minutes",
+    "checkpoint.keep_last", "eval.before", "eval.after", "eval.during", "eval.every", "eval.every_rollouts",
+    "eval.max_problems", "eval.max_new_tokens", "eval.samples", "eval.log_samples", "logging.tensorboard",
+    "logging.wandb", "logging.wandb_project", "logging.progress", "logging.progress_every_s",
 )  # fmt: skip
+
+
+def _default(key: str) -> str:
+    """A config key's built-in default, for --help."""
+    from priorl.config import default_value
+
+    return f"{key}; default {default_value(key)}"
 
 
 @app.command("train")
 def train(
-    config: Annotated[str | None, typer.Option("--config", "-c", help="YAML run config (see configs/).")] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="YAML run config (see configs/); unset keys take defaults.")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a config key, e.g. --set train.lr=1e-6 (repeatable)."),
     ] = None,
     strategy: Annotated[
         str | None,
-        typer.Option(help="grpo | prioritized | dynamic-sampling | naive-replay | adv-replay | prioritized+adv-replay"),
+        typer.Option(
+            help="grpo | prioritized | dynamic-sampling | naive-replay | adv-replay | prioritized+adv-replay "
+            f"({_default('strategy')})."
+        ),
     ] = None,
-    data: Annotated[str | None, typer.Option(help="Training problems: .jsonl/.parquet/.csv or builtin:NAME.")] = None,
-    verifier: Annotated[str | None, typer.Option(help="numeric | exact | math | module:function.")] = None,
-    max_steps: Annotated[int | None, typer.Option(min=0, help="Training steps.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option(min=0, help="Checkpoint every N steps.")] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Run directory.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help=f"Training problems: .jsonl/.parquet/.csv or builtin:NAME ({_default('data.train')})."),
+    ] = None,
+    test: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out problems (data.test). Default 'auto': builtin:NAME-test for builtin:NAME, else a "
+            "seeded 10% split of --data (at most 500); 'null' turns held-out evaluation off."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help=f"Hugging Face model directory or hub name ({_default('model.path')}).")
+    ] = None,
+    verifier: Annotated[
+        str | None, typer.Option(help=f"numeric | exact | math | module:function ({_default('verifier.name')}).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=0, help=f"Training steps ({_default('train.max_steps')}).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help=f"Problems per step ({_default('train.batch_size')}).")
+    ] = None,
+    group_size: Annotated[
+        int | None, typer.Option(min=2, help=f"Completions per problem ({_default('generation.group_size')}).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(min=0, help=f"Learning rate ({_default('train.lr')}).")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Random seed ({_default('seed')}).")] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(min=0, help=f"Checkpoint every N steps ({_default('checkpoint.every')}; also every 10 minutes)."),
+    ] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help=f"Run directory ({_default('out_dir')}).")] = None,
     resume: Annotated[
         str | None, typer.Option(help="Continue the run in this directory from its last checkpoint.")
     ] = None,
@@ -224,40 +284,59 @@ def train(
             help="With --resume: accept changes to safe keys (" + ", ".join(SAFE_RESUME_CHANGES) + ").",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace the run already in --out (removes only the files and folders a run writes there).",
+        ),
+    ] = False,
+    print_config: Annotated[
+        bool, typer.Option("--print-config", help="Print the resolved config as YAML and exit.")
+    ] = False,
 ) -> None:
     """Train a policy with GRPO and the chosen strategy; prints held-out accuracy before and after.
 
     Examples:
 
-      priorl train                                   # the embedded default (configs/demo.yaml values)
+      priorl train                                   # the built-in defaults (--print-config shows them)
 
       priorl train -c configs/demo.yaml --strategy grpo --out runs/grpo
 
-      priorl train --data problems.jsonl --verifier math --set model.path=Qwen/Qwen3-0.6B-Base
+      priorl train --data problems.jsonl --verifier math --model Qwen/Qwen3-0.6B-Base --batch-size 32
 
       priorl train --resume runs/grpo --max-steps 400 --allow-change
 
-    The run directory gets config.yaml, metrics.jsonl (one line per step), batches.jsonl (problem ids
-    and rewards per step), eval.jsonl, TensorBoard events in tb/, and checkpoints/.
+    The run directory gets config.yaml, run.json (the run id), metrics.jsonl (one line per step),
+    batches.jsonl (problem ids and rewards per step), eval.jsonl and samples.jsonl (held-out accuracy and
+    sample completions), TensorBoard events in tb/, checkpoints/, and at the end summary.json and
+    progress.png. Ctrl-C (or SIGTERM) saves the last completed step and prints how to resume.
     """
-    from priorl.config import ConfigError, diff_configs, load_config
+    from priorl.config import ConfigError, diff_configs, dump_config, load_config, resolve_paths
 
     overrides = list(set_ or [])
     for key, value in (
-        ("strategy", strategy), ("data.train", data), ("verifier.name", verifier), ("train.max_steps", max_steps),
-        ("seed", seed), ("checkpoint.every", checkpoint_every), ("out_dir", out),
+        ("strategy", strategy), ("data.train", data), ("data.test", test), ("model.path", model),
+        ("verifier.name", verifier), ("train.max_steps", max_steps), ("train.batch_size", batch_size),
+        ("generation.group_size", group_size), ("train.lr", lr), ("seed", seed),
+        ("checkpoint.every", checkpoint_every), ("out_dir", out),
     ):  # fmt: skip
         if value is not None:
             overrides.append(f"{key}={value}")
     try:
         if resume is not None:
+            if overwrite:
+                _fail("--overwrite starts a new run and --resume continues one: pass one of them")
             saved_path = Path(resume) / "config.yaml"
             if not saved_path.is_file():
                 _fail(f"--resume {resume}: no config.yaml there (is it a priorl run directory?)")
-            saved = load_config(saved_path)
+            if out is not None and Path(out).resolve() != Path(resume).resolve():
+                _fail(f"--out {out} and --resume {resume} name different directories; a resumed run stays in its own")
+            saved = resolve_paths(load_config(saved_path))
             cfg = load_config(config, overrides) if config else load_config(saved_path, overrides)
-            cfg = cfg.model_copy(update={"out_dir": str(resume)})
-            changed = diff_configs(saved, cfg)
+            # The run directory is where --resume points, however it is spelled or wherever we are.
+            cfg = resolve_paths(cfg).model_copy(update={"out_dir": str(resume)})
+            changed = [k for k in diff_configs(saved, cfg) if k != "out_dir"]
             unsafe = [k for k in changed if k not in SAFE_RESUME_CHANGES]
             if unsafe:
                 _fail(
@@ -270,45 +349,70 @@ def train(
                     "pass --allow-change to accept these safe changes"
                 )
         else:
-            cfg = load_config(config, overrides)
+            cfg = resolve_paths(load_config(config, overrides))
     except ConfigError as exc:
         _fail(str(exc))
-    _run_training(cfg, resume=resume is not None)
+    if print_config:
+        print(dump_config(cfg), end="")
+        return
+    _run_training(cfg, resume=resume is not None, overwrite=overwrite)
 
 
-def _run_training(cfg, *, resume: bool) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _run_training(cfg, *, resume: bool, overwrite: bool) -> None:
+    import shlex
 
     from priorl.grpo.checkpoint import CheckpointError
-    from priorl.grpo.trainer import Trainer, TrainingError
+    from priorl.grpo.progress import PlainReporter, RichReporter, WarningsOnly
+    from priorl.grpo.trainer import Trainer, TrainingError, TrainingInterrupted
 
-    console = Console()
+    console = Console(soft_wrap=True)  # long lines stay whole in a log file
+    again = f"priorl train --resume {shlex.quote(cfg.out_dir)}"
     console.print(
         f"[bold]priorl train[/] strategy={cfg.strategy} model={cfg.model.path} "
-        f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}"
+        f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}",
+        highlight=False,
     )
     try:
-        trainer = Trainer(cfg, resume=resume)
+        trainer = Trainer(cfg, resume=resume, overwrite=overwrite)
+    except KeyboardInterrupt:
+        _err.print("interrupted while loading; nothing was trained")
+        raise typer.Exit(code=130) from None
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     try:
-        progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=console, disable=not cfg.logging.progress,
-        )  # fmt: skip
-        with progress:
-            task = progress.add_task("train", total=cfg.train.max_steps, completed=trainer.step, info="")
-
-            def on_step(step: int, m: dict) -> None:
-                info = (
-                    f"reward {m['reward_mean']:.2f}  informative {m['informative_fraction']:.0%}  "
-                    f"replayed {m['n_replayed']}  loss {m['loss']:+.3f}"
-                )
-                progress.update(task, completed=step, info=info)
-
-            if cfg.eval.before and trainer.test_problems and trainer.step == 0:
-                console.print(f"evaluating {len(trainer.test_problems)} held-out problems before training ...")
-            results = trainer.train(progress=on_step)
+        if trainer.cleared:
+            console.print(f"--overwrite: removed the previous run's {', '.join(trainer.cleared)}", highlight=False)
+        if resume:
+            console.print(f"resuming run {trainer.run_id} at step {trainer.step}", highlight=False)
+        console.print(f"held-out set: {trainer.held_out}", highlight=False)
+        if resume and trainer.finished() and not trainer.eval_pending():
+            limit = f"train.max_steps {cfg.train.max_steps}"
+            if cfg.train.max_rollouts is not None:
+                limit += f" or train.max_rollouts {cfg.train.max_rollouts:,}"
+            console.print(
+                f"{cfg.out_dir} is already at its last step ({trainer.step}; {limit}): nothing to train. "
+                f"To train further: {again} --max-steps N --allow-change",
+                highlight=False,
+            )
+        if not cfg.logging.progress:
+            reporter = WarningsOnly(_err)
+        elif console.is_terminal:
+            reporter = RichReporter(console)
+        else:
+            reporter = PlainReporter(console, every_s=cfg.logging.progress_every_s, err_console=_err)
+        results = trainer.train(progress=reporter)
+    except TrainingInterrupted as exc:
+        saved = f"saved {exc.checkpoint}" if exc.checkpoint is not None else "no step had completed"
+        _err.print(
+            f"stopped by {signal_name(exc.signum)} at step {exc.step}: {saved}; continue with: {again}",
+            highlight=False,
+        )
+        raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        last = trainer.last_checkpoint()
+        since = f"its last checkpoint, {last}" if last is not None else "step 0 (no checkpoint yet)"
+        _err.print(f"stopped at once, without saving; {again} continues from {since}", highlight=False)
+        raise typer.Exit(code=130) from None
     except (TrainingError, CheckpointError) as exc:
         _fail(str(exc))
     except OSError as exc:  # e.g. the disk filled up while writing logs
@@ -316,7 +420,36 @@ def _run_training(cfg, *, resume: bool) -> None:
     finally:
         trainer.close()
     _print_eval_table(console, results)
-    console.print(f"run directory: {cfg.out_dir} (metrics.jsonl, batches.jsonl, eval.jsonl, tb/, checkpoints/)")
+    _print_run_end(console, trainer)
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
+def _print_run_end(console: Console, trainer) -> None:
+    """Verifier failures (if any), then where the summary, the plot and the logs are."""
+    summary, run = trainer.summary, trainer.run_dir
+    if summary is None:
+        return
+    for kind, v in summary["verifier"].items():
+        if not isinstance(v, dict) or not (v["errors"] or v["timeouts"]):
+            continue
+        console.print(
+            f"[yellow]verifier {summary['verifier']['name']!r}: {v['errors']} errors and {v['timeouts']} time-outs "
+            f"in {v['completions']:,} {kind} completions; each scored 0[/]",
+            highlight=False,
+        )
+    plot = summary["paths"]["plot"] or summary.get("plot_note", "no plot")
+    console.print(f"summary: {run / 'summary.json'}; plot: {plot}", highlight=False)
+    if summary["paths"]["tensorboard"]:
+        console.print(f"TensorBoard: tensorboard --logdir {run / 'tb'}", highlight=False)
+    console.print(
+        f"run directory: {run} (metrics.jsonl, batches.jsonl, eval.jsonl, samples.jsonl, checkpoints/)",
+        highlight=False,
+    )
 
 
 def _print_eval_table(console: Console, results: dict) -> None:
@@ -367,7 +500,7 @@ def eval_command(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
     max_problems: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N problems.")] = None,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="Sequences generated at once (memory: KV cache + one [batch, vocab] tensor).")
+        int, typer.Option(min=1, help="Sequences generated at once (memory: KV cache + batch x vocab score tensor).")
     ] = 64,
     chat_template: Annotated[
         str | None,
@@ -505,6 +638,15 @@ def compare(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config key (repeatable).")] = None,
     eval_points: Annotated[int, typer.Option(min=1, help="Held-out evaluations along the budget.")] = 8,
     out: Annotated[str, typer.Option("--out", "-o", help="Output directory.")] = "runs/compare",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the comparison already in --out (its runs and files).")
+    ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Runs at once, each in its own process with cores/jobs threads (2 on 2 cores)."
+        ),
+    ] = 1,
 ) -> None:
     """Run every preset and seed at the same budget of generated completions and compare them.
 
@@ -537,11 +679,20 @@ def compare(
     )  # fmt: skip
     total_runs = len(names) * len(seed_list)
     with progress:
-        task = progress.add_task("compare", total=budget, run="")
         count = {"n": 0}
+        if jobs == 1:  # one bar per run, in completions
+            task = progress.add_task("compare", total=budget, run="")
+        else:  # runs side by side in other processes: one bar over the runs
+            progress.columns = (TextColumn("[bold]{task.fields[run]}"), BarColumn(), TimeElapsedColumn())
+            task = progress.add_task("compare", total=total_runs, run=f"0/{total_runs} runs done ({jobs} at once)")
 
         def on_run(preset: str, seed: int) -> None:
             count["n"] += 1
+            if jobs > 1:
+                progress.update(
+                    task, completed=count["n"], run=f"{count['n']}/{total_runs} runs done, last {preset} seed {seed}"
+                )
+                return
             progress.reset(task, total=budget)
             progress.update(task, run=f"run {count['n']}/{total_runs}: {preset} seed {seed}")
 
@@ -551,10 +702,14 @@ def compare(
         try:
             summary = run_compare(
                 base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
-                on_run=on_run, on_step=on_step,
+                on_run=on_run, on_step=on_step if jobs == 1 else None, overwrite=overwrite, jobs=jobs,
             )  # fmt: skip
         except ValueError as exc:
             _fail(str(exc))
+        except KeyboardInterrupt as exc:  # TrainingInterrupted (the run in flight saved a checkpoint) or a 2nd ^C
+            progress.stop()
+            _err.print(f"compare interrupted ({exc or 'at once'}); the runs so far are in {out}", highlight=False)
+            raise typer.Exit(code=getattr(exc, "exit_code", 130)) from None
     _print_compare_table(console, summary, len(seed_list))
     plot = Path(out, "accuracy_vs_rollouts.png")
     console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}")

@@ -1,11 +1,15 @@
 """Run configuration: one YAML file validated by typed models, with ``--set key=value`` overrides.
 
-An unknown key anywhere is an error that names it (``extra="forbid"``). The resolved configuration is
-written to the run directory as ``config.yaml``, and a resumed run reads it back from there.
+An unknown key anywhere is an error that names it (``extra="forbid"``) and suggests the key meant
+(``train.batch_sze`` -> ``train.batch_size``). The resolved configuration is written to the run directory
+as ``config.yaml``, and a resumed run reads it back from there.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,10 +46,20 @@ class ModelConfig(_Section):
 
 
 class DataConfig(_Section):
-    """Training and held-out problems: a .jsonl / .parquet / .csv file, ``builtin:...`` or ``hf:NAME[:SPLIT]``."""
+    """Training and held-out problems: a .jsonl / .parquet / .csv file, ``builtin:...`` or ``hf:NAME[:SPLIT]``.
+
+    ``test: auto`` (the default) evaluates a builtin training set on its own held-out builtin
+    (``builtin:arithmetic`` on ``builtin:arithmetic-test``, ``builtin:rules:MIX`` on
+    ``builtin:rules-test:MIX``) and any other training set on a held-out split of itself:
+    ``test_fraction`` of its problems, at most ``test_max``, drawn with a fixed seed (0) so every run and
+    seed on the same data holds out the same problems; the rest train.
+    ``test: null`` turns held-out evaluation off.
+    """
 
     train: str = "builtin:arithmetic"
-    test: str | None = "builtin:arithmetic-test"
+    test: str | None = "auto"
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+    test_max: int = Field(500, ge=1)
     prompt_key: str = "prompt"
     answer_key: str = "answer"
     level_key: str | None = "level"
@@ -171,16 +185,23 @@ class DynamicSamplingConfig(_Section):
 
 
 class EvalConfig(_Section):
-    """Held-out accuracy measured before and after training (and every ``every`` steps if > 0)."""
+    """Held-out accuracy measured before and after training, and ``during`` times in between.
+
+    ``every`` (steps) or ``every_rollouts`` (generated completions) set the schedule explicitly; when both
+    are 0, ``during`` evaluations are spread evenly over ``train.max_steps`` (or ``train.max_rollouts``).
+    Evaluation draws from its own random stream, so it never changes what training does.
+    """
 
     before: bool = True
     after: bool = True
+    during: int = Field(3, ge=0)
     every: int = Field(0, ge=0)
     every_rollouts: int = Field(0, ge=0)  # also evaluate each time this many more completions were generated
     max_problems: int | None = Field(None, ge=1)
     max_new_tokens: int | None = Field(None, ge=1)  # default: generation.max_new_tokens
     samples: int = Field(0, ge=0)  # > 0: also avg@k with k sampled completions at the training temperature
     batch_size: int | None = Field(None, ge=1)  # sequences per generate() call (default: generation.batch_size)
+    log_samples: int = Field(4, ge=0)  # held-out completions (prompt, answer, reward) kept per evaluation
 
 
 class LoggingConfig(_Section):
@@ -190,12 +211,18 @@ class LoggingConfig(_Section):
     wandb: bool = False
     wandb_project: str = "priorl"
     progress: bool = True
+    # Without a terminal (a log file, CI, nohup): one plain progress line at least this many seconds apart
+    # (and at the first and last step); 0 prints every step.
+    progress_every_s: float = Field(30.0, ge=0)
 
 
 class CheckpointConfig(_Section):
-    """Checkpoints: every N steps (0: only at the end), keeping the newest ``keep_last``."""
+    """Checkpoints: every ``every`` steps and at least every ``every_minutes`` minutes (0 / null: off), at the
+    end, and on SIGINT / SIGTERM; the newest ``keep_last`` are kept. The time bound caps the work a kill can
+    lose whatever a step costs; a checkpoint never changes what training does."""
 
     every: int = Field(0, ge=0)
+    every_minutes: float | None = Field(10.0, gt=0)
     keep_last: int = Field(2, ge=1)
 
 
@@ -230,12 +257,63 @@ class ConfigError(ValueError):
     """A configuration problem, with a message that names the file and the key."""
 
 
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section class a field holds (``LoraConfig`` for ``LoraConfig | None``), or None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _section_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _section_at(path: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = RunConfig
+    for part in path:
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return None
+        model = _section_model(field.annotation)
+    return model
+
+
+def config_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of the config, sections included (``train``, ``train.lr``, ...)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        sub = _section_model(field.annotation)
+        if sub is not None:
+            keys += config_keys(sub, f"{prefix}{name}.")
+    return keys
+
+
+def suggest_key(loc: tuple) -> str:
+    """A hint for an unknown key: the closest key of its section, or the sections that have a key of that name."""
+    parts = tuple(str(p) for p in loc)
+    parent, name = parts[:-1], parts[-1]
+    section = _section_at(parent)
+    if section is not None:
+        close = difflib.get_close_matches(name, list(section.model_fields), n=1, cutoff=0.6)
+        if close:
+            return f"; did you mean '{'.'.join((*parent, close[0]))}'?"
+    keys = config_keys()
+    same = [k for k in keys if k.rsplit(".", 1)[-1] == name and k != ".".join(parts)]
+    if same:
+        return f"; it belongs in a section: {' or '.join(repr(k) for k in same)}"
+    close = difflib.get_close_matches(name, sorted({k.rsplit(".", 1)[-1] for k in keys}), n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean {' or '.join(repr(k) for k in keys if k.rsplit('.', 1)[-1] == close[0])}?"
+    return " (priorl train --print-config lists every key)"
+
+
 def _format_validation(exc: ValidationError, where: str) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key '{key}'")
+            lines.append(f"{where}: unknown key '{key}'{suggest_key(err['loc'])}")
         else:
             value = err.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict) else ""
@@ -296,6 +374,43 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, where)) from None
+
+
+def default_value(key: str) -> Any:
+    """The built-in default of a dotted key, e.g. ``default_value("train.batch_size") == 16``."""
+    node: Any = RunConfig()
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _local_path(spec: str | None, base: Path, *, suffix_sep: str | None = None) -> str | None:
+    """``spec`` made absolute when it names an existing local file or directory relative to ``base``."""
+    if not spec or spec == "auto" or spec.startswith(("builtin:", "hf:")):
+        return spec
+    path, tail = spec, ""
+    if suffix_sep is not None:  # "file.py:function"
+        path, sep, fn = spec.rpartition(suffix_sep)
+        if not sep or not path.endswith(".py"):
+            return spec
+        tail = sep + fn
+    p = Path(path).expanduser()
+    if p.is_absolute() or not (base / p).exists():
+        return spec
+    return os.path.abspath(base / p) + tail
+
+
+def resolve_paths(config: RunConfig, base: str | Path | None = None) -> RunConfig:
+    """Make the local files a run reads absolute (data, a local model directory, a ``file.py:function``
+    verifier), so that a run directory's config.yaml works from any working directory. Names that are not
+    existing local paths (``builtin:...``, ``hf:...``, hub names, missing files) are left as they are."""
+    base = Path.cwd() if base is None else Path(base)
+    data = config.model_dump()
+    data["data"]["train"] = _local_path(data["data"]["train"], base)
+    data["data"]["test"] = _local_path(data["data"]["test"], base)
+    data["model"]["path"] = _local_path(data["model"]["path"], base)
+    data["verifier"]["name"] = _local_path(data["verifier"]["name"], base, suffix_sep=":")
+    return RunConfig.model_validate(data)
 
 
 def dump_config(config: RunConfig) -> str:

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,21 +15,28 @@ from priorl.grpo.trainer import Trainer, TrainingError
 
 from .test_trainer import read_jsonl, tiny_config
 
+# Held-out evaluation at steps 2 and 4 on 8 problems, greedy and sampled (avg@2): a resumed run must repeat
+# those too, and evaluation must not disturb training.
 COMMON = [
     "--max-steps", "4", "--checkpoint-every", "1",
     "--set", "generation.group_size=4", "--set", "generation.max_new_tokens=6", "--set", "train.batch_size=4",
     "--set", "train.lr=1e-4", "--set", "replay.warmup_steps=1", "--set", "eval.before=false",
-    "--set", "eval.after=false", "--set", "logging.progress=false",
+    "--set", "eval.after=false", "--set", "eval.every=2", "--set", "eval.max_problems=8",
+    "--set", "eval.samples=2", "--set", "logging.progress=false",
 ]  # fmt: skip
 
 
-def cli(out: Path, *extra: str, fault: str | None = None) -> subprocess.CompletedProcess:
+def env_with(fault: str | None = None) -> dict:
     env = dict(os.environ)
     env.pop("PRIORL_FAULT", None)
     if fault:
         env["PRIORL_FAULT"] = fault
+    return env
+
+
+def cli(out: Path, *extra: str, fault: str | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "priorl.cli", "train", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env_with(fault))
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +48,7 @@ def uninterrupted(tmp_path_factory):
 
 
 def same_run(a: Path, b: Path) -> None:
+    """Run ``b`` (stopped and resumed) did exactly what the uninterrupted run ``a`` did."""
     assert read_jsonl(a / "batches.jsonl") == read_jsonl(b / "batches.jsonl")
     ma, mb = read_jsonl(a / "metrics.jsonl"), read_jsonl(b / "metrics.jsonl")
     assert [m["step"] for m in mb] == [1, 2, 3, 4]  # each step logged once
@@ -47,6 +56,24 @@ def same_run(a: Path, b: Path) -> None:
         for key in ("rollouts_generated", "tokens_generated", "reward_mean", "n_fresh", "n_replayed"):
             assert x[key] == y[key], key
         assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+    ea, eb = read_jsonl(a / "eval.jsonl"), read_jsonl(b / "eval.jsonl")
+    assert [e["step"] for e in eb] == [2, 4]  # each evaluation once
+    for x, y in zip(ea, eb, strict=True):
+        assert (x["accuracy"], x["sampled"]["accuracy"]) == (y["accuracy"], y["sampled"]["accuracy"])
+    assert read_jsonl(a / "samples.jsonl") == read_jsonl(b / "samples.jsonl")
+    summary = json.loads((b / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["steps"]["done"] == 4
+    assert summary["run_id"] == json.loads((b / "run.json").read_text())["run_id"]
+
+
+def same_weights(a: Path, b: Path) -> None:
+    from safetensors.torch import load_file
+
+    wa = load_file(str(ckpt.list_checkpoints(a)[-1] / "model" / "model.safetensors"))
+    wb = load_file(str(ckpt.list_checkpoints(b)[-1] / "model" / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert (wa[k] - wb[k]).abs().max() <= 1e-6, k
 
 
 @pytest.mark.parametrize("point", ["generate", "update", "logged", "checkpoint"])
@@ -61,6 +88,55 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, uninterrupte
     resumed = cli(out, "--resume", str(out), "--max-steps", "4")
     assert resumed.returncode == 0, resumed.stderr
     assert not list((out / "checkpoints").glob(".tmp-*"))
+    same_run(uninterrupted, out)
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "saved"),
+    [
+        ("generate:3:INT", 130, "step_000002"),  # mid-generation: step 3 is dropped, step 2 saved
+        ("update:3:TERM", 143, "step_000003"),  # mid-update: step 3 completes, then is saved
+        ("eval:2:INT", 130, "step_000002"),  # mid-evaluation: step 2 saved, its evaluation still due
+    ],
+)
+def test_sigint_or_sigterm_saves_the_last_step_and_resume_matches(tmp_path, uninterrupted, fault, code, saved):
+    out = tmp_path / "run"
+    # No scheduled checkpoint at all: everything a resume has comes from the checkpoint the signal wrote.
+    stopped = cli(out, "--out", str(out), *COMMON, "--checkpoint-every", "0", fault=fault)
+    assert stopped.returncode == code, stopped.stderr
+    assert [p.name for p in ckpt.list_checkpoints(out)] == [saved]
+    lines = [line for line in stopped.stderr.splitlines() if "continue with" in line]
+    assert len(lines) == 1 and f"priorl train --resume {out}" in lines[0] and saved in lines[0]
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
+    resumed = cli(out, "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    same_run(uninterrupted, out)
+    same_weights(uninterrupted, out)
+
+
+def test_a_second_sigint_quits_at_once_without_saving(tmp_path):
+    out = tmp_path / "run"
+    # The first arrives mid-update (the step must complete), the second before its checkpoint is written.
+    proc = cli(out, "--out", str(out), *COMMON, "--checkpoint-every", "2", fault="update:3:INT,logged:3:INT")
+    assert proc.returncode == 130
+    assert "stopped at once, without saving" in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in ckpt.list_checkpoints(out)] == ["step_000002"]
+
+
+def test_external_sigint_mid_run_then_resume_matches(tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "priorl.cli", "train", "--out", str(out), *COMMON, "--checkpoint-every", "0",
+           "--set", "logging.progress=true", "--set", "logging.progress_every_s=0"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with())
+    for line in proc.stdout:  # a log, not a terminal: plain progress lines
+        if line.startswith("step 1/4"):
+            proc.send_signal(signal.SIGINT)  # wherever step 2 is, the result must not change
+            break
+    rest, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
+    assert "continue with" in err
+    resumed = cli(out, "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
     same_run(uninterrupted, out)
 
 

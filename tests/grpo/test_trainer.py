@@ -29,6 +29,7 @@ def tiny_config(tmp_path, strategy="prioritized+adv-replay", **extra):
         "replay.warmup_steps=1",
         "eval.before=false",
         "eval.after=false",
+        "eval.during=0",
         "logging.tensorboard=false",
         "logging.progress=false",
         *[f"{k}={v}" for k, v in extra.items()],

@@ -12,14 +12,19 @@ from the base config, so all presets of one comparison share model, data, batch 
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from priorl.config import RunConfig
 from priorl.eval.aes import aes
+from priorl.eval.plots import pyplot
+from priorl.eval.plots import save_figure as _save
 
 BASELINE = "grpo"
 
@@ -72,6 +77,34 @@ def run_config(base: RunConfig, preset: str, seed: int, budget: int, eval_points
     data["logging"].update(progress=False, tensorboard=False)
     data["checkpoint"].update(every=0, keep_last=1)
     return RunConfig.model_validate(data)
+
+
+def _run_one(cfg_data: dict, overwrite: bool, *, on_step=None, threads: int | None = None) -> dict:
+    """Train one run of a comparison; its record (``seed``, ``dir``, ``wall_seconds``, ``evals``, ``metrics``,
+    or ``error``). Top-level so a worker process can run it."""
+    from priorl.grpo.trainer import Trainer
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    cfg = RunConfig.model_validate(cfg_data)
+    t0 = time.perf_counter()
+    record: dict = {"seed": cfg.seed, "dir": cfg.out_dir}
+    try:
+        trainer = Trainer(cfg, overwrite=overwrite)
+        try:
+            trainer.train(progress=on_step)
+        finally:
+            trainer.close()
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, the others go on
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        (Path(cfg.out_dir) / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out_dir) / "error.txt").write_text(traceback.format_exc())
+    record["wall_seconds"] = time.perf_counter() - t0
+    record["evals"] = _read(Path(cfg.out_dir) / "eval.jsonl") if "error" not in record else []
+    record["metrics"] = _read(Path(cfg.out_dir) / "metrics.jsonl") if "error" not in record else []
+    return record
 
 
 def _read(path: Path) -> list[dict]:
@@ -166,9 +199,21 @@ def run_compare(
     eval_points: int = 5,
     on_run=None,
     on_step=None,
+    overwrite: bool = False,
+    jobs: int = 1,
 ) -> dict:
-    """Run every preset × seed, then write ``summary.json``, ``report.md`` and the plots into ``out``."""
-    from priorl.grpo.trainer import Trainer
+    """Run every preset × seed, then write ``summary.json``, ``report.md`` and the plots into ``out``.
+
+    An ``out`` that holds a comparison (its summary.json, or any of the run directories this one would
+    write) is refused unless ``overwrite``, which replaces those runs (each cleared as ``priorl train
+    --overwrite`` does) and the comparison's own files.
+
+    ``jobs > 1`` runs that many runs at once, each in its own process with ``cpu_count // jobs`` torch
+    threads; ``on_run(preset, seed)`` is then called as each run finishes and ``on_step`` is not called.
+    Each run is seeded by its own config, so ``jobs`` changes only wall times (and float rounding, through
+    the thread count).
+    """
+    from priorl.grpo.rundir import run_contents
 
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
@@ -176,29 +221,40 @@ def run_compare(
     if BASELINE not in presets:
         raise ValueError(f"--presets must include the baseline '{BASELINE}' (accuracy targets and AES refer to it)")
     out = Path(out)
+    planned = [run_config(base, p, s, budget, eval_points, out).out_dir for p in presets for s in seeds]
+    used = [d for d in planned if run_contents(d)]
+    if not overwrite and ((out / "summary.json").exists() or used):
+        raise ValueError(
+            f"{out} already holds a comparison ({', '.join(used[:3]) or 'summary.json'}"
+            f"{' ...' if len(used) > 3 else ''}): pass --overwrite to replace its runs, or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict]] = {p: [] for p in presets}
-    for preset in presets:
-        for seed in seeds:
-            cfg = run_config(base, preset, seed, budget, eval_points, out)
+    plan = [
+        (preset, seed, run_config(base, preset, seed, budget, eval_points, out)) for preset in presets for seed in seeds
+    ]
+    if jobs <= 1:
+        for preset, seed, cfg in plan:
             if on_run is not None:
                 on_run(preset, seed)
-            t0 = time.perf_counter()
-            record: dict = {"seed": seed, "dir": cfg.out_dir}
-            try:
-                trainer = Trainer(cfg)
-                try:
-                    trainer.train(progress=on_step)
-                finally:
-                    trainer.close()
-            except Exception as exc:  # noqa: BLE001 - a failed run is reported, the others go on
-                record["error"] = f"{type(exc).__name__}: {exc}"
-                (Path(cfg.out_dir) / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-                (Path(cfg.out_dir) / "error.txt").write_text(traceback.format_exc())
-            record["wall_seconds"] = time.perf_counter() - t0
-            record["evals"] = _read(Path(cfg.out_dir) / "eval.jsonl") if "error" not in record else []
-            record["metrics"] = _read(Path(cfg.out_dir) / "metrics.jsonl") if "error" not in record else []
-            runs[preset].append(record)
+            runs[preset].append(_run_one(cfg.model_dump(mode="json"), overwrite, on_step=on_step))
+    else:
+        # One process per run (spawned: no state shared with this one), each pinned to its share of the cores,
+        # so that runs side by side neither fight over threads nor see each other's RNG streams.
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        done: dict[tuple[str, int], dict] = {}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {
+                pool.submit(_run_one, cfg.model_dump(mode="json"), overwrite, threads=threads): (preset, seed)
+                for preset, seed, cfg in plan
+            }
+            for future in as_completed(futures):
+                preset, seed = futures[future]
+                done[(preset, seed)] = future.result()
+                if on_run is not None:
+                    on_run(preset, seed)
+        for preset, seed, _ in plan:
+            runs[preset].append(done[(preset, seed)])
     summary = summarize(runs, budget)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plots = make_plots(runs, summary, out)
@@ -235,12 +291,8 @@ def report_markdown(summary: dict, plots: list[str], seeds: int) -> str:
 
 def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[str]:
     """PNG plots (matplotlib, imported here): accuracy vs completions, informative fraction, pools, replay ages."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return []
     paths = []
 
@@ -294,12 +346,3 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
         ax.legend()
         paths.append(_save(fig, out / "replay_age.png"))
     return paths
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return str(path)

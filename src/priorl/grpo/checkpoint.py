@@ -2,9 +2,10 @@
 
 Layout: ``RUN/checkpoints/step_000050/`` holding ``model/`` (Hugging Face ``save_pretrained``,
 safetensors), ``optimizer.safetensors`` + ``optimizer.json``, ``sampler.*``, ``replay.*`` (see
-:mod:`priorl.statefile`), ``rng.safetensors`` + ``rng.json`` and ``trainer_state.json``. Everything is
-written into a temporary directory first, flushed, and renamed into place, so a half-written
-checkpoint never carries a ``step_*`` name. No pickle: tensors go to safetensors, the rest to JSON.
+:mod:`priorl.statefile`), ``rng.safetensors`` + ``rng.json`` and ``trainer_state.json`` (step, counters,
+the run's id, whether the step's held-out evaluation is still due, time spent). Everything is written
+into a temporary directory first, flushed, and renamed into place, so a half-written checkpoint never
+carries a ``step_*`` name. No pickle: tensors go to safetensors, the rest to JSON.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def _load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def _rng_state() -> tuple[dict[str, np.ndarray], dict]:
+def capture_rng() -> tuple[dict[str, np.ndarray], dict]:
+    """The torch (CPU and CUDA) and Python RNG states, as saved in a checkpoint."""
     arrays = {"torch_cpu": torch.get_rng_state().numpy()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -90,7 +92,8 @@ def _rng_state() -> tuple[dict[str, np.ndarray], dict]:
     return arrays, {"python": [py[0], list(py[1]), py[2]]}
 
 
-def _set_rng_state(arrays: dict[str, np.ndarray], meta: dict) -> None:
+def restore_rng(arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Set the RNG states captured by :func:`capture_rng`."""
     torch.set_rng_state(torch.from_numpy(np.asarray(arrays["torch_cpu"], dtype=np.uint8)))
     if torch.cuda.is_available():
         states = [torch.from_numpy(np.asarray(arrays[k], dtype=np.uint8)) for k in sorted(arrays) if "cuda" in k]
@@ -127,7 +130,7 @@ def save_checkpoint(
         save_state(tmp, "sampler", sampler.state_dict())
         if replay is not None:
             save_state(tmp, "replay", replay.state_dict())
-        arrays, meta = _rng_state()
+        arrays, meta = capture_rng()
         save_state(tmp, "rng", {"arrays": arrays, "meta": meta})
         maybe_fault("checkpoint", step)  # half-written: the model is there, the rest is not
         write_atomic(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1).encode())
@@ -153,6 +156,15 @@ def save_checkpoint(
     for old in list_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def read_trainer_state(path: Path) -> dict:
+    """A checkpoint's ``trainer_state.json`` (step, counters, run id), without loading anything else."""
+    file = Path(path) / "trainer_state.json"
+    try:
+        return json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"checkpoint {path}: cannot read trainer_state.json ({exc})") from None
 
 
 def load_checkpoint(path: Path, *, model, optimizer, scheduler, sampler, replay) -> dict:
@@ -182,5 +194,5 @@ def load_checkpoint(path: Path, *, model, optimizer, scheduler, sampler, replay)
     if replay is not None:
         replay.load_state_dict(load_state(path, "replay"))
     rng = load_state(path, "rng")
-    _set_rng_state(rng["arrays"], rng["meta"])
+    restore_rng(rng["arrays"], rng["meta"])
     return json.loads((path / "trainer_state.json").read_text())

@@ -1,4 +1,10 @@
-"""Where per-step metrics go: metrics.jsonl always, TensorBoard and W&B when asked."""
+"""Where a run's numbers go: metrics.jsonl always, TensorBoard and W&B when asked.
+
+Per step: every numeric metric. Per held-out evaluation: ``eval/accuracy`` (greedy pass@1), per level,
+avg@k, mean length and verifier failures, against the step and, under ``eval_by_completions/``, against
+the completions generated (the cost axis of every comparison); and a few sample completions with their
+rewards as a text table.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,12 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
     return value
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    """Text for one Markdown table cell: one line, pipes escaped, long texts cut."""
+    text = str(text).replace("|", "\\|").replace("\n", " ⏎ ")
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 class JsonlWriter:
@@ -84,6 +96,43 @@ class MetricSinks:
                 self.tb.add_scalar(key, value, step)
         if self.wandb is not None:
             self.wandb.log(numeric, step=step)
+
+    def write_eval(self, step: int, result: dict) -> None:
+        """Held-out accuracy of one evaluation (the ``evaluate`` result) to TensorBoard and W&B."""
+        scalars = {
+            "eval/accuracy": result["accuracy"],
+            "eval/mean_length": result["mean_length"],
+            "eval/verifier_failures": result["verifier_errors"] + result["verifier_timeouts"],
+        }
+        for level, entry in result["by_level"].items():
+            scalars[f"eval/accuracy_level_{level}"] = entry["accuracy"]
+        if "sampled" in result:
+            scalars[f"eval/avg@{result['sampled']['samples']}"] = result["sampled"]["accuracy"]
+        if self.tb is not None:
+            for key, value in scalars.items():
+                self.tb.add_scalar(key, value, step)
+            by_completions = int(result.get("rollouts_generated", 0))
+            self.tb.add_scalar("eval_by_completions/accuracy", result["accuracy"], by_completions)
+        if self.wandb is not None:
+            self.wandb.log(scalars, step=step)
+
+    def write_samples(self, step: int, examples: list[dict]) -> None:
+        """A few held-out completions with their rewards, as a table (TensorBoard text, W&B table)."""
+        if not examples:
+            return
+        if self.tb is not None:
+            rows = ["| reward | prompt | answer | completion |", "|---|---|---|---|"]
+            rows += [
+                f"| {e['reward']:.2f} | {_cell(e['prompt'])} | {_cell(e['answer'])} | {_cell(e['completion'])} |"
+                for e in examples
+            ]
+            self.tb.add_text("eval/samples", "\n".join(rows), step)
+        if self.wandb is not None:
+            import wandb as wandb_module
+
+            columns = ["reward", "prompt", "answer", "completion"]
+            table = wandb_module.Table(columns=columns, data=[[e[c] for c in columns] for e in examples])
+            self.wandb.log({"eval/samples": table}, step=step)
 
     def close(self) -> None:
         self.jsonl.close()

@@ -34,19 +34,34 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from priorl import __version__
 from priorl.config import RunConfig, dump_config
 from priorl.faults import maybe_fault
 from priorl.grpo.advantages import group_advantages
-from priorl.grpo.checkpoint import list_checkpoints, load_checkpoint, remove_partial_checkpoints, save_checkpoint
+from priorl.grpo.checkpoint import (
+    capture_rng,
+    list_checkpoints,
+    load_checkpoint,
+    read_trainer_state,
+    remove_partial_checkpoints,
+    restore_rng,
+    save_checkpoint,
+)
 from priorl.grpo.loss import clipped_surrogate, sequence_logprobs
+from priorl.grpo.progress import as_reporter, eval_summary
+from priorl.grpo.rundir import RunDirectoryError, check_fresh, clear_run, new_run_id, read_run_info, write_run_info
 from priorl.grpo.sinks import JsonlWriter, MetricSinks, truncate_jsonl
+from priorl.grpo.summary import before_after, read_jsonl, write_run_summary
 from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
 from priorl.sampling import PrioritizedSampler, UniformSampler
 from priorl.types import Rollout
@@ -54,6 +69,36 @@ from priorl.types import Rollout
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. repeated non-finite losses); the message says why."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training after a checkpoint of the last completed step was written.
+
+    A ``KeyboardInterrupt``, so that code catching ``Exception`` (e.g. ``priorl compare`` going on past a
+    failed run) lets it through. ``checkpoint`` is None when no step had completed (a resume starts over).
+    """
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        name = signal.Signals(signum).name
+        where = f"saved {checkpoint}" if checkpoint is not None else "no step had completed, nothing to save"
+        super().__init__(f"{name} at step {step}: {where}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention for death by signal: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+class _AbortStep(BaseException):
+    """Raised by the signal handler inside a step's generation and scoring, or inside an evaluation: that
+    work is dropped (a BaseException, so no library's ``except Exception`` swallows it)."""
+
+
+# A step whose verifier failures (errors + time-outs) reach this share of its completions gets a warning,
+# at most once every VERIFIER_WARN_EVERY steps.
+VERIFIER_WARN_RATE = 0.2
+VERIFIER_WARN_EVERY = 50
 
 
 def seed_everything(seed: int) -> None:
@@ -123,6 +168,18 @@ def select_levels(problems: list, levels: list[int], spec: str | None) -> list:
     return kept
 
 
+def builtin_test_set(train: str) -> str | None:
+    """The held-out builtin of a builtin training set (``builtin:rules:solved=0.1`` ->
+    ``builtin:rules-test:solved=0.1``: the same difficulty mix, its own size), or None."""
+    from priorl.data import BUILTIN_SPECS
+
+    name, _, options = train.partition(":")[2].partition(":")
+    if f"builtin:{name}-test" not in BUILTIN_SPECS:
+        return None
+    mix = ",".join(o for o in options.split(",") if o.split("=")[0].strip() in ("solved", "unsolved"))
+    return f"builtin:{name}-test" + (f":{mix}" if mix else "")
+
+
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
@@ -130,7 +187,13 @@ class Trainer:
     # compare against the full computation).
     skip_zero_advantage: bool = True
 
-    def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
+    def __init__(self, config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> None:
+        """Load data and model and prepare the run directory; nothing trains until :meth:`train`.
+
+        A new run refuses a directory that holds another run (:class:`RunDirectoryError`, naming
+        ``--resume`` and ``--overwrite``) unless ``overwrite``, which removes only what a run writes there.
+        ``resume=True`` loads the last checkpoint, after checking it carries this directory's run id.
+        """
         from priorl.data import PromptFormatter, load_problems
         from priorl.generation import HFGenerator
         from priorl.models import load_policy, load_tokenizer
@@ -138,19 +201,30 @@ class Trainer:
 
         self.config = c = config
         self.run_dir = Path(c.out_dir)
+        # Checked before anything is loaded (fast) and before anything is written (safe); cleared only once
+        # the new run has loaded its data and model, so a failing new run never destroys the old one.
+        to_clear = [] if resume else check_fresh(self.run_dir, overwrite=overwrite)
+        if resume and not (self.run_dir / "config.yaml").is_file():
+            raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no config.yaml)")
         seed_everything(c.seed)
 
         # Data first: a bad dataset stops the run before anything is created on disk.
         keys = dict(prompt_key=c.data.prompt_key, answer_key=c.data.answer_key, level_key=c.data.level_key)
         self.problems = load_problems(c.data.train, **keys)
-        self.test_problems = load_problems(c.data.test, **keys) if c.data.test else []
+        self.problems, self.test_problems, self.held_out = self._held_out_set(load_problems, keys)
         if c.data.levels is not None:
             self.problems = select_levels(self.problems, c.data.levels, c.data.train)
             self.test_problems = select_levels(self.test_problems, c.data.levels, c.data.test)
-        if c.eval.max_problems is not None:
+            self.held_out += f"; levels {c.data.levels} only (data.levels)"
+        if c.eval.max_problems is not None and len(self.test_problems) > c.eval.max_problems:
+            self.held_out += f"; the first {c.eval.max_problems} evaluated (eval.max_problems)"
             self.test_problems = self.test_problems[: c.eval.max_problems]
         if c.train.batch_size > len(self.problems):
-            raise ValueError(f"train.batch_size {c.train.batch_size} is larger than the dataset ({len(self.problems)})")
+            split = " after the held-out split" if self.held_out.startswith("split") else ""
+            raise ValueError(
+                f"train.batch_size {c.train.batch_size} is larger than the {len(self.problems)} training problems "
+                f"in {c.data.train}{split}; pass a smaller --batch-size (at most {len(self.problems)})"
+            )
         self.verifier = make_verifier(
             c.verifier.name, timeout_s=c.verifier.timeout_s, isolation=c.verifier.isolation, workers=c.verifier.workers
         )
@@ -181,8 +255,23 @@ class Trainer:
         self.step = 0
         self.counters = {"rollouts_generated": 0, "tokens_generated": 0, "nonfinite_skipped": 0}
         self._nonfinite_in_a_row = 0
+        self._eval_steps, self._eval_rollouts = self._eval_schedule()
+        self._eval_pending = False  # an evaluation is due at self.step and has not completed
+        self._last_saved_step: int | None = None
+        self._elapsed_before = 0.0  # seconds spent in train() by earlier sessions of this run
+        self._session_start: float | None = None
+        self._stop_signal: int | None = None
+        self._abortable = False
+        self._last_verifier_warning: int | None = None
+        self._reporter = as_reporter(None)
+        self._last_save_time = time.monotonic()
+        self.warnings: list[str] = []
+        self.cleared: list[str] = []  # what --overwrite removed
+        self.summary: dict | None = None  # summary.json as last written by train()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if to_clear:
+                self.cleared = clear_run(self.run_dir)
             (self.run_dir / "config.yaml").write_text(dump_config(c))
         except OSError as exc:
             raise ValueError(f"cannot write the run directory {self.run_dir}: {exc.strerror or exc}") from None
@@ -190,8 +279,10 @@ class Trainer:
         if resume:
             self._resume()
         else:
-            for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl"):
-                (self.run_dir / name).unlink(missing_ok=True)
+            self.run_id = new_run_id()
+            write_run_info(
+                self.run_dir, {"run_id": self.run_id, "created": _now(), "priorl_version": __version__, "resumed": []}
+            )
         self.sinks = MetricSinks(
             self.run_dir, tensorboard=c.logging.tensorboard, wandb=c.logging.wandb,
             wandb_project=c.logging.wandb_project, config=c.model_dump(mode="json"),
@@ -199,34 +290,118 @@ class Trainer:
         )  # fmt: skip
         self.batches = JsonlWriter(self.run_dir / "batches.jsonl")
         self.evals = JsonlWriter(self.run_dir / "eval.jsonl")
+        self.samples = JsonlWriter(self.run_dir / "samples.jsonl")
+
+    def _held_out_set(self, load_problems, keys: dict) -> tuple[list, list, str]:
+        """(train problems, held-out problems, what the held-out set is) for ``data.test``."""
+        from priorl.data.split import SPLIT_SEED, held_out_split
+
+        d = self.config.data
+        test = d.test
+        if test == "auto" and d.train.startswith("builtin:"):
+            test = builtin_test_set(d.train) or test
+        if test is None:
+            return self.problems, [], "none (data.test is null)"
+        if test != "auto":
+            problems = load_problems(test, **keys)
+            return self.problems, problems, f"{test} ({len(problems)} problems)"
+        train, held = held_out_split(self.problems, d.test_fraction, d.test_max)
+        what = (
+            f"split from {d.train}: {len(held)} problems ({d.test_fraction:.0%}, at most {d.test_max}, seed "
+            f"{SPLIT_SEED}) held out, the other {len(train)} train; --test FILE evaluates on a file instead"
+        )
+        return train, held, what
+
+    def _eval_schedule(self) -> tuple[int, int]:
+        """(every N steps, every N completions) of the evaluations during training; 0 means not by that."""
+        e, t = self.config.eval, self.config.train
+        if e.every or e.every_rollouts or not e.during:
+            return e.every, e.every_rollouts
+        if t.max_rollouts is not None:
+            return 0, max(1, t.max_rollouts // (e.during + 1))
+        return max(1, t.max_steps // (e.during + 1)), 0
 
     # ------------------------------------------------------------------ the loop
-    def train(self, progress=None) -> dict:
+    def train(self, progress=None, *, handle_signals: bool = True) -> dict:
         """Train to ``train.max_steps`` (or the ``train.max_rollouts`` budget); returns the held-out
-        evaluations ``{"before": ..., "after": ...}``."""
+        evaluations ``{"before": ..., "after": ...}`` (as logged in eval.jsonl, so a resumed run has both).
+
+        ``progress``: a :class:`~priorl.grpo.progress.Reporter`, or a function ``(step, metrics)`` called
+        after each step. With ``handle_signals`` (main thread only), SIGINT and SIGTERM stop the run cleanly:
+        the step in flight is dropped if it has not reached its update (else it completes), a checkpoint of
+        the last completed step is written, and :class:`TrainingInterrupted` is raised; a second signal
+        raises ``KeyboardInterrupt`` at once. Every run ends with summary.json and progress.png.
+        """
         c = self.config
-        results: dict = {}
-        if c.eval.before and self.test_problems and self.step == 0:
-            results["before"] = self.evaluate()
+        self._reporter = reporter = as_reporter(progress)
+        self._session_start = time.monotonic()
+        self._last_save_time = time.monotonic()
+        self._stop_signal = None
+        status, error = "finished", None
+        handlers = self._install_signal_handlers() if handle_signals else {}
         try:
+            reporter.start(self)
+            if self.eval_pending():  # before training, or the one a stop or a kill cut short
+                self._evaluate_now()
             while not self.finished():
+                self._stop_if_asked()
                 generated_before = self.counters["rollouts_generated"]
-                self.step += 1
-                metrics = self.train_step()
+                # The step up to its update changes only the sampler, the RNGs and the counters: a signal
+                # there drops the step and puts these back, so the checkpoint is of the last completed step.
+                snapshot = self._snapshot()
+                try:
+                    self._abortable = True
+                    self.step += 1
+                    metrics = self.train_step()
+                except _AbortStep:
+                    self._abortable = False
+                    self._restore(snapshot)
+                    self._stop_if_asked()  # raises TrainingInterrupted
+                    raise
+                self._abortable = False
                 self.sinks.write(self.step, metrics)
                 maybe_fault("logged", self.step)
-                if progress is not None:
-                    progress(self.step, metrics)
-                if self._eval_due(generated_before) and self.test_problems and not (self.finished() and c.eval.after):
-                    self.evaluate()
-                if c.checkpoint.every and self.step % c.checkpoint.every == 0:
+                self._watch_verifier(metrics, metrics["rollouts_generated"] - generated_before)
+                reporter.step(self.step, metrics)
+                due = self._eval_due(generated_before) and not (self.finished() and c.eval.after)
+                self._eval_pending = due and bool(self.test_problems)
+                self._stop_if_asked()
+                if self._eval_pending:
+                    self._evaluate_now()
+                if self._checkpoint_due():
                     self.save()
-            self.save()
-            if c.eval.after and self.test_problems:
-                results["after"] = self.evaluate()
+            self._eval_pending = c.eval.after and bool(self.test_problems) and not self._evaluated_at(self.step)
+            if self._last_saved_step != self.step:
+                self.save()
+            if self._eval_pending:
+                self._evaluate_now()
+        except TrainingInterrupted:
+            status = "interrupted"
+            raise
+        except KeyboardInterrupt:  # a second signal: out at once, no summary
+            status = None
+            raise
+        except BaseException as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
-            self.close_logs()
-        return results
+            self._elapsed_before += time.monotonic() - self._session_start
+            self._session_start = None
+            self._abortable = False
+            try:
+                self.close_logs()
+                if status is not None:
+                    self.summary = write_run_summary(self, status=status, error=error)
+            finally:
+                reporter.end()
+                self._restore_signal_handlers(handlers)
+        return self.results()
+
+    def results(self) -> dict:
+        """``{"before": ..., "after": ...}``: the held-out evaluations before and after training, from eval.jsonl."""
+        c = self.config
+        evals = read_jsonl(self.run_dir / "eval.jsonl")
+        return before_after(evals, step=self.step, before=c.eval.before, after=c.eval.after, finished=self.finished())
 
     def finished(self) -> bool:
         """Whether the step limit or the generation budget is reached."""
@@ -234,11 +409,111 @@ class Trainer:
         budget_spent = t.max_rollouts is not None and self.counters["rollouts_generated"] >= t.max_rollouts
         return self.step >= t.max_steps or budget_spent
 
+    def expected_steps(self) -> int:
+        """Steps the run will take: ``train.max_steps``, or fewer when the generation budget ends it first
+        (exact for strategies that generate B x G completions a step; dynamic sampling may end sooner)."""
+        t, g = self.config.train, self.config.generation
+        if t.max_rollouts is None:
+            return t.max_steps
+        return min(t.max_steps, max(self.step, -(-t.max_rollouts // (t.batch_size * g.group_size))))
+
+    def eval_pending(self) -> bool:
+        """Whether an evaluation belongs to the current step and has not completed: the one before training at
+        step 0, the final one of a finished run, or one a stop or kill interrupted (recorded in the checkpoint)."""
+        c = self.config
+        if not self.test_problems or self._evaluated_at(self.step):
+            return False
+        if self.step == 0:
+            return c.eval.before
+        if self.finished():
+            return c.eval.after
+        return self._eval_pending
+
+    def _evaluated_at(self, step: int) -> bool:
+        return any(e.get("step") == step for e in read_jsonl(self.run_dir / "eval.jsonl"))
+
     def _eval_due(self, generated_before: int) -> bool:
-        e, now = self.config.eval, self.counters["rollouts_generated"]
-        by_step = bool(e.every) and self.step % e.every == 0
-        by_budget = bool(e.every_rollouts) and now // e.every_rollouts > generated_before // e.every_rollouts
+        every_steps, every_rollouts, now = self._eval_steps, self._eval_rollouts, self.counters["rollouts_generated"]
+        by_step = bool(every_steps) and self.step % every_steps == 0
+        by_budget = bool(every_rollouts) and now // every_rollouts > generated_before // every_rollouts
         return by_step or by_budget
+
+    def _checkpoint_due(self) -> bool:
+        k = self.config.checkpoint
+        by_step = bool(k.every) and self.step % k.every == 0
+        by_time = k.every_minutes is not None and time.monotonic() - self._last_save_time >= 60 * k.every_minutes
+        return by_step or by_time
+
+    # ------------------------------------------------------------------ stopping on a signal
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame) -> None:
+        if self._stop_signal is not None:
+            raise KeyboardInterrupt  # the second one: stop at once, saving nothing more
+        self._stop_signal = signum
+        # os.write, not print: a signal handler may run in the middle of another write to the same stream.
+        os.write(
+            2,
+            f"\n{signal.Signals(signum).name}: stopping after a checkpoint of the last completed step "
+            "(send it again to quit at once, without saving)\n".encode(),
+        )
+        if self._abortable:
+            raise _AbortStep
+
+    def _stop_if_asked(self) -> None:
+        """After a signal: checkpoint the last completed step (unless already saved) and raise TrainingInterrupted."""
+        if self._stop_signal is None:
+            return
+        path = None
+        if self.step > 0:
+            path = self.save() if self._last_saved_step != self.step else self.last_checkpoint()
+        raise TrainingInterrupted(self._stop_signal, self.step, path)
+
+    def _snapshot(self) -> dict:
+        """What a step changes before its update (O(M) for the sampler; ~1 ms at M = 7,500)."""
+        return {
+            "step": self.step,
+            "sampler": self.sampler.state_dict(),
+            "counters": dict(self.counters),
+            "rng": capture_rng(),
+        }
+
+    def _restore(self, snapshot: dict) -> None:
+        self.step = snapshot["step"]
+        self.sampler.load_state_dict(snapshot["sampler"])
+        self.counters = dict(snapshot["counters"])
+        restore_rng(*snapshot["rng"])
+
+    def _watch_verifier(self, metrics: dict, n: int) -> None:
+        """Warn when many of the step's ``n`` completions failed in the verifier (they score 0, silently)."""
+        bad = metrics.get("verifier_errors", 0) + metrics.get("verifier_timeouts", 0)
+        if not n or bad / n < VERIFIER_WARN_RATE:
+            return
+        if self._last_verifier_warning is not None and self.step - self._last_verifier_warning < VERIFIER_WARN_EVERY:
+            return
+        self._last_verifier_warning = self.step
+        self._warn(
+            f"verifier {self.config.verifier.name!r} failed on {bad} of {n} completions ({bad / n:.0%}) at step "
+            f"{self.step}: {metrics.get('verifier_errors', 0)} errors, {metrics.get('verifier_timeouts', 0)} "
+            "time-outs. They score 0, so the run learns little; check the verifier and the answers "
+            "(docs/verifiers.md)"
+        )
+
+    def _warn(self, message: str) -> None:
+        if len(self.warnings) < 20:
+            self.warnings.append(message)
+        self._reporter.warn(message)
 
     def train_step(self) -> dict:
         """One GRPO step; returns its metrics."""
@@ -252,6 +527,7 @@ class Trainer:
             groups, gen_stats = self._rollout_groups(ids, timing)
 
         fresh = [r for g in groups for r in g["rollouts"] if not (c.train.drop_zero_variance and not g["informative"])]
+        self._abortable = False  # from here on the step changes the replay buffer and the weights: it completes
         batch = self.replay.compose(fresh, self.step) if self.replay is not None else fresh
         replayed = batch[len(fresh) :]
 
@@ -486,62 +762,146 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ evaluation and state
-    def evaluate(self) -> dict:
-        """Greedy pass@1 on the held-out problems by level (and avg@k if ``eval.samples``); to eval.jsonl."""
+    def evaluate(self, progress=None) -> dict:
+        """Greedy pass@1 on the held-out problems by level (and avg@k if ``eval.samples``); to eval.jsonl,
+        TensorBoard / W&B, and ``eval.log_samples`` sample completions to samples.jsonl.
+
+        Evaluation runs on its own random stream, seeded by (seed, step), and puts the training RNGs back
+        afterwards: when and how often a run evaluates never changes its training. ``progress(done)`` gets the
+        number of generation units (problems x passes) done.
+        """
         from priorl.eval import evaluate
 
         cfg = self.config.eval
-        result = evaluate(
-            self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.batch_size,
-        )  # fmt: skip
-        if cfg.samples > 0:
-            result["sampled"] = evaluate(
-                self.generator,
-                self.test_problems,
-                self.verifier,
-                samples=cfg.samples,
-                max_new_tokens=cfg.max_new_tokens,
-                batch_size=cfg.batch_size,
-            )
+        n = len(self.test_problems)
+        rng = capture_rng()
+        try:
+            torch.manual_seed((self.config.seed * 1_000_003 + self.step) % 2**63)
+            maybe_fault("eval", self.step)
+            result = evaluate(
+                self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.batch_size, progress=progress, examples=cfg.log_samples,
+            )  # fmt: skip
+            if cfg.samples > 0:
+                result["sampled"] = evaluate(
+                    self.generator, self.test_problems, self.verifier, samples=cfg.samples,
+                    max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                    progress=(lambda d: progress(n + d)) if progress else None,
+                )  # fmt: skip
+        finally:
+            restore_rng(*rng)
+        examples = result.pop("examples", [])
         result["rollouts_generated"] = self.counters["rollouts_generated"]
         self.evals.write({"step": self.step, **result})
+        for e in examples:
+            self.samples.write({"step": self.step, **e})
+        self.sinks.write_eval(self.step, result)
+        self.sinks.write_samples(self.step, examples)
         return result
+
+    def _evaluate_now(self) -> dict:
+        """:meth:`evaluate` for the loop: reported, interruptible (a signal drops it and stops the run)."""
+        self._stop_if_asked()  # a signal that came while nothing could be dropped
+        passes = 1 + (self.config.eval.samples > 0)
+        self._reporter.eval_start(self.step, len(self.test_problems) * passes)
+        t0 = time.monotonic()
+        try:
+            self._abortable = True
+            result = self.evaluate(progress=self._reporter.eval_advance)
+        except _AbortStep:
+            self._abortable = False
+            self._stop_if_asked()  # the checkpoint records the evaluation as still due
+            raise
+        finally:
+            self._abortable = False
+        self._eval_pending = False
+        self._reporter.eval_end(self.step, result, time.monotonic() - t0)
+        failed = result["verifier_errors"] + result["verifier_timeouts"]
+        if failed >= VERIFIER_WARN_RATE * result["num_problems"]:
+            self._warn(
+                f"verifier {self.config.verifier.name!r} failed on {failed} of {result['num_problems']} held-out "
+                f"completions at step {self.step} ({result['verifier_errors']} errors, "
+                f"{result['verifier_timeouts']} time-outs): the held-out accuracy ({eval_summary(result)}) "
+                "counts them as wrong"
+            )
+        return result
+
+    def elapsed_seconds(self) -> float:
+        """Seconds this run has spent in :meth:`train`, over all its sessions (up to the last checkpoint's
+        for earlier ones)."""
+        now = time.monotonic() - self._session_start if self._session_start is not None else 0.0
+        return self._elapsed_before + now
 
     def trainer_state(self) -> dict:
         return {
             "step": self.step,
             "counters": dict(self.counters),
             "nonfinite_in_a_row": self._nonfinite_in_a_row,
+            "run_id": self.run_id,
+            "eval_pending": self._eval_pending,
+            "elapsed_s": self.elapsed_seconds(),
+            "warnings": list(self.warnings),
         }
 
     def save(self) -> Path:
         """Write a checkpoint of the current step."""
-        return save_checkpoint(
+        path = save_checkpoint(
             self.run_dir, self.step, model=self.model, tokenizer=self.tokenizer, optimizer=self.optimizer,
             scheduler=self.scheduler, sampler=self.sampler, replay=self.replay,
             trainer_state=self.trainer_state(), keep_last=self.config.checkpoint.keep_last,
         )  # fmt: skip
+        self._last_saved_step = self.step
+        self._last_save_time = time.monotonic()
+        return path
+
+    def last_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint of the run, or None."""
+        done = list_checkpoints(self.run_dir)
+        return done[-1] if done else None
 
     def _resume(self) -> None:
+        info = read_run_info(self.run_dir)
         checkpoints = list_checkpoints(self.run_dir)
-        if not checkpoints:
-            raise ValueError(f"{self.run_dir} has no complete checkpoint to resume from")
-        state = load_checkpoint(
-            checkpoints[-1], model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-            sampler=self.sampler, replay=self.replay,
-        )  # fmt: skip
-        self.step = int(state["step"])
-        self.counters.update(state["counters"])
-        self._nonfinite_in_a_row = int(state.get("nonfinite_in_a_row", 0))
+        if info is None and not checkpoints:
+            raise RunDirectoryError(f"{self.run_dir} has no complete checkpoint to resume from")
+        saved = read_trainer_state(checkpoints[-1]) if checkpoints else {}
+        if info is not None and saved.get("run_id") not in (None, info["run_id"]):
+            raise RunDirectoryError(
+                f"{checkpoints[-1]} belongs to run {saved['run_id']}, but {self.run_dir / 'run.json'} is run "
+                f"{info['run_id']}: the directory mixes two runs and cannot be resumed; start a new run with "
+                "--overwrite or another --out"
+            )
+        if info is None:  # a run written before run ids: it takes the id of its checkpoints, or a new one
+            info = {"run_id": saved.get("run_id") or new_run_id(), "created": None, "priorl_version": None}
+        self.run_id = info["run_id"]
+        if checkpoints:
+            state = load_checkpoint(
+                checkpoints[-1], model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                sampler=self.sampler, replay=self.replay,
+            )  # fmt: skip
+            self.step = int(state["step"])
+            self.counters.update(state["counters"])
+            self._nonfinite_in_a_row = int(state.get("nonfinite_in_a_row", 0))
+            self._eval_pending = bool(state.get("eval_pending", False))
+            self._elapsed_before = float(state.get("elapsed_s", 0.0))
+            self.warnings = list(state.get("warnings", []))
+            self._last_saved_step = self.step
+        # else: stopped before its first checkpoint; it starts again from step 0, exactly as it first did.
+        info.setdefault("resumed", []).append({"at": _now(), "step": self.step})
+        write_run_info(self.run_dir, info)
         # Lines written after the checkpoint belong to steps that will run again.
-        for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl"):
+        for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl", "samples.jsonl"):
             truncate_jsonl(self.run_dir / name, self.step)
 
     def close_logs(self) -> None:
         self.sinks.close()
         self.batches.close()
         self.evals.close()
+        self.samples.close()
 
     def close(self) -> None:
         self.verifier.close()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
