@@ -29,9 +29,11 @@ def test_eval_json(tmp_path):
 
 
 def test_compare_writes_summary_report_and_plots(tmp_path):
+    # --jobs 2: the two runs side by side in spawned worker processes (the in-process path is test_runs'.)
     out = tmp_path / "cmp"
     proc = cli(
         "compare", "--presets", "grpo,prioritized+adv-replay", "--seeds", "1", "--budget", "64", "--eval-points", "2",
+        "--jobs", "2",
         "--out", str(out), "-c", "configs/demo.yaml", "--set", "train.batch_size=4", "--set", "generation.group_size=4",
         "--set", "eval.max_problems=20", "--set", "eval.samples=0", "--set", "replay.warmup_steps=1",
     )  # fmt: skip
