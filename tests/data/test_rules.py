@@ -35,7 +35,7 @@ def test_every_level_has_eight_tags_two_per_rule():
 
 
 def test_rules_and_their_first_digits():
-    assert [apply_rule(r, "48317") for r in RULES] == ["48317", "83174", "31748", "71384"]
+    assert [apply_rule(r, "48317") for r in RULES] == ["W48317", "X83174", "Y31748", "Z71384"]
     # Distinct digits: the four rules start with four different digits.
     assert len({apply_rule(r, "4831")[0] for r in RULES}) == 4
 

@@ -3,18 +3,21 @@
 ``builtin:rules`` (train) and ``builtin:rules-test`` (held out) are the problems of priorl's study
 (``configs/study.yaml``), built so that the properties of real RLVR training hold on a laptop CPU. A
 problem is ``"k:48317="``: a *tag* letter, then digits. Each of the 48 tags names one of four rules that
-rearrange the digits, and the answer is the rule applied to the string:
+rearrange the digits; the answer is the rule's marker letter followed by the rule applied to the string:
 
-=========  ==========================  ==================
-rule       answer for ``48317``        first answer digit
-=========  ==========================  ==================
-copy       ``48317``                   first digit
-rotate-1   ``83174`` (first moved last)  second digit
-rotate-2   ``31748``                   third digit
-reverse    ``71384``                   last digit
-=========  ==========================  ==================
+=========  ======  ==========================
+rule       marker  answer for ``48317``
+=========  ======  ==========================
+copy       ``W``   ``W48317``
+rotate-1   ``X``   ``X83174`` (first moved last)
+rotate-2   ``Y``   ``Y31748``
+reverse    ``Z``   ``Z71384``
+=========  ======  ==========================
 
-Digits within a string are distinct, so the first answer digit tells the four rules apart.
+The marker makes the rule a decision of its own, the first answer token, taken from the tag alone (the
+markers are letters no tag uses). Without it the rule was implied by which digit came first, and RL on a
+tag's training strings taught the model those strings' first digits, not the tag's rule: training reward
+rose while held-out accuracy on the same tags stayed where it was (benchmarks/RESULTS.md, design notes).
 
 What makes it a testbed with headroom, and a realistic one:
 
@@ -36,7 +39,7 @@ What makes it a testbed with headroom, and a realistic one:
   So which problems get the generation budget decides which skills improve.
 
 Levels 1-6 are the ``level`` of every problem (8 tags each, two per rule). Digits are 1-9 and strings have
-4-7 of them. Grade with the ``exact`` verifier.
+4-7 of them, so answers are 5-8 tokens long (9 with the end token). Grade with the ``exact`` verifier.
 
 Train/test disjointness is by construction: the SHA-256 of tag and string puts a problem on one side of
 the split once and for all; the test set draws only from the test side, and everything trained on
@@ -60,6 +63,7 @@ from priorl.types import Problem
 __all__ = [
     "LEVELS",
     "LEVEL_RELIABILITY",
+    "MARKERS",
     "RULES",
     "TAGS",
     "Mix",
@@ -70,6 +74,7 @@ __all__ = [
     "tag_table",
 ]
 
+MARKERS: dict[str, str] = {"copy": "W", "rotate-1": "X", "rotate-2": "Y", "reverse": "Z"}
 RULES: dict[str, Callable[[str], str]] = {
     "copy": lambda s: s,
     "rotate-1": lambda s: s[1:] + s[:1],
@@ -105,8 +110,8 @@ _TABLE = tag_table()
 
 
 def apply_rule(rule: str, digits: str) -> str:
-    """``rule`` applied to ``digits``."""
-    return RULES[rule](digits)
+    """The answer of ``rule`` on ``digits``: its marker, then the rearranged digits (``X83174``)."""
+    return MARKERS[rule] + RULES[rule](digits)
 
 
 @dataclass(frozen=True)
