@@ -23,8 +23,8 @@ from priorl.data.rules import (
 
 
 def parts(prompt):
-    tag, rest = prompt.split(":")
-    return tag, rest.removesuffix("=")
+    digits, tag = prompt.split(":")
+    return tag, digits
 
 
 def test_every_level_has_eight_tags_two_per_rule():

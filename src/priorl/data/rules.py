@@ -2,7 +2,7 @@
 
 ``builtin:rules`` (train) and ``builtin:rules-test`` (held out) are the problems of priorl's study
 (``configs/study.yaml``), built so that the properties of real RLVR training hold on a laptop CPU. A
-problem is ``"k:48317="``: a *tag* letter, then digits. Each of the 48 tags names one of four rules that
+problem is ``"48317:k"``: digits, then a *tag* letter. Each of the 48 tags names one of four rules that
 rearrange the digits; the answer is the rule's marker letter followed by the rule applied to the string:
 
 =========  ======  ==========================
@@ -14,10 +14,11 @@ rotate-2   ``Y``   ``Y31748``
 reverse    ``Z``   ``Z71384``
 =========  ======  ==========================
 
-The marker makes the rule a decision of its own, the first answer token, taken from the tag alone (the
-markers are letters no tag uses). Without it the rule was implied by which digit came first, and RL on a
-tag's training strings taught the model those strings' first digits, not the tag's rule: training reward
-rose while held-out accuracy on the same tags stayed where it was (benchmarks/RESULTS.md, design notes).
+The marker makes the rule a decision of its own, the first answer token (the markers are letters no tag
+uses), and the tag comes last in the prompt, so that this decision is read off the tag's own position.
+Both are there so that RL learns tag by tag; the two earlier drafts that lacked them did not (RL taught
+training strings rather than the tag's rule, or moved every tag toward the same average; see
+benchmarks/RESULTS.md, "How the testbed was built").
 
 What makes it a testbed with headroom, and a realistic one:
 
@@ -165,8 +166,8 @@ def in_test_split(tag: str, digits: str) -> bool:
 
 
 def prompt_of(tag: str, digits: str) -> str:
-    """The prompt the model sees, e.g. ``"k:48317="``."""
-    return f"{tag}:{digits}="
+    """The prompt the model sees, e.g. ``"48317:k"`` (the answer follows it directly)."""
+    return f"{digits}:{tag}"
 
 
 def _digits(rng: random.Random) -> str:
