@@ -62,7 +62,7 @@ $(DEMO_STAMP): pyproject.toml Makefile
 
 # Uniform GRPO against priorl's best preset of the study (benchmarks/RESULTS.md) at an equal budget, one
 # seed, the two runs side by side on 2 cores; prints the table and where the plot is.
-DEMO_PRESET ?= prioritized-beta
+DEMO_PRESET ?= adv-replay
 demo: $(DEMO_STAMP)
 	$(BIN)/priorl compare -c configs/study.yaml --presets grpo,$(DEMO_PRESET) --seeds 1 --budget 61440 \
 		--eval-points 6 --jobs 2 --out runs/demo --overwrite
