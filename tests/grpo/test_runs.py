@@ -155,12 +155,13 @@ def test_interrupted_before_the_first_step_resumes_from_the_start(tmp_path, monk
     full = run_steps(tiny_config(tmp_path / "a", "grpo", **{"train.max_steps": 2}))
     cfg = tiny_config(tmp_path / "b", "grpo", **{"train.max_steps": 2})
     monkeypatch.setitem(faults._FAULTS, ("generate", 1), signal.SIGINT)
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup / a background job
     trainer = Trainer(cfg)
     with pytest.raises(TrainingInterrupted) as info:
         trainer.train()
     trainer.close()
     assert info.value.checkpoint is None and info.value.step == 0 and info.value.exit_code == 130
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
+    assert signal.getsignal(signal.SIGINT) is before  # handlers put back
     assert not ckpt.list_checkpoints(cfg.out_dir) and not read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
     resumed = run_steps(cfg, resume=True)
     assert resumed.run_id == trainer.run_id
