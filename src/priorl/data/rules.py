@@ -35,9 +35,13 @@ What makes it a testbed with headroom, and a realistic one:
   unsolved) makes about two thirds of uniform GRPO's first groups zero-variance, near the 50-65% reported
   for math RL datasets; ``solved=0.05,unsolved=0.05`` is the low-waste mix.
 - **Many skills, learned one by one.** Each tag is its own skill: what RL teaches on a tag's training
-  strings carries over to that tag's unseen strings (the held-out split measures learning, not
-  memorisation), and little to other tags, since every rule is right for some tags and a slip for others.
-  So which problems get the generation budget decides which skills improve.
+  strings mostly carries over to that tag's unseen strings, so the held-out split measures learning (not
+  all of it: drawing the same few strings many times teaches them more than the tag's rule, measured in
+  benchmarks/RESULTS.md), and little to other tags, since every rule is right for some tags and a slip
+  for others. So which problems get the generation budget decides which skills improve.
+- **Unsolved is not forever.** Level-6 tags start at pass@8 = 0, but once RL moves the model's rule
+  choices they begin to be sampled right and become learnable, as out-of-reach problems do in real
+  training; a sampler that never looks at them again misses that.
 
 Levels 1-6 are the ``level`` of every problem (8 tags each, two per rule). Digits are 1-9 and strings have
 4-7 of them, so answers are 5-8 tokens long (9 with the end token). Grade with the ``exact`` verifier.
