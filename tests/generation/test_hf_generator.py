@@ -3,28 +3,17 @@
 import pytest
 import torch
 
-from priorl.config import ConfigError, ModelConfig, load_config
+from priorl.config import ConfigError, load_config
 from priorl.data import load_problems
 from priorl.eval import evaluate
 from priorl.generation import HFGenerator
 from priorl.generation.hf import cut_completion, eos_token_ids
 from priorl.grpo.loss import sequence_logprobs
-from priorl.models import load_policy, load_tokenizer
 from priorl.rewards import make_verifier
 
 from .vocab_tracker import VocabTensorTracker
 
-CFG = ModelConfig(path="builtin:tiny-arith", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return load_tokenizer(CFG)
-
-
-@pytest.fixture
-def model():
-    return load_policy(CFG)
+# Fixtures `tok` (the shipped tiny-arith tokenizer) and `model` (a fresh copy of its model): tests/conftest.py.
 
 
 PROMPTS = [p.prompt for p in load_problems("builtin:arithmetic")[:12]]

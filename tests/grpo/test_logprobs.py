@@ -5,21 +5,9 @@ import functools
 import pytest
 import torch
 
-from priorl.config import ModelConfig
 from priorl.grpo.loss import sequence_logprobs
-from priorl.models import load_policy, load_tokenizer
 
-CFG = ModelConfig(path="builtin:tiny-arith", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return load_tokenizer(CFG)
-
-
-@pytest.fixture
-def model():
-    return load_policy(CFG)
+# Fixtures `tok` (the shipped tiny-arith tokenizer) and `model` (a fresh copy of its model): tests/conftest.py.
 
 
 def batch(tok):
