@@ -13,7 +13,7 @@ are imported where they are used.
 """
 
 from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
-from priorl.sampling import PrioritizedSampler, UniformSampler
+from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
 from priorl.sumtree import SumTree
 from priorl.types import Problem, Rollout
 
@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NaiveReplayBuffer",
+    "PassSampler",
     "PrioritizedSampler",
     "Problem",
     "Rollout",

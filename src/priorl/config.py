@@ -139,11 +139,34 @@ class TrainConfig(_Section):
     max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
 
 
-class SamplerConfig(_Section):
-    """`PrioritizedSampler` options (used by the prioritized strategies); the problems' levels come from the data."""
+# Which sampler options apply to which ``sampler.kind`` (the rest are shared: retest_fraction, alpha, floor).
+HEAP_ONLY = ("retest_every", "estimator", "ema_decay", "window", "beta_decay", "prior_min_problems",
+             "prior_half_life", "selection", "thompson_candidates", "min_priority")  # fmt: skip
+PASS_ONLY = ("candidates", "priority", "decay")
 
-    retest_every: int | None = Field(10, ge=1)
+
+class SamplerConfig(_Section):
+    """The problem sampler of the prioritized strategies; the problems' levels come from the data.
+
+    ``kind: pass`` (:class:`~priorl.PassSampler`): each batch is selected from the next
+    ``candidates * batch_size`` problems of a shuffled pass over the data, ∝ ``floor + priority^alpha``, with the
+    priority from a decayed Beta posterior; nothing is parked and no problem repeats within a pass.
+    ``kind: heap`` (:class:`~priorl.PrioritizedSampler`): the paper's form, top priorities from an indexed
+    heap, solved and unsolved pools retested on a schedule. A key of the other kind set to a non-default value
+    is an error (it would be silently ignored).
+    """
+
+    kind: Literal["pass", "heap"] = "heap"
+    # shared
     retest_fraction: float = Field(0.0, ge=0, le=1)
+    alpha: float | None = Field(None, ge=0)  # selection exponent; None: the kind's default (pass 4, heap 1)
+    floor: float = Field(0.01, ge=0)
+    # pass
+    candidates: float = Field(2.0, ge=1)  # candidates drawn from the pass per batch slot
+    priority: Literal["informative", "variance"] = "informative"
+    decay: float = Field(0.8, ge=0, le=1)  # factor on a problem's evidence per pass since it was observed
+    # heap
+    retest_every: int | None = Field(10, ge=1)
     estimator: Literal["last", "ema", "window", "beta"] = "last"
     ema_decay: float = Field(0.5, gt=0, le=1)
     window: int = Field(4, ge=1)
@@ -151,13 +174,20 @@ class SamplerConfig(_Section):
     prior_min_problems: int = Field(8, ge=1)  # beta: observed problems before a level's own prior is used
     prior_half_life: float | None = Field(50.0, gt=0)  # beta: calls after which a problem weighs half in its prior
     selection: Literal["greedy", "stochastic", "thompson"] = "greedy"
-    alpha: float = Field(1.0, ge=0)
-    floor: float = Field(0.01, ge=0)
     thompson_candidates: int = Field(4, ge=1)  # thompson: shortlist of candidates per batch slot
     min_priority: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _selection_fits_estimator(self) -> SamplerConfig:
+        foreign = HEAP_ONLY if self.kind == "pass" else PASS_ONLY
+        fields = type(self).model_fields
+        changed = [k for k in foreign if getattr(self, k) != fields[k].default]
+        if changed:
+            other = "heap" if self.kind == "pass" else "pass"
+            raise ValueError(
+                f"sampler.{', sampler.'.join(changed)} only apply to sampler.kind {other!r}, and this config has "
+                f"sampler.kind {self.kind!r}; remove them or set sampler.kind: {other}"
+            )
         if self.selection == "thompson" and self.estimator != "beta":
             raise ValueError(f"sampler.selection 'thompson' needs sampler.estimator 'beta' (got {self.estimator!r})")
         if self.selection == "stochastic" and self.estimator == "beta":
@@ -165,6 +195,20 @@ class SamplerConfig(_Section):
                 "sampler.selection 'stochastic' is not available with sampler.estimator 'beta'; use 'thompson'"
             )
         return self
+
+    def sampler_kwargs(self) -> dict:
+        """Constructor arguments of the sampler of this kind."""
+        keys = ("retest_fraction", "alpha", "floor") + (PASS_ONLY if self.kind == "pass" else HEAP_ONLY)
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+    def for_kind(self, kind: str) -> SamplerConfig:
+        """This config switched to ``kind``, the other kind's keys back at their defaults (for presets)."""
+        data = self.model_dump()
+        fields = type(self).model_fields
+        for k in HEAP_ONLY if kind == "pass" else PASS_ONLY:
+            data[k] = fields[k].default
+        data["kind"] = kind
+        return SamplerConfig.model_validate(data)
 
 
 class ReplayConfig(_Section):

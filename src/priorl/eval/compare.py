@@ -28,8 +28,9 @@ from priorl.eval.plots import save_figure as _save
 
 BASELINE = "grpo"
 
-_PAPER_SAMPLER = {"estimator": "last", "selection": "greedy"}  # Fatemi (2026): last group's p(1-p), top-B
-_BAYES_SAMPLER = {"estimator": "beta", "selection": "thompson"}  # posterior E[p(1-p)], Thompson among the top
+_PAPER_SAMPLER = {"kind": "heap", "estimator": "last", "selection": "greedy"}  # Fatemi (2026): last group's p(1-p), top-B
+_BAYES_SAMPLER = {"kind": "heap", "estimator": "beta", "selection": "thompson"}  # posterior E[p(1-p)], Thompson
+_PASS_SAMPLER = {"kind": "pass"}  # selection within a shuffled pass, by posterior P(informative group)
 
 # name -> (strategy, sampler options pinned by the preset). Unpinned sampler options come from the base config.
 PRESETS: dict[str, tuple[str, dict]] = {
@@ -37,10 +38,12 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "dynamic-sampling": ("dynamic-sampling", {}),
     "prioritized": ("prioritized", _PAPER_SAMPLER),
     "prioritized-beta": ("prioritized", _BAYES_SAMPLER),
+    "prioritized-pass": ("prioritized", _PASS_SAMPLER),
     "naive-replay": ("naive-replay", {}),
     "adv-replay": ("adv-replay", {}),
     "prioritized+adv-replay": ("prioritized+adv-replay", _PAPER_SAMPLER),
     "prioritized-beta+adv-replay": ("prioritized+adv-replay", _BAYES_SAMPLER),
+    "prioritized-pass+adv-replay": ("prioritized+adv-replay", _PASS_SAMPLER),
 }
 DEFAULT_PRESETS = (
     "grpo", "dynamic-sampling", "prioritized", "prioritized-beta", "adv-replay", "prioritized+adv-replay",
@@ -71,7 +74,8 @@ def run_config(base: RunConfig, preset: str, seed: int, budget: int, eval_points
     strategy, sampler = PRESETS[preset]
     data = base.model_dump(mode="json")
     data.update(strategy=strategy, seed=seed, out_dir=str(out / preset.replace("+", "_") / f"seed_{seed}"))
-    data["sampler"].update(sampler)
+    if sampler:  # the preset's kind, the other kind's keys back at their defaults, then the pinned options
+        data["sampler"] = {**base.sampler.for_kind(sampler["kind"]).model_dump(), **sampler}
     data["train"].update(max_steps=10**9, max_rollouts=budget)
     data["eval"].update(before=True, after=True, every=0, every_rollouts=max(1, budget // eval_points))
     data["logging"].update(progress=False, tensorboard=False)

@@ -63,7 +63,8 @@ from priorl.grpo.rundir import RunDirectoryError, check_fresh, clear_run, new_ru
 from priorl.grpo.sinks import JsonlWriter, MetricSinks, truncate_jsonl
 from priorl.grpo.summary import before_after, read_jsonl, write_run_summary
 from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
-from priorl.sampling import PrioritizedSampler, UniformSampler
+from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
+from priorl.sampling.coverage import Coverage
 from priorl.types import Rollout
 
 
@@ -108,13 +109,14 @@ def seed_everything(seed: int) -> None:
 
 
 def build_sampler(config: RunConfig, num_problems: int, levels: list | None = None):
-    """`PrioritizedSampler` for the prioritized strategies, `UniformSampler` for the others.
+    """The prioritized strategies' sampler of ``sampler.kind`` (`PassSampler` or `PrioritizedSampler`), else `UniformSampler`.
 
     ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) gives the beta estimator its
     per-level priors; None or all-None levels pool every problem.
     """
     if config.uses_prioritized_sampler:
-        return PrioritizedSampler(num_problems, seed=config.seed, levels=levels, **config.sampler.model_dump())
+        kind = PassSampler if config.sampler.kind == "pass" else PrioritizedSampler
+        return kind(num_problems, seed=config.seed, levels=levels, **config.sampler.sampler_kwargs())
     return UniformSampler(num_problems, seed=config.seed)
 
 
@@ -251,6 +253,8 @@ class Trainer:
         )
         self.sampler = build_sampler(c, len(self.problems), [p.level for p in self.problems])
         self.replay = build_replay(c)
+        # Visits per problem and budget share per level, logged as coverage/* (rebuilt from batches.jsonl on resume).
+        self.coverage = Coverage(len(self.problems), [p.level for p in self.problems])
 
         self.step = 0
         self.counters = {"rollouts_generated": 0, "tokens_generated": 0, "nonfinite_skipped": 0}
@@ -535,6 +539,7 @@ class Trainer:
         update_stats = self._update(batch, n_fresh=len(fresh))
         timing["update"] = time.perf_counter() - t_up
 
+        self.coverage.observe([g["problem_id"] for g in groups])
         self.batches.write(
             {
                 "step": self.step,
@@ -557,6 +562,7 @@ class Trainer:
             "time/step": time.perf_counter() - t0,
         }
         metrics.update({f"sampler/{k}": v for k, v in self.sampler.metrics().items()})
+        metrics.update({f"coverage/{k}": v for k, v in self.coverage.metrics().items()})
         if self.replay is not None:
             metrics.update({f"replay/{k}": v for k, v in self.replay.metrics().items()})
         return metrics
@@ -892,6 +898,7 @@ class Trainer:
         # Lines written after the checkpoint belong to steps that will run again.
         for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl", "samples.jsonl"):
             truncate_jsonl(self.run_dir / name, self.step)
+        self.coverage.replay_batches(self.run_dir / "batches.jsonl")
 
     def close_logs(self) -> None:
         self.sinks.close()

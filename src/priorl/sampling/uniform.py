@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from priorl.sampling.estimators import LastGroup
+from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.validation import check_batch_size, group_moments
 
@@ -30,9 +31,7 @@ class UniformSampler:
         self.num_problems = int(num_problems)
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
-        self._order = self._rng.permutation(self.num_problems)
-        self._pos = 0
-        self._epoch = 0
+        self._pass = ShuffledPass(self.num_problems, self._rng)
         self._calls = 0
         self._pools = Pools(self.num_problems)
         self._estimator = LastGroup(self.num_problems)
@@ -42,25 +41,7 @@ class UniformSampler:
         """Return ``batch_size`` distinct ids: the next ones in this epoch's shuffled order."""
         B = check_batch_size(batch_size, self.num_problems)
         self._calls += 1
-        out: list[int] = []
-        taken: set[int] = set()
-        while len(out) < B:
-            if self._pos == self.num_problems:
-                self._order = self._rng.permutation(self.num_problems)
-                self._pos = 0
-                self._epoch += 1
-            pid = int(self._order[self._pos])
-            if pid in taken:
-                # Straddling an epoch boundary: swap this id with the next one not in the batch.
-                j = self._pos + 1
-                while int(self._order[j]) in taken:
-                    j += 1
-                self._order[[self._pos, j]] = self._order[[j, self._pos]]
-                pid = int(self._order[self._pos])
-            self._pos += 1
-            out.append(pid)
-            taken.add(pid)
-        return out
+        return self._pass.take(B)
 
     def observe(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
         """Validate and record one group of rewards per problem (for metrics only).
@@ -80,7 +61,7 @@ class UniformSampler:
     def metrics(self) -> dict:
         """Pools by each problem's last group, forgetting / breakthroughs, informative fraction, epoch."""
         out = self._pools.metrics()
-        out.update(informative_fraction=self._informative, epoch=self._epoch, calls=self._calls)
+        out.update(informative_fraction=self._informative, epoch=self._pass.epoch, calls=self._calls)
         return out
 
     def state_dict(self) -> dict:
@@ -90,9 +71,7 @@ class UniformSampler:
             "kind": "UniformSampler",
             "num_problems": self.num_problems,
             "rng": self._rng.bit_generator.state,
-            "order": self._order.copy(),
-            "pos": self._pos,
-            "epoch": self._epoch,
+            **self._pass.state_dict(),
             "calls": self._calls,
             "pools": self._pools.state_dict(),
             "informative_fraction": self._informative,
@@ -107,11 +86,8 @@ class UniformSampler:
             raise ValueError(
                 f"sampler state is for {state['num_problems']} problems, this sampler has {self.num_problems}"
             )
-        order = np.asarray(state["order"], dtype=np.int64)
-        if order.shape != (self.num_problems,):
-            raise ValueError(f"sampler state field 'order' has shape {order.shape}, expected ({self.num_problems},)")
+        self._pass.load_state_dict(state)
         self._pools.load_state_dict(state["pools"])
         self._rng.bit_generator.state = state["rng"]
-        self._order = order.copy()
-        self._pos, self._epoch, self._calls = int(state["pos"]), int(state["epoch"]), int(state["calls"])
+        self._calls = int(state["calls"])
         self._informative = float(state.get("informative_fraction", 0.0))
