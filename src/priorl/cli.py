@@ -81,7 +81,8 @@ def bench_sampler(
 
     The naive samplers are a full sort of all M priorities per step ("sort") and a numpy weighted
     choice over all M ("numpy"); "beta" and "thompson" are the heap sampler with estimator="beta" and
-    greedy or Thompson selection. Targets (defaults, "heap"): at M = 10^6 the heap step is >= 20x faster
+    greedy or Thompson selection; "pass" is the PassSampler (selection among 2B candidates of a shuffled
+    pass over the data). Targets (defaults, "heap"): at M = 10^6 the heap step is >= 20x faster
     than the sort step, and its time at 10^6 is under 3x its time at 10^4.
     """
     from priorl.bench.common import emit, parse_sizes, target_ratios
@@ -98,7 +99,7 @@ def bench_sampler(
         ms, batch_size=batch_size, group_size=group_size, repeats=repeats, seed=seed, progress=True
     )
     extra = target_ratios(results, size_key="num_problems", baseline="sort", candidate="heap")
-    for variant in ("beta", "thompson"):
+    for variant in ("beta", "thompson", "pass"):
         extra.update(target_ratios(results, size_key="num_problems", baseline="sort", candidate=variant))
     emit(
         results,
@@ -148,10 +149,20 @@ def bench_replay(
 @bench_app.command("simulate")
 def bench_simulate(
     json_out: JsonOpt = False,
-    num_problems: Annotated[int, typer.Option(min=2, help="Problems in the simulated training set.")] = 2000,
+    learner: Annotated[
+        str,
+        typer.Option(
+            help="'problems' (a skill per problem plus a global one, training solve rate) or 'tags' (the study "
+            "testbed's shape: skills shared within 48 tags in six levels, held-out greedy accuracy, a level "
+            "that becomes learnable late, three mixes)."
+        ),
+    ] = "problems",
+    num_problems: Annotated[
+        int, typer.Option(min=0, help="Problems in the simulated training set (0: 2000; tags: 1500).")
+    ] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Problems per step.")] = 64,
     group_size: Annotated[int, typer.Option(min=2, help="Rollouts per problem.")] = 8,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps (equal rollout budget for all).")] = 300,
+    steps: Annotated[int, typer.Option(min=0, help="Training steps (0: 300; tags: 120, the study's budget).")] = 0,
     seeds: Annotated[int, typer.Option(min=1, help="Independent seeds averaged per sampler.")] = 3,
     sweep: Annotated[
         bool,
@@ -161,12 +172,28 @@ def bench_simulate(
 ) -> None:
     """Uniform vs prioritized selection on a simulated learner, at an equal rollout budget.
 
-    Each problem has a latent solve probability that rises when it is trained with a non-zero
-    advantage. Prints the informative fraction (share of groups with reward variance > 0) and the
-    final mean solve probability for each sampler, so the sampler's value is visible without a model.
+    --learner problems: each problem has a latent solve probability that rises when it is trained with
+    a non-zero advantage; prints the informative fraction and the final mean solve probability.
+    --learner tags: the study testbed's structure (src/priorl/bench/simulate_tags.py); prints held-out
+    accuracy at mid-budget and at the end, max visits and budget share per level, for each mix. Neither
+    reproduces the testbed's end-of-budget ranking (benchmarks/RESULTS.md): read them as what each
+    sampler does with the budget, not as a forecast of accuracy.
     """
+    if learner not in ("problems", "tags"):
+        _fail(f"--learner {learner!r}: choose 'problems' or 'tags'")
+    if learner == "tags":
+        from priorl.bench.simulate_tags import print_tag_simulation, run_tag_simulation
+
+        m, n = num_problems or 1500, steps or 120
+        if m < 2 or batch_size > m:
+            _fail(f"--batch-size {batch_size} is larger than --num-problems {m}")
+        report = run_tag_simulation(num_problems=m, batch_size=batch_size, group_size=group_size, steps=n,
+                                    seeds=seeds, seed=seed, sweep=sweep, progress=True)  # fmt: skip
+        print_tag_simulation(report, as_json=json_out)
+        return
     from priorl.bench.simulate import print_simulation, run_simulation
 
+    num_problems, steps = num_problems or 2000, steps or 300
     if batch_size > num_problems:
         _fail(f"--batch-size {batch_size} is larger than --num-problems {num_problems}")
     report = run_simulation(

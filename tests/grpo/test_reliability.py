@@ -53,7 +53,8 @@ def same_run(a: Path, b: Path) -> None:
     ma, mb = read_jsonl(a / "metrics.jsonl"), read_jsonl(b / "metrics.jsonl")
     assert [m["step"] for m in mb] == [1, 2, 3, 4]  # each step logged once
     for x, y in zip(ma, mb, strict=True):
-        for key in ("rollouts_generated", "tokens_generated", "reward_mean", "n_fresh", "n_replayed"):
+        for key in ("rollouts_generated", "tokens_generated", "reward_mean", "n_fresh", "n_replayed",
+                    "coverage/max_visits", "coverage/p99_visits", "coverage/never_visited"):  # fmt: skip
             assert x[key] == y[key], key
         assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
     ea, eb = read_jsonl(a / "eval.jsonl"), read_jsonl(b / "eval.jsonl")

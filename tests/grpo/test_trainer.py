@@ -208,3 +208,28 @@ def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
     trainer.close()
     metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
     assert len(metrics) == 2 and 0.0 < metrics[-1]["sampler/prior_mean"] < 1.0
+
+
+def test_pass_sampler_runs_and_logs_coverage(tmp_path):
+    cfg = tiny_config(tmp_path, "prioritized", **{"sampler.kind": "pass", "sampler.candidates": 2, "train.max_steps": 3})
+    trainer = Trainer(cfg)
+    assert type(trainer.sampler).__name__ == "PassSampler" and trainer.sampler.candidates == 2.0
+    trainer.train()
+    trainer.close()
+    metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
+    last = metrics[-1]
+    assert last["sampler/calls"] == 3 and "sampler/skipped" in last
+    assert last["coverage/p99_visits"] <= last["coverage/max_visits"] == 1  # 12 of many problems, none twice
+    shares = [v for k, v in last.items() if k.startswith("coverage/share_level_")]
+    assert shares and sum(shares) == pytest.approx(1.0)
+
+
+def test_sampler_keys_of_the_other_kind_are_refused_by_name():
+    from priorl.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sampler.estimator only apply to sampler.kind 'heap'"):
+        load_config(None, ["sampler.kind=pass", "sampler.estimator=beta"])
+    with pytest.raises(ConfigError, match=r"sampler.candidates, sampler.decay only apply to sampler.kind 'pass'"):
+        load_config(None, ["sampler.kind=heap", "sampler.candidates=3", "sampler.decay=0.5"])
+    with pytest.raises(ConfigError, match="sampler.kind"):
+        load_config(None, ["sampler.kind=sorted"])

@@ -55,16 +55,17 @@ def test_draws_lazily_and_prioritizes():
     assert not [i for i in chosen if true_p(i) in (0.0, 1.0)]
 
 
-def test_resume_through_verls_dataloader_state():
+@pytest.mark.parametrize("opts", [{}, {"kind": "pass"}], ids=["prioritized", "pass"])
+def test_resume_through_verls_dataloader_state(opts):
     """verl 0.7's hook order: next batch, save data.pt (before update), update. Resume re-issues the batch."""
     data = Rows()
-    ref = PrioritizedCurriculumSampler(data, data_config())
+    ref = PrioritizedCurriculumSampler(data, data_config(**opts))
     ref_batches = []
     for step, batch_dict in zip(range(14), epochs(loader(ref, data)), strict=False):
         ref_batches.append([int(i) for i in batch_dict["index"]])
         ref.update(scored(batch_dict, step))
 
-    first = PrioritizedCurriculumSampler(data, data_config())
+    first = PrioritizedCurriculumSampler(data, data_config(**opts))
     rows = loader(first, data)
     for step, batch_dict in zip(range(8), rows, strict=False):
         if step == 7:
@@ -76,7 +77,7 @@ def test_resume_through_verls_dataloader_state():
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
 
-    second = PrioritizedCurriculumSampler(data, data_config())
+    second = PrioritizedCurriculumSampler(data, data_config(**opts))
     rows2 = loader(second, data)
     rows2.load_state_dict(state)
     resumed = []
@@ -167,7 +168,7 @@ def test_reward_range_rescales():
 
 
 def test_bad_config_is_named():
-    with pytest.raises(ValueError, match="kind must be 'prioritized' or 'uniform', got 'greedy'"):
+    with pytest.raises(ValueError, match="kind must be 'prioritized', 'pass' or 'uniform', got 'greedy'"):
         PrioritizedProblemSampler(Rows(), data_config(kind="greedy"))
     with pytest.raises(ValueError, match="option PrioritizedSampler does not take"):
         PrioritizedProblemSampler(Rows(), data_config(retest_evry=3))

@@ -214,7 +214,7 @@ def test_config_errors_name_the_setting(files):
     ]
     for overrides, message in cases:
         if message is None:
-            with pytest.raises(ValueError, match="kind must be 'prioritized' or 'uniform'"):
+            with pytest.raises(ValueError, match="kind must be 'prioritized', 'pass' or 'uniform'"):
                 build(config(files, *overrides))
             continue
         with pytest.raises(ValueError, match=message):

@@ -5,7 +5,8 @@ brought to a steady state where all M problems have been observed once (so the h
 unseen phase and the timed steps include its retests), then timed over ``repeats`` steps.
 
 ``heap`` is :class:`PrioritizedSampler` with its defaults; ``beta`` and ``thompson`` are the same sampler
-with ``estimator="beta"`` (5 levels, assigned at random) and greedy or Thompson selection.
+with ``estimator="beta"`` (5 levels, assigned at random) and greedy or Thompson selection; ``pass`` is
+:class:`PassSampler` with its defaults (selection among ``2 B`` candidates of a shuffled pass).
 
 The naive baselines hold the same priorities in a flat array and touch all M problems per step:
 - ``sort``: a full sort of all priorities, top-B;
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from priorl.bench.common import progress_bar, time_steps
-from priorl.sampling import PrioritizedSampler
+from priorl.sampling import PassSampler, PrioritizedSampler
 from priorl.sampling.validation import group_moments
 
 
@@ -49,6 +50,8 @@ def _rewards_for(ids: list[int], solve_p: np.ndarray, group_size: int, rng: np.r
 def _make(impl: str, m: int, seed: int):
     if impl == "heap":
         return PrioritizedSampler(m, seed=seed)
+    if impl == "pass":
+        return PassSampler(m, seed=seed)
     if impl in ("beta", "thompson"):
         levels = np.random.default_rng(seed + 1).integers(0, 5, size=m)
         selection = "greedy" if impl == "beta" else "thompson"
@@ -70,7 +73,7 @@ def run_sampler_bench(
     repeats: int = 20,
     seed: int = 0,
     progress: bool = False,
-    impls: tuple[str, ...] = ("heap", "sort", "numpy", "beta", "thompson"),
+    impls: tuple[str, ...] = ("heap", "sort", "numpy", "beta", "thompson", "pass"),
 ) -> list[dict]:
     """Median step time in ms per implementation and size: rows of impl, num_problems, batch_size, step_ms."""
     results = []

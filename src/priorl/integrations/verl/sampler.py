@@ -28,9 +28,10 @@ What it needs from the data and config (checked, with errors naming the row and 
   ``reward_max`` to rescale it (e.g. -1 and 1 for DAPO's reward).
 
 Options (under ``data.sampler.priorl`` for the curriculum hook, ``priorl.sampler`` for priorl's trainer):
-``kind`` (``prioritized``, the default, or ``uniform``), ``seed`` (default ``data.seed``, else 0),
-``reward_min``, ``reward_max``, and every keyword of :class:`~priorl.sampling.PrioritizedSampler`
-(``retest_every``, ``retest_fraction``, ``estimator``, ...).
+``kind`` (``prioritized``, the default: :class:`~priorl.sampling.PrioritizedSampler`; ``pass``:
+:class:`~priorl.sampling.PassSampler`; or ``uniform``), ``seed`` (default ``data.seed``, else 0),
+``reward_min``, ``reward_max``, and every keyword of the chosen sampler (``retest_every``, ``estimator``, ...
+for ``prioritized``; ``candidates``, ``priority``, ``decay``, ... for ``pass``).
 
 **Checkpoints.** verl's ``StatefulDataLoader`` stores this sampler's ``state_dict`` in ``data.pt``. The
 state is tensors and plain Python values, so it also loads with ``torch.load(weights_only=True)``. The
@@ -50,7 +51,7 @@ import torch
 from torch.utils.data import Sampler
 
 from priorl.integrations.feed import ChunkFeed
-from priorl.sampling import PrioritizedSampler, UniformSampler
+from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
 
 try:  # verl <= 0.7 defines the curriculum interface; later versions dropped it (see the module docstring)
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler as _CurriculumBase
@@ -142,12 +143,17 @@ class PrioritizedProblemSampler(Sampler[int]):
                 sampler = PrioritizedSampler(num_problems, seed=seed, **kwargs)
             except TypeError as exc:
                 raise ValueError(f"{where} has an option PrioritizedSampler does not take: {exc}") from None
+        elif kind == "pass":
+            try:
+                sampler = PassSampler(num_problems, seed=seed, **kwargs)
+            except TypeError as exc:
+                raise ValueError(f"{where} has an option PassSampler does not take: {exc}") from None
         elif kind == "uniform":
             if kwargs:
                 raise ValueError(f"{where} options {sorted(kwargs)} do not apply to kind=uniform")
             sampler = UniformSampler(num_problems, seed=seed)
         else:
-            raise ValueError(f"{where}.kind must be 'prioritized' or 'uniform', got {kind!r}")
+            raise ValueError(f"{where}.kind must be 'prioritized', 'pass' or 'uniform', got {kind!r}")
         self.sampler = sampler
         self.feed = ChunkFeed(sampler, batch_size)
         self.batch_size = batch_size
