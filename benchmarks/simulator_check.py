@@ -16,8 +16,14 @@ import itertools
 from priorl.bench.simulate_tags import TagLearner, run_tag_simulation
 
 TESTBED = {  # mix -> (mid ranking, end ranking), best first
-    "solved=0.25,unsolved=0.25": (("prioritized", "prioritized-beta", "grpo"), ("grpo", "prioritized", "prioritized-beta")),
-    "solved=0.05,unsolved=0.05": (("prioritized", "grpo", "prioritized-beta"), ("grpo", "prioritized", "prioritized-beta")),
+    "solved=0.25,unsolved=0.25": (
+        ("prioritized", "prioritized-beta", "grpo"),
+        ("grpo", "prioritized", "prioritized-beta"),
+    ),
+    "solved=0.05,unsolved=0.05": (
+        ("prioritized", "grpo", "prioritized-beta"),
+        ("grpo", "prioritized", "prioritized-beta"),
+    ),
 }
 SHORT = {"grpo": "grpo", "prioritized": "prio", "prioritized-beta": "beta"}
 GRID = {
@@ -48,7 +54,9 @@ def main() -> None:
             cells.append(" ".join(f"{SHORT[n]} {100 * a[0]:4.1f}/{100 * a[1]:4.1f}" for n, a in acc.items()))
         hits["mid"] += ok["mid"]
         hits["end"] += ok["end"]
-        print(kw, " | ".join(cells), f"mid {'yes' if ok['mid'] else 'no'}, end {'yes' if ok['end'] else 'no'}", flush=True)
+        print(
+            kw, " | ".join(cells), f"mid {'yes' if ok['mid'] else 'no'}, end {'yes' if ok['end'] else 'no'}", flush=True
+        )
     print(f"rankings reproduced on both mixes: mid-budget {hits['mid']}/{len(points)}, end {hits['end']}/{len(points)}")
 
 

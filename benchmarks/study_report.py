@@ -103,7 +103,9 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             "max_visits": float(np.mean([r["max_visits"] for r in rs])),
             "p99_visits": float(np.mean([r["p99_visits"] for r in rs])),
             "share": {k: float(np.mean([r["share"].get(k, 0.0) for r in rs])) for k in rs[0]["share"]},
-            "final_by_level": {k: float(np.mean([r["final_by_level"][k] for r in rs])) for k in rs[0]["final_by_level"]},
+            "final_by_level": {
+                k: float(np.mean([r["final_by_level"][k] for r in rs])) for k in rs[0]["final_by_level"]
+            },
         }
     return {"grpo_final": grpo_final, "grpo_tokens": grpo_tokens, "presets": rows}
 
@@ -117,7 +119,8 @@ def markdown(name: str, s: dict) -> str:
     for n, r in rows.items():
         reach = f"{r['reach_grpo_final']:,}" if r["reach_grpo_final"] is not None else "never"
         lines.append(
-            f"| {n} | {100 * r['final']:.1f}% ± {100 * r['final_std']:.1f}% | {100 * r['at_grpo_tokens']:.1f}% | {reach} "
+            f"| {n} | {100 * r['final']:.1f}% ± {100 * r['final_std']:.1f}% | {100 * r['at_grpo_tokens']:.1f}% "
+            f"| {reach} "
             f"| {100 * r['informative']:.1f}% | {r['tokens_trained']:,.0f} | {r['wall_s']:.0f} "
             f"| {r['max_visits']:.0f} / {r['p99_visits']:.0f} |"
         )

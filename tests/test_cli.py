@@ -25,7 +25,7 @@ def test_bench_sampler_json():
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["results"]
     assert {(r["impl"], r["num_problems"]) for r in rows} == {
-        (i, m) for i in ("heap", "sort", "numpy", "beta", "thompson") for m in (200, 1000)
+        (i, m) for i in ("heap", "sort", "numpy", "beta", "thompson", "pass") for m in (200, 1000)
     }
     assert all(r["batch_size"] == 64 and r["step_ms"] > 0 for r in rows)
 
@@ -38,9 +38,23 @@ def test_bench_simulate_shows_prioritized_beating_uniform():
     assert rows["prioritized"]["final_train_solve"] > rows["uniform"]["final_train_solve"]
 
 
+def test_bench_simulate_tags_reports_every_mix_and_bounds_the_pass_samplers_visits():
+    out = priorl("bench", "simulate", "--learner", "tags", "--json", "--steps", "40", "--seeds", "1")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["results"]
+    mixes = {r["mix"] for r in rows}
+    assert len(mixes) == 3 and {r["sampler"] for r in rows} >= {"grpo", "prioritized", "prioritized-pass"}
+    for mix in mixes:
+        by = {r["sampler"]: r for r in rows if r["mix"] == mix}
+        assert by["prioritized-pass"]["max_visits"] <= -(-40 * 128 // 1500) + 1  # once per pass: ceil(T C / M) + 1
+        assert by["prioritized-beta"]["informative_fraction"] > by["grpo"]["informative_fraction"]
+        assert abs(sum(by["grpo"]["budget_share"]) - 1) < 1e-2 and len(by["grpo"]["curve"]) == 9
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["bench", "simulate", "--learner", "levels"], "choose 'problems' or 'tags'"),
         (["bench", "sampler", "--sizes", "abc"], "not a number"),
         (["bench", "sampler", "--sizes", "100", "--batch-size", "512"], "larger than M"),
         (["bench", "simulate", "--num-problems", "10", "--batch-size", "20"], "larger than --num-problems"),

@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from priorl.eval.compare import DEFAULT_PRESETS
+
 app = typer.Typer(
     name="priorl",
     help=(
@@ -645,20 +647,11 @@ def compare(
         str,
         typer.Option(
             help="Comma-separated presets; must include grpo. Known: grpo, dynamic-sampling, prioritized (the "
-            "paper's form: last group's p(1-p), top-B), prioritized-beta (Beta-posterior E[p(1-p)], Thompson "
-            "selection), naive-replay, adv-replay, prioritized+adv-replay, prioritized-beta+adv-replay."
+            "paper's form: last group's p(1-p), top-B from a heap), prioritized-beta (Beta-posterior E[p(1-p)], "
+            "Thompson selection), prioritized-pass (selection within a shuffled pass by posterior P(informative "
+            "group)), naive-replay, adv-replay, and each prioritized one +adv-replay."
         ),
-    ] = ",".join(
-        (
-            "grpo",
-            "dynamic-sampling",
-            "prioritized",
-            "prioritized-beta",
-            "adv-replay",
-            "prioritized+adv-replay",
-            "prioritized-beta+adv-replay",
-        )
-    ),  # fmt: skip
+    ] = ",".join(DEFAULT_PRESETS),
     seeds: Annotated[str, typer.Option(help="A count (3: seeds 0,1,2) or a list of seeds (7,8,9).")] = "3",
     budget: Annotated[int, typer.Option(min=1, help="Generated completions per run (the equal budget).")] = 81920,
     config: Annotated[str | None, typer.Option("--config", "-c", help="Base YAML config.")] = "configs/study.yaml",

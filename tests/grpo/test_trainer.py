@@ -211,7 +211,9 @@ def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
 
 
 def test_pass_sampler_runs_and_logs_coverage(tmp_path):
-    cfg = tiny_config(tmp_path, "prioritized", **{"sampler.kind": "pass", "sampler.candidates": 2, "train.max_steps": 3})
+    cfg = tiny_config(
+        tmp_path, "prioritized", **{"sampler.kind": "pass", "sampler.candidates": 2, "train.max_steps": 3}
+    )
     trainer = Trainer(cfg)
     assert type(trainer.sampler).__name__ == "PassSampler" and trainer.sampler.candidates == 2.0
     trainer.train()

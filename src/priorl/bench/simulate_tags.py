@@ -177,8 +177,15 @@ def run_tag_simulation(
                     problems = make_tag_problems(num_problems, seed + k, learner, solved, unsolved)
                     sampler = make(num_problems, seed + k, problems["levels"].tolist())
                     runs.append(
-                        simulate_tags_one(sampler, problems, batch_size=batch_size, group_size=group_size,
-                                          steps=steps, learner=learner, evals=evals)  # fmt: skip
+                        simulate_tags_one(
+                            sampler,
+                            problems,
+                            batch_size=batch_size,
+                            group_size=group_size,
+                            steps=steps,
+                            learner=learner,
+                            evals=evals,
+                        )  # fmt: skip
                     )
                     adv(f"{name} mix {solved}/{unsolved} seed {seed + k}")
                 curve = np.mean([r["curve"] for r in runs], axis=0)
@@ -196,8 +203,15 @@ def run_tag_simulation(
                     }
                 )
     return {
-        "setup": {"num_problems": num_problems, "batch_size": batch_size, "group_size": group_size, "steps": steps,
-                  "seeds": seeds, "seed": seed, "learner": asdict(learner)},  # fmt: skip
+        "setup": {
+            "num_problems": num_problems,
+            "batch_size": batch_size,
+            "group_size": group_size,
+            "steps": steps,
+            "seeds": seeds,
+            "seed": seed,
+            "learner": asdict(learner),
+        },  # fmt: skip
         "results": rows,
     }
 

@@ -28,7 +28,11 @@ from priorl.eval.plots import save_figure as _save
 
 BASELINE = "grpo"
 
-_PAPER_SAMPLER = {"kind": "heap", "estimator": "last", "selection": "greedy"}  # Fatemi (2026): last group's p(1-p), top-B
+_PAPER_SAMPLER = {
+    "kind": "heap",
+    "estimator": "last",
+    "selection": "greedy",
+}  # Fatemi (2026): last group's p(1-p), top-B
 _BAYES_SAMPLER = {"kind": "heap", "estimator": "beta", "selection": "thompson"}  # posterior E[p(1-p)], Thompson
 _PASS_SAMPLER = {"kind": "pass"}  # selection within a shuffled pass, by posterior P(informative group)
 
@@ -46,9 +50,8 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "prioritized-pass+adv-replay": ("prioritized+adv-replay", _PASS_SAMPLER),
 }
 DEFAULT_PRESETS = (
-    "grpo", "dynamic-sampling", "prioritized", "prioritized-beta", "adv-replay", "prioritized+adv-replay",
-    "prioritized-beta+adv-replay",
-)  # fmt: skip
+    "grpo", "prioritized", "prioritized-pass", "adv-replay", "prioritized+adv-replay", "prioritized-pass+adv-replay",
+)  # fmt: skip  # the study's presets (benchmarks/RESULTS.md); `priorl compare` runs these unless --presets is given
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -109,7 +109,8 @@ def seed_everything(seed: int) -> None:
 
 
 def build_sampler(config: RunConfig, num_problems: int, levels: list | None = None):
-    """The prioritized strategies' sampler of ``sampler.kind`` (`PassSampler` or `PrioritizedSampler`), else `UniformSampler`.
+    """The sampler: for the prioritized strategies the one of ``sampler.kind`` (`PassSampler` or
+    `PrioritizedSampler`), else `UniformSampler`.
 
     ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) gives the beta estimator its
     per-level priors; None or all-None levels pool every problem.

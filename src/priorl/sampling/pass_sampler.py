@@ -47,9 +47,9 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
+from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.recency import RecencyList
-from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.validation import check_batch_size, group_moments
 
 STATE_VERSION = 1
