@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,42 @@ def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
         cfg = run_config(base, name, 0, 1000, 4, tmp_path)
         assert cfg.strategy == strategy and cfg.train.lr == base.train.lr
         assert all(getattr(cfg.sampler, k) == v for k, v in pinned.items())
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkill_of_compare_ends_its_workers(tmp_path):
+    import os
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "priorl.cli", "compare", "--presets", "grpo,prioritized", "--seeds", "1",
+           "--budget", "100000", "--jobs", "2", "--out", str(tmp_path / "cmp"), "-c", "configs/demo.yaml",
+           "--set", "train.batch_size=4", "--set", "generation.group_size=4", "--set", "eval.max_problems=8"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while time.monotonic() < deadline and not list((tmp_path / "cmp").glob("*/seed_0/metrics.jsonl")):
+            time.sleep(0.5)
+        workers = {w for w in _children(proc.pid) if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()}
+        assert workers, "the comparison started no worker processes"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.5)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text()]
+    assert not alive, f"workers {alive} outlived their comparison"

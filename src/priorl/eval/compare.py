@@ -250,7 +250,10 @@ def run_compare(
         # so that runs side by side neither fight over threads nor see each other's RNG streams.
         threads = max(1, (os.cpu_count() or 1) // jobs)
         done: dict[tuple[str, int], dict] = {}
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+        )
+        with pool:
             futures = {
                 pool.submit(_run_one, cfg.model_dump(mode="json"), overwrite, threads=threads): (preset, seed)
                 for preset, seed, cfg in plan
@@ -267,6 +270,24 @@ def run_compare(
     plots = make_plots(runs, summary, out)
     (out / "report.md").write_text(report_markdown(summary, plots, len(seeds)))
     return summary
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: the worker gets SIGTERM when the comparison's process dies, however it dies.
+
+    On Linux through ``prctl(PR_SET_PDEATHSIG)``, so a SIGKILL of ``priorl compare`` leaves no run going on
+    alone; SIGTERM makes the run checkpoint its last step and stop, as ``priorl train`` does. Elsewhere the
+    workers end when the pool's pipe closes after their current run.
+    """
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def report_markdown(summary: dict, plots: list[str], seeds: int) -> str:
