@@ -76,8 +76,15 @@ def collect(dirs: list[Path]) -> dict[str, list[dict]]:
 
 
 def _reach(rollouts: list, curve: np.ndarray, target: float) -> int | None:
+    """Completions at which the mean curve first reaches ``target``, linear between evaluations."""
     hit = np.flatnonzero(curve >= target - 1e-9)
-    return int(rollouts[hit[0]]) if hit.size else None
+    if not hit.size:
+        return None
+    i = int(hit[0])
+    if i == 0:
+        return int(rollouts[0])
+    x0, x1, y0, y1 = rollouts[i - 1], rollouts[i], curve[i - 1], curve[i]
+    return int(round(x0 + (x1 - x0) * (target - y0) / (y1 - y0)))
 
 
 def summarize(runs: dict[str, list[dict]]) -> dict:
