@@ -199,7 +199,9 @@ def test_unknown_config_key_is_named(tmp_path):
 
 def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
     cfg = tiny_config(
-        tmp_path, "prioritized", **{"sampler.estimator": "beta", "sampler.selection": "thompson", "train.max_steps": 2}
+        tmp_path,
+        "prioritized",
+        **{"sampler.kind": "heap", "sampler.estimator": "beta", "sampler.selection": "thompson", "train.max_steps": 2},
     )
     trainer = Trainer(cfg)
     levels = {p.level for p in trainer.problems}
