@@ -31,7 +31,8 @@ def run(sampler, seed=1, steps=120):
     return (
         f"informative {np.mean(informative):.3f} (last 40 steps {np.mean(informative[-40:]):.3f})  "
         f"late-learnable share {late / (60 * 64):.3f}  solved share {visits[:375].sum() / visits.sum():.3f}  "
-        f"visits max {visits.max():.0f} p99 {np.percentile(visits, 99):.0f}  least-visited learnable {visits[750:].min():.0f}"
+        f"visits max {visits.max():.0f} p99 {np.percentile(visits, 99):.0f}  "
+        f"least-visited learnable {visits[750:].min():.0f}"
     )
 
 

@@ -104,7 +104,8 @@ def test_sigkill_of_compare_ends_its_workers(tmp_path):
 
     cmd = [sys.executable, "-m", "priorl.cli", "compare", "--presets", "grpo,prioritized", "--seeds", "1",
            "--budget", "100000", "--jobs", "2", "--out", str(tmp_path / "cmp"), "-c", "configs/demo.yaml",
-           "--set", "train.batch_size=4", "--set", "generation.group_size=4", "--set", "eval.max_problems=8"]  # fmt: skip
+           "--set", "train.batch_size=4", "--set", "generation.group_size=4",
+           "--set", "eval.max_problems=8"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
