@@ -273,11 +273,11 @@ def run_compare(
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: the worker gets SIGTERM when the comparison's process dies, however it dies.
+    """Worker initializer: the worker is killed when the comparison's process dies, however it dies.
 
-    On Linux through ``prctl(PR_SET_PDEATHSIG)``, so a SIGKILL of ``priorl compare`` leaves no run going on
-    alone; SIGTERM makes the run checkpoint its last step and stop, as ``priorl train`` does. Elsewhere the
-    workers end when the pool's pipe closes after their current run.
+    On Linux through ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so a SIGKILL of ``priorl compare`` leaves no run
+    going on alone (a run loses at most the work since its last checkpoint, which ``checkpoint.every_minutes``
+    bounds). Elsewhere the workers end when the pool's pipe closes after their current run.
     """
     import signal
     import sys
@@ -285,9 +285,9 @@ def _die_with_parent(parent_pid: int) -> None:
     if sys.platform.startswith("linux"):
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
     if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def report_markdown(summary: dict, plots: list[str], seeds: int) -> str:
