@@ -18,12 +18,12 @@ from .test_trainer import read_jsonl, tiny_config
 # Held-out evaluation at steps 2 and 4 on 8 problems, greedy and sampled (avg@2): a resumed run must repeat
 # those too, and evaluation must not disturb training.
 COMMON = [
-    "--strategy", "prioritized+adv-replay",  # both stateful parts, the pass sampler and the buffer
     "--max-steps", "4", "--checkpoint-every", "1",
     "--set", "generation.group_size=4", "--set", "generation.max_new_tokens=6", "--set", "train.batch_size=4",
     "--set", "train.lr=1e-4", "--set", "replay.warmup_steps=1", "--set", "eval.before=false",
     "--set", "eval.after=false", "--set", "eval.every=2", "--set", "eval.max_problems=8",
     "--set", "eval.samples=2", "--set", "logging.progress=false",
+    "--strategy", "prioritized+adv-replay",  # both stateful parts: the (pass) sampler and the replay buffer
 ]  # fmt: skip
 
 
