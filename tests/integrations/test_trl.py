@@ -16,14 +16,14 @@ from priorl.data import load_problems  # noqa: E402
 from priorl.integrations.feed import ChunkFeed  # noqa: E402
 from priorl.integrations.trl import INDEX_COLUMN, PrioritizedGRPOTrainer, PriorlRepeatSampler  # noqa: E402
 from priorl.models import load_policy, load_tokenizer  # noqa: E402
-from priorl.sampling import PrioritizedSampler  # noqa: E402
+from priorl.sampling import PassSampler, PrioritizedSampler  # noqa: E402
 
 N_PROBLEMS = 24
 G = 4
 
 
-class RecordingSampler(PrioritizedSampler):
-    """A PrioritizedSampler that remembers what it handed out and what it was told."""
+class _Recording:
+    """Remembers what the sampler handed out and what it was told (mixed into a priorl sampler)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,6 +38,14 @@ class RecordingSampler(PrioritizedSampler):
     def observe(self, problem_ids, rewards):
         self.observed.append((list(problem_ids), [list(g) for g in rewards]))
         super().observe(problem_ids, rewards)
+
+
+class RecordingSampler(_Recording, PrioritizedSampler):
+    """A PrioritizedSampler that remembers what it handed out and what it was told."""
+
+
+class RecordingPassSampler(_Recording, PassSampler):
+    """The same for the PassSampler."""
 
 
 def _dataset():
@@ -139,15 +147,16 @@ def test_sampler_sees_every_group(tmp_path):
     assert logged, "sampler metrics should reach TRL's logs"
 
 
-def test_resume_restores_sampler(tmp_path):
-    full = _trainer(tmp_path / "a", max_steps=4, reward=RewardLog())
+@pytest.mark.parametrize("kind", [RecordingSampler, RecordingPassSampler], ids=["heap", "pass"])
+def test_resume_restores_sampler(tmp_path, kind):
+    full = _trainer(tmp_path / "a", max_steps=4, reward=RewardLog(), sampler=kind(N_PROBLEMS, seed=0))
     full.train()
     ckpt = tmp_path / "a" / "out" / "checkpoint-2"
     saved = json.loads((ckpt / "priorl_sampler.json").read_text())
     assert (ckpt / "priorl_sampler.safetensors").exists()
     assert saved["sampler"]["calls"] >= 2
 
-    resumed = _trainer(tmp_path / "b", max_steps=4, reward=RewardLog())
+    resumed = _trainer(tmp_path / "b", max_steps=4, reward=RewardLog(), sampler=kind(N_PROBLEMS, seed=0))
     resumed.train(resume_from_checkpoint=str(ckpt))
     a, b = full.priorl_sampler, resumed.priorl_sampler
     # the resumed sampler starts from the checkpoint's state: it first re-issues the chunk that was drawn
