@@ -65,6 +65,12 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def print_json(payload: dict) -> None:
+    """A report as indented JSON on stdout (the ``--json`` form of every bench command)."""
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
 def emit(
     results: Sequence[dict],
     *,
@@ -80,8 +86,7 @@ def emit(
         payload = {"results": list(results)}
         if extra:
             payload.update(extra)
-        json.dump(payload, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(payload)
         return
     console = Console()
     impls = list(dict.fromkeys(r["impl"] for r in results))

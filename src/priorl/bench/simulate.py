@@ -22,13 +22,11 @@ needed to reach the uniform sampler's final training solve rate.
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from priorl.bench.common import progress_bar
+from priorl.bench.common import print_json, progress_bar
 from priorl.sampling import PrioritizedSampler, UniformSampler
 
 
@@ -191,8 +189,7 @@ def run_simulation(
 def print_simulation(report: dict, *, as_json: bool) -> None:
     """Print the report as JSON or as a table."""
     if as_json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(report)
         return
     from rich.console import Console
     from rich.table import Table

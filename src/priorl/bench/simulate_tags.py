@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from priorl.bench.common import progress_bar
+from priorl.bench.common import print_json, progress_bar
 from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
 
 LEVEL_Q = (1.0, 0.22, 0.15, 0.10, 0.06, 0.0)  # the testbed's base success rate per level
@@ -218,12 +218,8 @@ def run_tag_simulation(
 
 def print_tag_simulation(report: dict, *, as_json: bool) -> None:
     """Print the report as JSON or as one table per mix."""
-    import json
-    import sys
-
     if as_json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(report)
         return
     from rich.console import Console
     from rich.table import Table

@@ -150,7 +150,6 @@ class PassSampler:
         self._at = np.zeros(M, dtype=np.int64)  # pass index when the evidence was last decayed
         self._size = np.zeros(M, dtype=np.int64)  # size of the problem's last group (0: none)
         self._group_size = DEFAULT_GROUP_SIZE  # the last group size observed, for problems without one
-        self._visits = np.zeros(M, dtype=np.int64)
         self._pools = Pools(M)
         self._calls = 0
         self._last = {"informative_fraction": 0.0, "batch_mean_priority": 0.0, "candidate_mean_priority": 0.0,
@@ -164,7 +163,7 @@ class PassSampler:
         """
         B = check_batch_size(batch_size, self.num_problems)
         self._calls += 1
-        retested = self._take_oldest(self.retest_slots(B))
+        retested = self._recency.oldest_n(self.retest_slots(B))
         free = B - len(retested)
         C = min(max(free, math.ceil(self.candidates * free - 1e-9)), self.num_problems - len(retested))
         cand = np.asarray(self._pass.take(C, exclude=set(retested)), dtype=np.int64) if free else np.zeros(0, np.int64)
@@ -176,9 +175,7 @@ class PassSampler:
         else:
             top = np.arange(cand.size)
         chosen = retested + cand[top].tolist()
-        ids = np.asarray(chosen, dtype=np.int64)
         self._recency.touch_many(chosen)
-        np.add.at(self._visits, ids, 1)
         self._last.update(
             batch_mean_priority=float(pri[top].mean()) if top.size else 0.0,
             candidate_mean_priority=float(pri.mean()) if pri.size else 0.0,
@@ -234,7 +231,6 @@ class PassSampler:
             "fail": self._fail.copy(),
             "at": self._at.copy(),
             "size": self._size.copy(),
-            "visits": self._visits.copy(),
             "group_size": self._group_size,
             "pools": self._pools.state_dict(),
             "last": dict(self._last),
@@ -247,7 +243,7 @@ class PassSampler:
         differ from the saved sampler's.
         """
         required = ("kind", "num_problems", "rng", "calls", "pass", "recency_order", "succ", "fail", "at", "size",
-                    "visits", "group_size", "pools", "last")  # fmt: skip
+                    "group_size", "pools", "last")  # fmt: skip
         missing = [k for k in required if k not in state]
         if missing:
             raise ValueError(f"sampler state is missing keys: {missing}")
@@ -261,7 +257,6 @@ class PassSampler:
             "fail": np.asarray(state["fail"], dtype=np.float64),
             "at": np.asarray(state["at"], dtype=np.int64),
             "size": np.asarray(state["size"], dtype=np.int64),
-            "visits": np.asarray(state["visits"], dtype=np.int64),
         }
         for name, arr in arrays.items():
             if arr.shape != (M,):
@@ -271,7 +266,7 @@ class PassSampler:
         self._pools.load_state_dict(state["pools"])
         self._rng.bit_generator.state = state["rng"]
         self._succ, self._fail, self._at = arrays["succ"].copy(), arrays["fail"].copy(), arrays["at"].copy()
-        self._size, self._visits = arrays["size"].copy(), arrays["visits"].copy()
+        self._size = arrays["size"].copy()
         self._group_size = int(state["group_size"])
         self._calls = int(state["calls"])
         self._last = dict(state["last"])
@@ -292,10 +287,6 @@ class PassSampler:
         g = np.where(self._size[ids] > 0, self._size[ids], self._group_size)
         return informative_probability(a, b, g)
 
-    def visits(self) -> np.ndarray:
-        """Times each problem was sampled so far (a copy). O(M)."""
-        return self._visits.copy()
-
     def retest_slots(self, batch_size: int) -> int:
         """Retest slots per batch: ``ceil(retest_fraction * batch_size)``."""
         return math.ceil(self.retest_fraction * batch_size - 1e-9) if self.retest_fraction > 0 else 0
@@ -308,16 +299,6 @@ class PassSampler:
         """
         slots = self.retest_slots(check_batch_size(batch_size, self.num_problems))
         return math.ceil(self.num_problems / slots) if slots else None
-
-    def _take_oldest(self, n: int) -> list[int]:
-        out: list[int] = []
-        if n <= 0:
-            return out
-        for pid in self._recency.oldest():
-            out.append(pid)
-            if len(out) == n:
-                break
-        return out
 
     def _decay_to_now(self, ids: np.ndarray) -> None:
         if self.decay < 1:

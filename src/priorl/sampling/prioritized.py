@@ -224,14 +224,14 @@ class PrioritizedSampler:
         if len(chosen) < B:
             free = B - len(chosen)
             n_retest = free if self._is_retest_call() else min(free, self.retest_slots(B))
-            retested = self._take_oldest(n_retest, exclude=())
+            retested = self._recency.oldest_n(n_retest)
             taken = np.asarray(retested, dtype=np.int64)
             self._selector.discard(taken)
             self._unseen.remove(taken)  # a never-sampled problem retested (beta) leaves its queue
             top = self._take_top(free - len(retested))
             chosen += retested + top
             if len(chosen) < B:  # no active problem left to pick: fall back to recency order
-                more = self._take_oldest(B - len(chosen), exclude=set(chosen))
+                more = self._recency.oldest_n(B - len(chosen), exclude=set(chosen))
                 self._unseen.remove(np.asarray(more, dtype=np.int64))
                 retested += more
                 chosen += more
@@ -395,18 +395,6 @@ class PrioritizedSampler:
 
     def _is_retest_call(self) -> bool:
         return self.retest_every is not None and self._calls % self.retest_every == 0
-
-    def _take_oldest(self, n: int, exclude) -> list[int]:
-        """Up to ``n`` least recently sampled problems not in ``exclude``. O(n + len(exclude))."""
-        out: list[int] = []
-        if n <= 0:
-            return out
-        for pid in self._recency.oldest():
-            if pid not in exclude:
-                out.append(pid)
-                if len(out) == n:
-                    break
-        return out
 
     def _take_top(self, n: int) -> list[int]:
         """The step-3 picks: ``n`` problems from the selector (and, with beta, the unseen queues)."""

@@ -76,6 +76,18 @@ class RecencyList:
             yield node
             node = nxt[node]
 
+    def oldest_n(self, n: int, exclude=()) -> list[int]:
+        """Up to ``n`` least recently touched ids not in ``exclude``, oldest first. O(n + len(exclude))."""
+        out: list[int] = []
+        if n <= 0:
+            return out
+        for pid in self.oldest():
+            if pid not in exclude:
+                out.append(pid)
+                if len(out) == n:
+                    break
+        return out
+
     def order(self) -> np.ndarray:
         """All ids, oldest first (for state snapshots). O(n)."""
         return np.fromiter(self.oldest(), dtype=np.int64, count=self._size)
