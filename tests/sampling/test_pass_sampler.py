@@ -151,6 +151,18 @@ def test_informative_probability_matches_monte_carlo():
         assert scaled_variance(np.array([a]), np.array([b]))[0] == pytest.approx(4 * np.mean(p * (1 - p)), abs=3e-3)
 
 
+def test_priority_table_of_the_docs():
+    """docs/sampler.md's table of informative priorities (G = 8, decay 0.8)."""
+    s = PassSampler(4, decay=0.8)
+    assert s.priorities(np.array([0]))[0] == pytest.approx(0.78, abs=0.005)
+    s.observe([0, 1, 2], [binary_group(0.0, 8), binary_group(1 / 8, 8), binary_group(0.5, 8)])
+    assert s.priorities(np.array([0, 1, 2])) == pytest.approx([0.47, 0.73, 0.96], abs=0.005)
+    for _ in range(80):  # always 0 of 8, once per pass
+        s._pass.epoch += 1
+        s.observe([3], [binary_group(0.0, 8)])
+    assert s.priorities(np.array([3]))[0] == pytest.approx(0.16, abs=0.005)
+
+
 def test_informative_priority_weighs_rare_successes_more_than_variance():
     # One success in a group of 8 (p ~ 0.1) against four (p ~ 0.5), as a share of the latter.
     s_inf, s_var = PassSampler(2, priority="informative"), PassSampler(2, priority="variance")
