@@ -35,13 +35,18 @@ chosen from priorities one generation old. With ``dataloader_num_workers > 0`` t
 prefetched batches (``num_workers * prefetch_factor``); keep it at 0 (the default). Problems in the
 unscored chunk are held out of the heap until their rewards arrive, so the lag never picks a problem twice.
 
-**Rollout replay is not offered inside TRL.** TRL's override points do not admit it cleanly: (1) the
-generation batch is shuffled and split into ``steps_per_generation`` equal slices, so extra replayed rows
-change every slice's size and TRL's ``num_items_in_batch`` normalization; (2) a replayed row needs its
-behaviour log-probs as ``old_per_token_logps`` while TRL either recomputes them for the whole batch with
-the current model (``num_iterations > 1``) or uses the detached current log-probs, which would give a
-replayed rollout a ratio of 1; (3) vLLM importance-sampling corrections are computed per generation batch
-and would have to be faked for replayed rows. Use priorl's own trainer (``priorl train``) for replay.
+**Rollout replay** (``replay=RolloutReplayBuffer(...)``; with or without ``sampler=``). After TRL has generated
+and scored a training generation batch, the adapter (1) computes ``old_per_token_logps`` once without grad where
+TRL left them unset (one update per generation), (2) gathers the batch's rows over processes and, after the
+buffer's warm-up, draws ``replay_count`` rows per process from the buffer (rows older than ``tau_max``
+generations evicted first, P ∝ (|A| + eps)^alpha), (3) stores the gathered fresh rows with a non-zero advantage,
+(4) appends each process's replayed rows, with their stored prompt and completion ids, completion mask,
+advantage, old log-probs and, where the run has them, reference log-probs, vLLM importance-sampling ratio and
+sampling log-probs, and recomputes ``num_items_in_batch``. TRL then shuffles and splits the whole batch as usual,
+so every micro-batch holds ``1 + replay_ratio`` times the rows. The buffer is replicated: every process stores
+the same gathered rows in the same order and draws with the same RNG, takes its own slice of one global draw,
+and gets the same number of rows. Eval batches are untouched. See :mod:`priorl.integrations.trl_replay` for what
+was checked against TRL 1.16 and docs/scale.md for the costs and what was and was not run.
 """
 
 from __future__ import annotations
@@ -50,11 +55,22 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
 from priorl.integrations.feed import ChunkFeed
+from priorl.integrations.trl_replay import (
+    TOKEN_FIELDS,
+    TRL_ROW_CODEC,
+    check_batch_keys,
+    merge_rows,
+    replay_count,
+    rows_from_batch,
+)
+from priorl.replay.buffer import ReplayBuffer
+from priorl.replay.state import ROLLOUT_CODEC
 from priorl.statefile import load_state, save_state
 
 try:
@@ -68,6 +84,9 @@ INDEX_COLUMN = "priorl_index"
 """Column added to the training dataset: each row's position, the problem id the sampler uses."""
 
 STATE_NAME = "priorl_sampler"
+REPLAY_STATE_NAME = "priorl_replay"
+TESTED_TRL = "1.16"
+"""The TRL minor version replay was written and tested against (its private ``_generate_and_score_completions``)."""
 
 
 class PriorlRepeatSampler(Sampler[int]):
@@ -106,11 +125,18 @@ def _check_unit_interval(reward: float) -> float:
 
 
 class PrioritizedGRPOTrainer(GRPOTrainer):
-    """A ``trl.GRPOTrainer`` that draws its prompts from a priorl sampler and feeds rewards back to it.
+    """A ``trl.GRPOTrainer`` with priorl's problem sampler, its rollout replay, or both.
 
     Args:
         sampler: a priorl sampler over the training set's rows (``PrioritizedSampler(len(train_dataset))``
-            or ``UniformSampler``). Every process must build it identically (same seed).
+            or ``UniformSampler``), or ``None`` for TRL's own sampler. Every process must build it identically
+            (same seed).
+        replay: a :class:`~priorl.replay.RolloutReplayBuffer` (or another empty
+            :class:`~priorl.replay.ReplayBuffer`, e.g. ``NaiveReplayBuffer``), or ``None``. Its ``tau_max`` and
+            ``warmup_steps`` count training generations (one generation feeds ``steps_per_generation *
+            num_iterations`` micro-steps); ``replay_ratio`` is replayed rows per fresh row, per process, rounded to a
+            multiple of ``steps_per_generation``. Every process must build it identically (same seed). The adapter
+            sets its record codec to TRL rows.
         reward_transform: maps the combined reward of one completion (the ``reward_weights``-weighted sum
             of ``reward_funcs``, as TRL computes it) to [0, 1] for the sampler; by default the reward
             must already be in [0, 1] and anything else raises a ValueError naming the value.
@@ -118,7 +144,9 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
             ``train_dataset`` must be a ``datasets.Dataset`` (an iterable dataset cannot be indexed).
 
     Attributes:
-        priorl_sampler: the sampler. ``priorl_feed``: its :class:`ChunkFeed`.
+        priorl_sampler: the sampler (or None). ``priorl_feed``: its :class:`ChunkFeed`. ``priorl_replay``: the
+        buffer (or None). ``priorl_generation``: training generations done. ``priorl_last_draw``: this process's
+        replayed rows of the last generation (read-only).
     """
 
     def __init__(
@@ -128,20 +156,35 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         args=None,
         train_dataset=None,
         *more,
-        sampler,
+        sampler=None,
+        replay: ReplayBuffer | None = None,
         reward_transform: Callable[[float], float] | None = None,
         **kwargs,
     ) -> None:
+        if sampler is None and replay is None:
+            raise ValueError("PrioritizedGRPOTrainer needs sampler=, replay= or both (else use trl.GRPOTrainer)")
         train_dataset = _with_index_column(train_dataset)
-        num_problems = getattr(sampler, "num_problems", None)
-        if num_problems != len(train_dataset):
-            raise ValueError(
-                f"the sampler covers {num_problems} problems but train_dataset has {len(train_dataset)} rows; "
-                "build it as PrioritizedSampler(len(train_dataset), seed=...)"
-            )
+        if sampler is not None:
+            num_problems = getattr(sampler, "num_problems", None)
+            if num_problems != len(train_dataset):
+                raise ValueError(
+                    f"the sampler covers {num_problems} problems but train_dataset has {len(train_dataset)} rows; "
+                    "build it as PrioritizedSampler(len(train_dataset), seed=...)"
+                )
+        if replay is not None:
+            _check_buffer(replay)
         self.priorl_sampler = sampler
+        self.priorl_replay = replay
+        self.priorl_generation = 0
+        self.priorl_last_draw: list = []
+        self._priorl_skipped_empty = 0
         self.priorl_transform = reward_transform or _check_unit_interval
         super().__init__(model, reward_funcs, args, train_dataset, *more, **kwargs)
+        if replay is not None:
+            self._check_replay_settings()
+        self.priorl_feed = None
+        if sampler is None:
+            return
         chunk = self.args.generation_batch_size // self.num_generations
         if chunk > num_problems:
             raise ValueError(
@@ -157,6 +200,132 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
             )
             self.args.ignore_data_skip = True
 
+    def _check_replay_settings(self) -> None:
+        """Refuse TRL settings replay cannot honour, each named (called once TRL has built its own state)."""
+        import trl
+
+        if not trl.__version__.startswith(TESTED_TRL + "."):
+            logger.warning(
+                "priorl's TRL replay was tested with TRL %s.x only; this is TRL %s. It checks every batch key and "
+                "stops on an unknown one, but TRL's private _generate_and_score_completions may have changed.",
+                TESTED_TRL,
+                trl.__version__,
+            )
+        if self.beta != 0.0 and getattr(self.args, "sync_ref_model", False):
+            raise ValueError(
+                "replay with beta != 0 and sync_ref_model=True is refused: a replayed row carries the reference "
+                "log-probs of its generation, and a synced reference model would make them stale. Set "
+                "sync_ref_model=False (a frozen reference keeps them exact) or beta=0."
+            )
+        spg = self.args.steps_per_generation
+        fresh = self.args.per_device_train_batch_size * spg
+        if replay_count(self.priorl_replay.replay_ratio, fresh, spg, available=fresh * 10**6) == 0 and (
+            self.priorl_replay.replay_ratio > 0
+        ):
+            raise ValueError(
+                f"replay_ratio {self.priorl_replay.replay_ratio} rounds to no replayed row: each process has {fresh} "
+                f"fresh rows per generation and replays a multiple of steps_per_generation ({spg}) rows; raise "
+                "replay_ratio or per_device_train_batch_size"
+            )
+
+    # ------------------------------------------------------------------ replay
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if self.priorl_replay is None or not self.model.training:
+            return output  # eval batches are never replayed into nor stored
+        return self._priorl_extend(output, inputs)
+
+    def _priorl_extend(self, output: dict[str, Any], inputs) -> dict[str, Any]:
+        """Store this generation's rows and append the replayed ones (see the module docstring)."""
+        from accelerate.utils import gather
+
+        check_batch_keys(output)
+        acc = self.accelerator
+        device = output["completion_ids"].device
+        if output.get("old_per_token_logps") is None:
+            output["old_per_token_logps"] = self._priorl_old_logps(output)
+        ids = [int(x[INDEX_COLUMN]) for x in inputs] if inputs and INDEX_COLUMN in inputs[0] else None
+        if ids is None or len(ids) != output["completion_ids"].shape[0]:
+            raise RuntimeError(
+                f"TRL's generation batch has {output['completion_ids'].shape[0]} rows but its inputs "
+                f"{'lack the ' + INDEX_COLUMN + ' column' if ids is None else f'have {len(ids)} rows'}"
+            )
+        step = self.priorl_generation
+        B = output["completion_ids"].shape[0]
+        fresh_all, empty = self._priorl_gather_rows(output, ids, step)
+
+        buffer, spg, world = self.priorl_replay, self.args.steps_per_generation, acc.num_processes
+        available = buffer.expire(step)
+        k = 0
+        if step >= buffer.warmup_steps:
+            k = replay_count(buffer.replay_ratio, B, spg, available // world)
+        drawn = buffer.sample(k * world, step)  # the same draw on every process: same rows, same RNG
+        mine = drawn[acc.process_index * k : (acc.process_index + 1) * k]
+        buffer.add(fresh_all)
+        self.priorl_generation = step + 1
+        self.priorl_last_draw = mine
+
+        out = merge_rows(output, mine, pad_token_id=self._tokenizer.pad_token_id, ages=[step - r.step for r in mine])
+        loss_mask = out["completion_mask"] if "tool_mask" not in out else out["completion_mask"] * out["tool_mask"]
+        out["num_items_in_batch"] = gather(loss_mask.sum().reshape(1)).sum().to(device)
+
+        metrics = buffer.metrics()
+        log = self._metrics["train"]
+        log["priorl/replay/replayed"].append(float(len(drawn)))
+        log["priorl/replay/replayed_per_process"].append(float(k))
+        log["priorl/replay/replayed_mean_age"].append(metrics["replayed_mean_age"])
+        log["priorl/replay/replayed_mean_abs_advantage"].append(metrics["replayed_mean_abs_advantage"])
+        log["priorl/replay/size"].append(metrics["size"])
+        for key in ("added", "skipped_zero_advantage", "evicted_age", "evicted_capacity"):
+            log[f"priorl/replay/{key}"].append(metrics[key])
+        self._priorl_skipped_empty += empty
+        log["priorl/replay/skipped_empty_mask"].append(float(self._priorl_skipped_empty))
+        return out
+
+    def _priorl_old_logps(self, output: dict[str, Any]):
+        """The current policy's per-token log-probs of the batch, once, without grad (TRL's own computation)."""
+        from trl.models.utils import disable_gradient_checkpointing
+
+        prompt_completion_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            logps, _, _ = self._get_per_token_logps_and_entropies(
+                self.model,
+                prompt_completion_ids,
+                attention_mask,
+                output["completion_ids"].size(1),
+                batch_size=self.args.per_device_train_batch_size,
+            )
+        return logps
+
+    def _priorl_gather_rows(self, output: dict[str, Any], ids: list[int], step: int):
+        """Every process's rows of this generation, in process order (the replicated buffer's input).
+
+        Tensors are padded to common widths across processes (prompts on the left, completions on the right) and
+        gathered; each process then builds the same rows. Returns ``(rows, rows without a loss token)``.
+        """
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return rows_from_batch(output, problem_ids=ids, step=step)
+        from accelerate.utils import gather
+
+        pad_id = self._tokenizer.pad_token_id
+        gathered: dict[str, Any] = {}
+        for key in ("prompt_ids", "prompt_mask"):
+            value = pad_id if key == "prompt_ids" else 0
+            gathered[key] = gather(acc.pad_across_processes(output[key], dim=1, pad_index=value, pad_first=True))
+        per_token = ["completion_ids", "completion_mask"] + [k for k in TOKEN_FIELDS if output.get(k) is not None]
+        for key in per_token:
+            t = output[key]
+            if key in TOKEN_FIELDS and t.shape[1] == 1 and output["completion_ids"].shape[1] != 1:
+                gathered[key] = gather(t)  # a sequence-level importance-sampling ratio
+                continue
+            value = pad_id if key == "completion_ids" else TOKEN_FIELDS.get(key, 0)
+            gathered[key] = gather(acc.pad_across_processes(t, dim=1, pad_index=value))
+        gathered["advantages"] = gather(output["advantages"])
+        all_ids = gather(torch.tensor(ids, dtype=torch.long, device=output["advantages"].device)).tolist()
+        return rows_from_batch(gathered, problem_ids=all_ids, step=step)
+
     # ------------------------------------------------------------------ prompts
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -164,6 +333,8 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
             self._signature_columns = [*self._signature_columns, INDEX_COLUMN]
 
     def _get_train_sampler(self, dataset=None) -> Sampler:
+        if self.priorl_sampler is None:
+            return super()._get_train_sampler(dataset)
         dataset = self.train_dataset if dataset is None else dataset
         return PriorlRepeatSampler(
             self.priorl_feed,
@@ -175,7 +346,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------ rewards
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        if self.model.training:
+        if self.model.training and self.priorl_sampler is not None:
             self._observe(inputs, rewards_per_func)
         return rewards_per_func
 
@@ -221,18 +392,51 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            save_state(folder, STATE_NAME, self.priorl_feed.state_dict())
+            if self.priorl_feed is not None:
+                save_state(folder, STATE_NAME, self.priorl_feed.state_dict())
+            if self.priorl_replay is not None:
+                # The buffer is replicated (identical on every process), so the main process's copy is all of it.
+                state = {
+                    "generation": self.priorl_generation,
+                    "skipped_empty_mask": self._priorl_skipped_empty,
+                    "buffer": self.priorl_replay.state_dict(),
+                }
+                save_state(folder, REPLAY_STATE_NAME, state)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
-        if not os.path.exists(os.path.join(checkpoint, f"{STATE_NAME}.json")):
-            raise FileNotFoundError(
-                f"{checkpoint} has no {STATE_NAME}.json: it was not written by PrioritizedGRPOTrainer, so the "
-                "sampler cannot be restored. Resume from a PrioritizedGRPOTrainer checkpoint."
-            )
-        self.priorl_feed.load_state_dict(load_state(checkpoint, STATE_NAME))
+        for name, wanted in ((STATE_NAME, self.priorl_feed), (REPLAY_STATE_NAME, self.priorl_replay)):
+            if wanted is not None and not os.path.exists(os.path.join(checkpoint, f"{name}.json")):
+                what = "sampler" if name == STATE_NAME else "replay buffer"
+                raise FileNotFoundError(
+                    f"{checkpoint} has no {name}.json: it was not written by a PrioritizedGRPOTrainer with this "
+                    f"{what}, so the {what} cannot be restored (an empty one would silently change the run). Resume "
+                    "from a checkpoint of the same setup."
+                )
+        if self.priorl_feed is not None:
+            self.priorl_feed.load_state_dict(load_state(checkpoint, STATE_NAME))
+        if self.priorl_replay is not None:
+            state = load_state(checkpoint, REPLAY_STATE_NAME)
+            for key in ("generation", "buffer"):
+                if key not in state:
+                    raise ValueError(f"{checkpoint}/{REPLAY_STATE_NAME}.json is missing the key {key!r}")
+            self.priorl_replay.load_state_dict(state["buffer"])
+            self.priorl_generation = int(state["generation"])
+            self._priorl_skipped_empty = int(state.get("skipped_empty_mask", 0))
+
+
+def _check_buffer(replay: Any) -> None:
+    """Accept an empty priorl replay buffer and make it store TRL rows."""
+    if not isinstance(replay, ReplayBuffer):
+        raise TypeError(f"replay= takes a priorl ReplayBuffer (e.g. RolloutReplayBuffer), got {type(replay).__name__}")
+    if replay.codec is not TRL_ROW_CODEC:
+        if replay.codec is not ROLLOUT_CODEC:
+            raise ValueError(f"replay= buffer has its own record codec {replay.codec.name!r}; pass one built without codec=")
+        if len(replay):
+            raise ValueError(f"replay= buffer must be empty, it holds {len(replay)} rollouts")
+        replay.codec = TRL_ROW_CODEC
 
 
 def _with_index_column(dataset):
