@@ -715,6 +715,9 @@ class Trainer:
             for r, f in zip(rows, fresh, strict=True)
             if len(r.completion_ids) and not (skip_zero and r.advantage == 0.0)
         ]
+        # Micro-batches of similar lengths pad less. The mini-batch's gradient is the sum over its rows whatever
+        # their grouping, so the order changes only float rounding; a stable sort keeps it deterministic.
+        work.sort(key=lambda rf: len(rf[0].prompt_ids) + len(rf[0].completion_ids))
         temperature, pad = c.generation.temperature, self.generator.pad_id
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
