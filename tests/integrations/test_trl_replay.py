@@ -104,7 +104,23 @@ class LossChecker(Recorder):
         return loss
 
 
-def _trainer(tmp_path, *, max_steps, kind=Recorder, replay=None, sampler=True, save_steps=100, args=None, **kwargs):
+def alternating(completions, **kwargs):
+    """1, 0, 1, 0, ...: every group of 4 has a non-zero reward variance."""
+    return [float(i % 2 == 0) for i in range(len(completions))]
+
+
+def _trainer(
+    tmp_path,
+    *,
+    max_steps,
+    kind=Recorder,
+    replay=None,
+    sampler=True,
+    save_steps=100,
+    args=None,
+    reward=half_right,
+    **kwargs,
+):
     tok = load_tokenizer(ModelConfig(path="builtin:tiny-arith"))
     tok.padding_side = "left"
     model = load_policy(ModelConfig(path="builtin:tiny-arith", device="cpu", dtype="float32"))
@@ -129,7 +145,7 @@ def _trainer(tmp_path, *, max_steps, kind=Recorder, replay=None, sampler=True, s
         replay = RolloutReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0)
     return kind(
         model=model,
-        reward_funcs=half_right,
+        reward_funcs=reward,
         args=GRPOConfig(**config),
         train_dataset=_dataset(),
         processing_class=tok,
@@ -317,7 +333,7 @@ def test_resume_without_replay_state_is_an_error(tmp_path):
 
 
 def test_replay_without_priorl_sampler(tmp_path):
-    trainer = _trainer(tmp_path, max_steps=3, sampler=False)
+    trainer = _trainer(tmp_path, max_steps=3, sampler=False, reward=alternating)
     assert trainer.priorl_sampler is None and trainer.priorl_feed is None
     trainer.train()
     assert [len(d) for d in trainer.draws] == [0, 4, 4]
@@ -348,7 +364,8 @@ def test_replay_count_and_codec_round_trip():
     row = TrlRow(
         problem_id=3, step=2, row=5, advantage=-0.75,
         prompt_ids=np.array([5, 6, 7]), completion_ids=np.array([8, 9]), completion_mask=np.array([1, 1], np.int8),
-        fields={"old_per_token_logps": np.array([-0.5, -1.25], np.float32), "importance_sampling_ratio": np.array([0.9], np.float32)},
+        fields={"old_per_token_logps": np.array([-0.5, -1.25], np.float32),
+                "importance_sampling_ratio": np.array([0.9], np.float32)},
         layouts={"old_per_token_logps": "token", "importance_sampling_ratio": "row"},
         dtypes={"completion_mask": "torch.int64", "old_per_token_logps": "torch.bfloat16"},
     )  # fmt: skip

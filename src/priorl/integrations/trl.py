@@ -433,7 +433,9 @@ def _check_buffer(replay: Any) -> None:
         raise TypeError(f"replay= takes a priorl ReplayBuffer (e.g. RolloutReplayBuffer), got {type(replay).__name__}")
     if replay.codec is not TRL_ROW_CODEC:
         if replay.codec is not ROLLOUT_CODEC:
-            raise ValueError(f"replay= buffer has its own record codec {replay.codec.name!r}; pass one built without codec=")
+            raise ValueError(
+                f"replay= buffer has its own record codec {replay.codec.name!r}; pass one built without codec="
+            )
         if len(replay):
             raise ValueError(f"replay= buffer must be empty, it holds {len(replay)} rollouts")
         replay.codec = TRL_ROW_CODEC

@@ -81,7 +81,9 @@ def check_batch_keys(batch: Mapping[str, Any]) -> None:
             "be trained on silently wrong. Multimodal inputs are not supported; for another TRL version, check "
             "GRPOTrainer._generate_and_score_completions against priorl.integrations.trl_replay."
         )
-    missing = [k for k in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages") if k not in batch]
+    missing = [
+        k for k in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "advantages") if k not in batch
+    ]
     if missing:
         raise ValueError(f"TRL's generation batch lacks the key(s) {missing} that rollout replay needs")
     if batch["advantages"].dim() != 1:
@@ -215,8 +217,21 @@ class TrlRowCodec:
 
     def from_columns(self, columns: Mapping[str, Any]) -> list[TrlRow]:
         """Rows back from :meth:`to_columns`; ``ValueError`` naming a missing or malformed column. O(n)."""
-        for key in ("problem_id", "step", "row", "advantage", "times_replayed", "prompt_ids", "prompt_offsets",
-                    "completion_ids", "completion_offsets", "completion_mask", "fields", "layouts", "dtypes"):
+        for key in (
+            "problem_id",
+            "step",
+            "row",
+            "advantage",
+            "times_replayed",
+            "prompt_ids",
+            "prompt_offsets",
+            "completion_ids",
+            "completion_offsets",
+            "completion_mask",
+            "fields",
+            "layouts",
+            "dtypes",
+        ):
             if key not in columns:
                 raise ValueError(f"TRL replay state is missing the column {key!r}")
         problem_id = np.asarray(columns["problem_id"], dtype=np.int64).reshape(-1)
@@ -318,7 +333,9 @@ def rows_from_batch(
             empty += 1
             continue
         length = int(np.flatnonzero(c_mask[i])[-1]) + 1
-        fields = {k: (host[k][i].reshape(-1).copy() if layouts[k] == "row" else host[k][i, :length].copy()) for k in names}
+        fields = {
+            k: (host[k][i].reshape(-1).copy() if layouts[k] == "row" else host[k][i, :length].copy()) for k in names
+        }
         rows.append(
             TrlRow(
                 problem_id=int(problem_ids[i]),
