@@ -54,6 +54,7 @@ def run_figures(run: Path, levels_cache: dict) -> dict:
         "accuracy": [e["accuracy"] for e in evals],
         "tokens_at_eval": [int(cum[min(e["step"], len(cum) - 1)]) for e in evals],
         "final_by_level": {k: v["accuracy"] for k, v in evals[-1]["by_level"].items()},
+        "by_level_curve": {k: [e["by_level"][k]["accuracy"] for e in evals] for k in evals[-1]["by_level"]},
         "informative": float(np.mean([m["informative_fraction"] for m in metrics])),
         "tokens_trained": int(cum[-1]),
         "wall_s": float(summary["wall_seconds"]),
@@ -113,6 +114,10 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             "final_by_level": {
                 k: float(np.mean([r["final_by_level"][k] for r in rs])) for k in rs[0]["final_by_level"]
             },
+            "by_level_curve": {
+                k: [round(float(x), 4) for x in np.mean([r["by_level_curve"][k] for r in rs], axis=0)]
+                for k in rs[0]["by_level_curve"]
+            },
         }
     return {"grpo_final": grpo_final, "grpo_tokens": grpo_tokens, "presets": rows}
 
@@ -142,6 +147,12 @@ def markdown(name: str, s: dict) -> str:
     for n, r in rows.items():
         cells = [f"{r['share'].get(k, 0):.3f} / {100 * r['final_by_level'].get(k, 0):.0f}%" for k in levels]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines += ["", "Held-out accuracy per level along the budget (%, mean over seeds):", "",
+              "| preset | level | " + " | ".join(f"{x:,}" for x in first["rollouts"]) + " |",
+              "|---|---" + "|---" * len(first["rollouts"]) + "|"]  # fmt: skip
+    for n, r in rows.items():
+        for k, curve in r["by_level_curve"].items():
+            lines.append(f"| {n} | {k} | " + " | ".join(f"{100 * x:.0f}" for x in curve) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -162,6 +173,21 @@ def plot(name: str, s: dict, path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+    levels = list(next(iter(s["presets"].values()))["by_level_curve"])
+    fig, axes = plt.subplots(1, len(levels), figsize=(2.6 * len(levels), 3.0), sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], levels, strict=True):
+        for n, r in s["presets"].items():
+            style = "--" if "adv-replay" in n else "-"
+            ax.plot(r["rollouts"], [100 * x for x in r["by_level_curve"][k]], style, marker="o", ms=3, label=n)
+        ax.set_title(f"level {k}", fontsize=9)
+        ax.set_xlabel("completions", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("held-out accuracy (%)")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path.with_name(path.stem.replace("_accuracy", "") + "_levels.png"), dpi=110)
     plt.close(fig)
 
 

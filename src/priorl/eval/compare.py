@@ -473,6 +473,13 @@ def _run_state(run_dir: Path) -> str:
     return "overwrite" if run_contents(run_dir) else "fresh"
 
 
+def _last_checkpoint(run_dir: Path) -> str | None:
+    from priorl.grpo.checkpoint import list_checkpoints
+
+    done = list_checkpoints(run_dir)
+    return str(done[-1]) if done else None
+
+
 def _write_study(out: Path, study: dict) -> None:
     from priorl.statefile import write_atomic
 
@@ -588,6 +595,8 @@ def run_compare(
     runs: dict[str, list[dict]] = {p: [] for p in presets}
     for preset, seed, cfg in plan:
         rec = records.get((preset, seed)) or {"seed": seed, "dir": cfg.out_dir, "status": "interrupted"}
+        if rec["status"] == "interrupted" and not rec.get("checkpoint"):  # e.g. its worker killed at once
+            rec["checkpoint"] = _last_checkpoint(Path(cfg.out_dir))
         rec.setdefault("evals", [])
         rec.setdefault("metrics", [])
         runs[preset].append(rec)

@@ -118,6 +118,23 @@ class SampledTokenLogprobs:
         return out
 
 
+def _accepts(model, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(_hf_model(model).forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _cache_argument(model) -> str:
+    """The name under which this model's forward (and ``generate()``) takes a KV cache, or "" if neither."""
+    for name in ("cache", "past_key_values"):  # transformers renamed past_key_values to cache in 5.x
+        if _accepts(model, name):
+            return name
+    return ""
+
+
 class _StopStrings:
     """Stopping criterion: a row is done once the text of its last few new tokens contains a stop string.
 
@@ -159,7 +176,9 @@ class HFGenerator:
     module docstring): the same quantity the trainer's forward computes, so on-policy ratios start at 1.
 
     ``encode`` turns prompts into token ids (a :class:`priorl.data.PromptFormatter`'s ``encode``, to apply a
-    chat template); by default the tokenizer's plain encoding. ``stop`` lists stop strings.
+    chat template); by default the tokenizer's plain encoding. ``stop`` lists stop strings. With
+    ``share_prompts`` the prompt of a group is prefilled once and its KV cache copied to the group's rows
+    (:meth:`_shared_prompt_cache`).
     """
 
     def __init__(
@@ -173,6 +192,7 @@ class HFGenerator:
         batch_size: int = 256,
         stop: Sequence[str] = (),
         encode: Callable[[Sequence[str]], list[list[int]]] | None = None,
+        share_prompts: bool = False,
     ) -> None:
         if top_p != 1.0:
             raise ValueError(
@@ -198,6 +218,8 @@ class HFGenerator:
         self.eos_id = self.eos_ids[0]
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
         self._encode = encode
+        self.share_prompts = bool(share_prompts)
+        self._cache_kwarg: str | None = None  # generate()'s name for a given cache ("" : not shareable)
         self._report_ignored_settings()
 
     def _report_ignored_settings(self) -> None:
@@ -285,12 +307,15 @@ class HFGenerator:
             config.update(temperature=1.0, top_k=0, top_p=1.0, typical_p=1.0)
         recorder = SampledTokenLogprobs(1.0 if greedy else self.temperature)
         criteria = StoppingCriteriaList([_StopStrings(self.tokenizer, self.stop, width)] if self.stop else [])
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        extra = self._shared_prompt_cache(prompts, input_ids, attention) if self.share_prompts else {}
         sequences = self.model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention.to(device),
+            input_ids=input_ids,
+            attention_mask=attention,
             generation_config=config,
             logits_processor=LogitsProcessorList([recorder]),
             stopping_criteria=criteria,
+            **extra,
         )
         token_logprobs = recorder.finish(sequences, width)  # [b, T]
         tokens, lps = sequences[:, width:].tolist(), token_logprobs.float().tolist()
@@ -301,6 +326,39 @@ class HFGenerator:
             out.logprobs.append(lp[:end])
             out.finished.append(finished)
             out.texts.append(text)
+
+    def _shared_prompt_cache(self, prompts: list[list[int]], input_ids: torch.Tensor, attention: torch.Tensor) -> dict:
+        """The KV cache of every prompt but its last token, computed once per distinct prompt of the chunk and
+        copied to its rows: a group's G rows share one prompt, so the prefill (most of the work when prompts
+        are longer than completions) runs on B rows instead of B x G. ``generate()`` then starts from the
+        last prompt token. The cached keys and values are those the full prefill computes (same tokens, mask
+        and positions), so what is sampled and the recorded log-probs are unchanged up to float rounding.
+
+        Returns ``generate()``'s cache argument, or ``{}`` (nothing shared: no prompt repeats, one-token
+        prompts, or a model whose cache cannot be indexed by row).
+        """
+        index: dict[tuple[int, ...], int] = {}
+        rows = [index.setdefault(tuple(p), len(index)) for p in prompts]
+        width = input_ids.shape[1]
+        if len(index) == len(prompts) or width < 2:
+            return {}
+        first = torch.tensor([rows.index(u) for u in range(len(index))], device=input_ids.device)
+        ids, mask = input_ids[first, :-1], attention[first, :-1]
+        position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # generate()'s positions for left padding
+        kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True)
+        if self._cache_kwarg is None:
+            self._cache_kwarg = _cache_argument(self.model)
+        if self._cache_kwarg == "":
+            return {}
+        if _accepts(self.model, "logits_to_keep"):
+            kwargs["logits_to_keep"] = 1  # only the cache is needed, not the prompt's logits
+        out = self.model(**kwargs)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache is None or not hasattr(cache, "batch_select_indices"):
+            self._cache_kwarg = ""  # this model's cache cannot be shared: prefill every row from now on
+            return {}
+        cache.batch_select_indices(torch.tensor(rows, device=input_ids.device))
+        return {self._cache_kwarg: cache}
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
