@@ -186,11 +186,7 @@ class TrlRowCodec:
                     f"{r.layouts} {r.dtypes} (problem {r.problem_id}, step {r.step})"
                 )
 
-        def ragged(parts: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
-            offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-            np.cumsum([p.size for p in parts], out=offsets[1:])
-            flat = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
-            return flat, offsets
+        from priorl.replay.state import ragged
 
         prompt, prompt_offsets = ragged([r.prompt_ids for r in rows], np.int64)
         completion, completion_offsets = ragged([r.completion_ids for r in rows], np.int64)

@@ -19,7 +19,7 @@ import numpy as np
 
 from priorl.types import Rollout, check_rollout
 
-__all__ = ["COLUMN_KEYS", "ROLLOUT_CODEC", "RecordCodec", "RolloutCodec", "columns_to_rollouts", "rollouts_to_columns"]
+__all__ = ["COLUMN_KEYS", "ROLLOUT_CODEC", "RecordCodec", "RolloutCodec", "columns_to_rollouts", "ragged", "rollouts_to_columns"]
 
 COLUMN_KEYS = (
     "problem_id",
@@ -42,7 +42,8 @@ def _flat(seq: Any, dtype: type) -> np.ndarray:
     return np.asarray(seq, dtype=dtype).reshape(-1)
 
 
-def _ragged(seqs: list[Any], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+def ragged(seqs: list[Any], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences as one flat ``dtype`` array and their ``n + 1`` int64 offsets (row i: ``flat[off[i]:off[i+1]]``)."""
     parts = [_flat(s, dtype) for s in seqs]
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([p.size for p in parts], out=offsets[1:])
@@ -52,10 +53,10 @@ def _ragged(seqs: list[Any], dtype: type) -> tuple[np.ndarray, np.ndarray]:
 
 def rollouts_to_columns(rollouts: list[Rollout]) -> dict[str, np.ndarray]:
     """Flat numpy columns of ``rollouts`` (ids as int64, log-probs as float64, exact). O(total tokens)."""
-    prompt_ids, prompt_offsets = _ragged([r.prompt_ids for r in rollouts], np.int64)
-    completion_ids, completion_offsets = _ragged([r.completion_ids for r in rollouts], np.int64)
+    prompt_ids, prompt_offsets = ragged([r.prompt_ids for r in rollouts], np.int64)
+    completion_ids, completion_offsets = ragged([r.completion_ids for r in rollouts], np.int64)
     # float64 holds float32 and Python-float log-probs exactly, so a resumed run replays the same ratios.
-    logprobs, logprob_offsets = _ragged([r.behavior_logprobs for r in rollouts], np.float64)
+    logprobs, logprob_offsets = ragged([r.behavior_logprobs for r in rollouts], np.float64)
     if not np.array_equal(logprob_offsets, completion_offsets):
         raise ValueError("a stored rollout has behavior_logprobs and completion_ids of different lengths")
     return {

@@ -134,10 +134,7 @@ class VerlRowCodec:
                     f"(problem {row.problem_id}, step {row.step})"
                 )
 
-        def ragged(parts: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
-            offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-            np.cumsum([p.size for p in parts], out=offsets[1:])
-            return (np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)), offsets
+        from priorl.replay.state import ragged
 
         prompt_ids, prompt_offsets = ragged([r.prompt_ids for r in rows], np.int32)
         response_ids, response_offsets = ragged([r.response_ids for r in rows], np.int32)
