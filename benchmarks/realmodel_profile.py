@@ -92,7 +92,7 @@ def main() -> None:
     stats = pstats.Stats(profiler, stream=stream)
     stats.sort_stats("tottime").print_stats(args.top)
     top = []
-    for (file, line, name), (cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[: args.top]:
+    for (file, line, name), (_cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[: args.top]:
         top.append({"function": f"{file.split('site-packages/')[-1]}:{line}({name})", "calls": nc,
                     "own_s": round(tt, 3), "cumulative_s": round(ct, 3)})  # fmt: skip
     print(json.dumps({"config": "configs/smollm2-study.yaml (strategy grpo)", "steps": phases, "padding": waste,

@@ -36,6 +36,11 @@ def first_per_level(problems, levels, n):
     return out
 
 
+def by_level(result: dict, key: str) -> dict:
+    """``{"all": ..., "1": ..., ...}`` of one figure of an :func:`evaluate` result."""
+    return {"all": result[key], **{k: v[key] for k, v in result["by_level"].items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-level", type=int, default=40, help="problems per level, train and held-out each")
@@ -85,10 +90,10 @@ def main() -> None:
         "temperature": args.temperature,
         "per_level": args.per_level,
         "seconds": round(time.perf_counter() - t0, 1),
-        "held_out_greedy_pass@1": {"all": held_out["accuracy"], **{k: v["accuracy"] for k, v in held_out["by_level"].items()}},
-        "train_greedy_pass@1": {"all": train_greedy["accuracy"], **{k: v["accuracy"] for k, v in train_greedy["by_level"].items()}},
-        "train_sampled_avg@G": {"all": sampled["accuracy"], **{k: v["accuracy"] for k, v in sampled["by_level"].items()}},
-        "train_pass@G": {"all": sampled["pass_at_k"], **{k: v["pass_at_k"] for k, v in sampled["by_level"].items()}},
+        "held_out_greedy_pass@1": by_level(held_out, "accuracy"),
+        "train_greedy_pass@1": by_level(train_greedy, "accuracy"),
+        "train_sampled_avg@G": by_level(sampled, "accuracy"),
+        "train_pass@G": by_level(sampled, "pass_at_k"),
         "train_group_split (second draw)": split,
     }  # fmt: skip
     print(json.dumps(result, indent=2))

@@ -175,3 +175,20 @@ def test_eval_batch_size_bounds_generate_calls(model, tok):
         full = evaluate(gen, problems, vf)
         assert calls == [10]
     assert small["accuracy"] == full["accuracy"]
+
+
+def test_shared_prompt_prefill_samples_what_the_full_prefill_samples(model, tok):
+    """share_prompts prefills each distinct prompt once: same tokens (sampled and greedy), same log-probs."""
+    outs = {}
+    for share in (False, True):
+        gen = HFGenerator(model, tok, temperature=0.7, max_new_tokens=8, batch_size=32, share_prompts=share)
+        torch.manual_seed(0)
+        sampled = gen.generate(PROMPTS, 4)
+        greedy = gen.generate(PROMPTS, 2, greedy=True)
+        outs[share] = (sampled, greedy, gen)
+    (a, ga, gen), (b, gb, _) = outs[False], outs[True]
+    assert a.completion_ids == b.completion_ids and ga.completion_ids == gb.completion_ids
+    for x, y in zip(a.logprobs, b.logprobs, strict=True):
+        assert x == pytest.approx(y, abs=1e-4)
+    mean, worst = logprob_gap(model, b, 0.7, gen.pad_id)
+    assert mean < 1e-5 and worst < 1e-4

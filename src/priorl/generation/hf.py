@@ -342,7 +342,10 @@ class HFGenerator:
         width = input_ids.shape[1]
         if len(index) == len(prompts) or width < 2:
             return {}
-        first = torch.tensor([rows.index(u) for u in range(len(index))], device=input_ids.device)
+        first_row: dict[int, int] = {}
+        for i, u in enumerate(rows):
+            first_row.setdefault(u, i)
+        first = torch.tensor(list(first_row.values()), device=input_ids.device)  # in order of u
         ids, mask = input_ids[first, :-1], attention[first, :-1]
         position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # generate()'s positions for left padding
         kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True)

@@ -19,7 +19,15 @@ import numpy as np
 
 from priorl.types import Rollout, check_rollout
 
-__all__ = ["COLUMN_KEYS", "ROLLOUT_CODEC", "RecordCodec", "RolloutCodec", "columns_to_rollouts", "ragged", "rollouts_to_columns"]
+__all__ = [
+    "COLUMN_KEYS",
+    "ROLLOUT_CODEC",
+    "RecordCodec",
+    "RolloutCodec",
+    "columns_to_rollouts",
+    "ragged",
+    "rollouts_to_columns",
+]
 
 COLUMN_KEYS = (
     "problem_id",
