@@ -94,6 +94,9 @@ class GenerationConfig(_Section):
     # Stop strings: a completion ends with the token that completes the first one; the verifier's text ends
     # just before it (see priorl.generation.hf).
     stop: list[str] = Field(default_factory=list)
+    # Prefill each group's prompt once and copy its KV cache to the G rows (same tokens and log-probs up to float
+    # rounding; generation several times faster when prompts are longer than completions). False: every row.
+    share_prompts: bool = True
 
     @field_validator("top_p")
     @classmethod

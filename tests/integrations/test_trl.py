@@ -60,9 +60,11 @@ class RewardLog:
 
     def __init__(self, value=None):
         self.calls: list[tuple[list[str], list[float]]] = []
+        self.completions: list[list[str]] = []
         self.value = value
 
     def __call__(self, completions, answer, **kwargs):
+        self.completions.append(list(completions))
         rewards = [1.0 if c.strip() == a else 0.0 for c, a in zip(completions, answer, strict=True)]
         if self.value is not None:
             rewards = [self.value] * len(completions)
@@ -149,14 +151,15 @@ def test_sampler_sees_every_group(tmp_path):
 
 @pytest.mark.parametrize("kind", [RecordingSampler, RecordingPassSampler], ids=["heap", "pass"])
 def test_resume_restores_sampler(tmp_path, kind):
-    full = _trainer(tmp_path / "a", max_steps=4, reward=RewardLog(), sampler=kind(N_PROBLEMS, seed=0))
+    full_log, resumed_log = RewardLog(), RewardLog()
+    full = _trainer(tmp_path / "a", max_steps=4, reward=full_log, sampler=kind(N_PROBLEMS, seed=0))
     full.train()
     ckpt = tmp_path / "a" / "out" / "checkpoint-2"
     saved = json.loads((ckpt / "priorl_sampler.json").read_text())
     assert (ckpt / "priorl_sampler.safetensors").exists()
     assert saved["sampler"]["calls"] >= 2
 
-    resumed = _trainer(tmp_path / "b", max_steps=4, reward=RewardLog(), sampler=kind(N_PROBLEMS, seed=0))
+    resumed = _trainer(tmp_path / "b", max_steps=4, reward=resumed_log, sampler=kind(N_PROBLEMS, seed=0))
     resumed.train(resume_from_checkpoint=str(ckpt))
     a, b = full.priorl_sampler, resumed.priorl_sampler
     # the resumed sampler starts from the checkpoint's state: it first re-issues the chunk that was drawn
@@ -165,6 +168,8 @@ def test_resume_restores_sampler(tmp_path, kind):
     trained_after = [ids for ids, _ in b.observed]
     assert trained_after[: len(pending)] == pending
     assert trained_after == [ids for ids, _ in a.observed][2:4]
+    # TRL sampled the same completions after the resume (the adapter restores the checkpoint's RNG state)
+    assert resumed_log.completions == full_log.completions[2:4] and b.observed == a.observed[2:4]
     assert b.metrics()["calls"] == a.metrics()["calls"]
 
 

@@ -177,8 +177,8 @@ class HFGenerator:
 
     ``encode`` turns prompts into token ids (a :class:`priorl.data.PromptFormatter`'s ``encode``, to apply a
     chat template); by default the tokenizer's plain encoding. ``stop`` lists stop strings. With
-    ``share_prompts`` the prompt of a group is prefilled once and its KV cache copied to the group's rows
-    (:meth:`_shared_prompt_cache`).
+    ``share_prompts`` (the default) the prompt of a group is prefilled once and its KV cache copied to the
+    group's rows (:meth:`_shared_prompt_cache`); ``False`` prefills every row.
     """
 
     def __init__(
@@ -192,7 +192,7 @@ class HFGenerator:
         batch_size: int = 256,
         stop: Sequence[str] = (),
         encode: Callable[[Sequence[str]], list[list[int]]] | None = None,
-        share_prompts: bool = False,
+        share_prompts: bool = True,
     ) -> None:
         if top_p != 1.0:
             raise ValueError(

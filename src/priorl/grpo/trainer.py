@@ -242,7 +242,7 @@ class Trainer:
         self.generator = HFGenerator(
             self.model, self.tokenizer, temperature=c.generation.temperature, top_p=c.generation.top_p,
             max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.batch_size,
-            stop=c.generation.stop, encode=encode,
+            stop=c.generation.stop, encode=encode, share_prompts=c.generation.share_prompts,
         )  # fmt: skip
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(

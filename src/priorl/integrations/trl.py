@@ -178,6 +178,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         self.priorl_generation = 0
         self.priorl_last_draw: list = []
         self._priorl_skipped_empty = 0
+        self._priorl_rng_checkpoint: str | None = None
         self.priorl_transform = reward_transform or _check_unit_interval
         super().__init__(model, reward_funcs, args, train_dataset, *more, **kwargs)
         if replay is not None:
@@ -384,6 +385,23 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
                 self._metrics["train"][f"priorl/{key}"].append(float(value))
 
     # ------------------------------------------------------------------ checkpoints
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """transformers' batch fetch; on the first fetch after a mid-epoch resume, then the checkpoint's RNG state.
+
+        With ``ignore_data_skip=True`` transformers (5.x) restores the RNG state before it creates the data
+        iterator, whose first fetch draws the loader's base seed from the torch RNG: right for a checkpoint at an
+        epoch boundary (the uninterrupted run also starts a new iterator there), one draw off mid-epoch, where the
+        uninterrupted run draws nothing between the save and the next generation. Mid-epoch the state is restored
+        again here, after the fetch and before the first forward (where transformers restores it when it skips
+        batches itself), so a resumed run samples the same completions as an uninterrupted one.
+        """
+        out = super().get_batch_samples(epoch_iterator, num_batches, device)
+        checkpoint, self._priorl_rng_checkpoint = self._priorl_rng_checkpoint, None
+        epoch = float(self.state.epoch or 0.0)
+        if checkpoint is not None and abs(epoch - round(epoch)) > 1e-9:
+            self._load_rng_state(checkpoint)
+        return out
+
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
@@ -407,6 +425,8 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
+        # The RNG state is restored once more after the first batch fetch (get_batch_samples says why).
+        self._priorl_rng_checkpoint = checkpoint if self.args.ignore_data_skip else None
         for name, wanted in ((STATE_NAME, self.priorl_feed), (REPLAY_STATE_NAME, self.priorl_replay)):
             if wanted is not None and not os.path.exists(os.path.join(checkpoint, f"{name}.json")):
                 what = "sampler" if name == STATE_NAME else "replay buffer"
