@@ -1,6 +1,8 @@
-"""priorl's problem sampler inside TRL's GRPOTrainer, at tiny scale on CPU (pip install 'priorl[trl]').
+"""priorl's problem sampler and rollout replay inside TRL's GRPOTrainer, tiny scale, CPU (pip install 'priorl[trl]').
 
-    python examples/trl_tiny.py --max-steps 4
+    python examples/trl_tiny.py --max-steps 4                 # the problem sampler
+    python examples/trl_tiny.py --max-steps 6 --replay        # sampler + rollout replay (replay from generation 3)
+    python examples/trl_tiny.py --max-steps 6 --replay --no-sampler   # replay with TRL's own prompt order
 
 The same script scales to a real model and many GPUs (``accelerate launch examples/trl_tiny.py ...`` with
 ``--model Qwen/Qwen3-0.6B-Base``): only the model, the data and GRPOConfig change. docs/scale.md has the
@@ -17,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig
 
 from priorl import PrioritizedSampler
+from priorl.replay import RolloutReplayBuffer
 from priorl.assets import default_model_path
 from priorl.data import load_problems
 from priorl.integrations.trl import PrioritizedGRPOTrainer
@@ -34,7 +37,11 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--problems", type=int, default=256)
     parser.add_argument("--output-dir", default=None)
+    parser.add_argument("--replay", action="store_true", help="add rollout replay (RolloutReplayBuffer)")
+    parser.add_argument("--no-sampler", action="store_true", help="TRL's own prompt order (needs --replay)")
     args = parser.parse_args()
+    if args.no_sampler and not args.replay:
+        parser.error("--no-sampler needs --replay (with neither, use trl.GRPOTrainer itself)")
 
     problems = load_problems("builtin:arithmetic")[: args.problems]
     data = Dataset.from_dict({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems]})
@@ -59,12 +66,22 @@ def main() -> None:
         args=config,
         train_dataset=data,
         processing_class=tokenizer,
-        sampler=PrioritizedSampler(len(data), seed=0),
+        sampler=None if args.no_sampler else PrioritizedSampler(len(data), seed=0),
+        # replayed rows per fresh row, at most tau_max generations old, drawn by (|A| + eps)^alpha; every process
+        # must build the buffer with the same seed (it is replicated: see docs/scale.md)
+        replay=RolloutReplayBuffer(replay_ratio=0.5, tau_max=4, warmup_steps=2, seed=0) if args.replay else None,
     )
     trainer.train()
-    metrics = trainer.priorl_sampler.metrics()
-    shown = ("calls", "informative_fraction", "unseen", "active", "solved", "unsolved")
-    print(f"done: {args.max_steps} steps; sampler " + ", ".join(f"{k} {metrics[k]:g}" for k in shown if k in metrics))
+    if trainer.priorl_sampler is not None:
+        metrics = trainer.priorl_sampler.metrics()
+        shown = ("calls", "informative_fraction", "unseen", "active", "solved", "unsolved")
+        print(f"done: {args.max_steps} steps; sampler " + ", ".join(f"{k} {metrics[k]:g}" for k in shown if k in metrics))
+    if trainer.priorl_replay is not None:
+        m = trainer.priorl_replay.metrics()
+        print(
+            f"replay: {m['replayed']:g} rows replayed in the last generation, mean age {m['replayed_mean_age']:.2f} generations, "
+            f"{m['size']:g} stored, {m['evicted_age']:g} evicted by age"
+        )
 
 
 if __name__ == "__main__":

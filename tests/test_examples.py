@@ -32,3 +32,15 @@ def test_trl_example(tmp_path):
     proc = run("trl_tiny.py", "--max-steps", "2", "--problems", "32", "--output-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "done: 2 steps; sampler calls" in proc.stdout
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-sampler"]], ids=["sampler+replay", "replay"])
+def test_trl_replay_example(tmp_path, extra):
+    pytest.importorskip("trl")
+    args = ["--max-steps", "4", "--problems", "32", "--replay", *extra, "--output-dir", str(tmp_path)]
+    proc = run("trl_tiny.py", *args)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("replay: ")]
+    replayed, stored = int(line.split()[1]), int(line.split(", ")[2].split()[0])
+    assert replayed == 8 and stored > 0  # round(0.5 x 16) rows replayed after the 2-generation warm-up
+    assert ("done: 4 steps; sampler" in proc.stdout) == (not extra)
