@@ -378,3 +378,33 @@ def test_replay_count_and_codec_round_trip():
     with pytest.raises(ValueError, match="old_per_token_logps has 1 values, expected 2"):
         TRL_ROW_CODEC.check(TrlRow(**{**{s: getattr(row, s) for s in TrlRow.__slots__},
                                       "fields": {"old_per_token_logps": np.zeros(1, np.float32)}}))  # fmt: skip
+
+
+def test_two_processes_get_equal_rows_and_the_same_buffer(tmp_path):
+    """torchrun, 2 CPU processes (gloo): same row counts per rank, disjoint slices of one draw, one buffer."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).with_name("trl_two_process.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), str(script), str(tmp_path)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert a["world"] == b["world"] == 2
+    assert len(a["generations"]) == len(b["generations"]) == 3
+    replayed_any = False
+    for x, y in zip(a["generations"], b["generations"], strict=True):
+        assert x["fresh"] == y["fresh"] == 4 and x["rows"] == y["rows"]  # every rank trains on as many rows
+        assert len(x["replayed"]) == len(y["replayed"]) == x["rows"] - 4
+        assert x["num_items_in_batch"] == y["num_items_in_batch"] == x["local_tokens"] + y["local_tokens"]
+        assert not {tuple(r) for r in x["replayed"]} & {tuple(r) for r in y["replayed"]}  # slices of one draw
+        replayed_any |= bool(x["replayed"])
+    assert replayed_any
+    assert a["stored"] == b["stored"] and a["stored"]  # the replicated buffer: the same rows, in the same order
+    assert a["weights"] == b["weights"]  # DDP kept the replicas equal with the replayed rows in the batch
