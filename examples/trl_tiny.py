@@ -19,10 +19,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig
 
 from priorl import PrioritizedSampler
-from priorl.replay import RolloutReplayBuffer
 from priorl.assets import default_model_path
 from priorl.data import load_problems
 from priorl.integrations.trl import PrioritizedGRPOTrainer
+from priorl.replay import RolloutReplayBuffer
 from priorl.rewards import numeric_score
 
 
@@ -75,11 +75,14 @@ def main() -> None:
     if trainer.priorl_sampler is not None:
         metrics = trainer.priorl_sampler.metrics()
         shown = ("calls", "informative_fraction", "unseen", "active", "solved", "unsolved")
-        print(f"done: {args.max_steps} steps; sampler " + ", ".join(f"{k} {metrics[k]:g}" for k in shown if k in metrics))
+        print(
+            f"done: {args.max_steps} steps; sampler " + ", ".join(f"{k} {metrics[k]:g}" for k in shown if k in metrics)
+        )
     if trainer.priorl_replay is not None:
         m = trainer.priorl_replay.metrics()
         print(
-            f"replay: {m['replayed']:g} rows replayed in the last generation, mean age {m['replayed_mean_age']:.2f} generations, "
+            f"replay: {m['replayed']:g} rows replayed in the last generation, "
+            f"mean age {m['replayed_mean_age']:.2f} generations, "
             f"{m['size']:g} stored, {m['evicted_age']:g} evicted by age"
         )
 

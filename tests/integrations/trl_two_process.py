@@ -66,7 +66,9 @@ def main() -> None:
         replay=RolloutReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0),
     )  # fmt: skip
     trainer.train()
-    stored = [[r.problem_id, r.step, r.row, r.advantage, r.completion_ids.tolist()] for r in trainer.priorl_replay.stored()]
+    stored = [
+        [r.problem_id, r.step, r.row, r.advantage, r.completion_ids.tolist()] for r in trainer.priorl_replay.stored()
+    ]
     result = {"world": int(os.environ["WORLD_SIZE"]), "generations": trainer.seen, "stored": stored,
               "weights": float(sum(p.double().sum() for p in model.parameters()))}  # fmt: skip
     (out / f"rank{rank}.json").write_text(json.dumps(result))
