@@ -11,20 +11,17 @@ import os
 import sys
 from pathlib import Path
 
-import datasets
 import torch
 from trl import GRPOConfig
 
-from priorl.config import ModelConfig
-from priorl.data import load_problems
-from priorl.integrations.trl import PrioritizedGRPOTrainer
-from priorl.models import load_policy, load_tokenizer
-from priorl.replay import RolloutReplayBuffer
-from priorl.sampling import PrioritizedSampler
+sys.path.insert(0, str(Path(__file__).parent))  # the test module beside this script: its dataset and reward
+from test_trl_replay import N_PROBLEMS, _dataset, half_right  # noqa: E402
 
-
-def half_right(completions, answer, **kwargs):
-    return [1.0 if (c.strip() == a or len(c) % 2 == 0) else 0.0 for c, a in zip(completions, answer, strict=True)]
+from priorl.config import ModelConfig  # noqa: E402
+from priorl.integrations.trl import PrioritizedGRPOTrainer  # noqa: E402
+from priorl.models import load_policy, load_tokenizer  # noqa: E402
+from priorl.replay import RolloutReplayBuffer  # noqa: E402
+from priorl.sampling import PrioritizedSampler  # noqa: E402
 
 
 class Recorder(PrioritizedGRPOTrainer):
@@ -50,8 +47,7 @@ class Recorder(PrioritizedGRPOTrainer):
 def main() -> None:
     out = Path(sys.argv[1])
     rank = int(os.environ["RANK"])
-    problems = load_problems("builtin:arithmetic")[:24]
-    data = datasets.Dataset.from_dict({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems]})
+    data = _dataset()
     tok = load_tokenizer(ModelConfig(path="builtin:tiny-arith"))
     tok.padding_side = "left"
     model = load_policy(ModelConfig(path="builtin:tiny-arith", device="cpu", dtype="float32"))
@@ -62,7 +58,7 @@ def main() -> None:
     )  # fmt: skip
     trainer = Recorder(
         model=model, reward_funcs=half_right, args=args, train_dataset=data, processing_class=tok,
-        sampler=PrioritizedSampler(len(data), seed=0),
+        sampler=PrioritizedSampler(N_PROBLEMS, seed=0),
         replay=RolloutReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0),
     )  # fmt: skip
     trainer.train()
@@ -72,7 +68,8 @@ def main() -> None:
     result = {"world": int(os.environ["WORLD_SIZE"]), "generations": trainer.seen, "stored": stored,
               "weights": float(sum(p.double().sum() for p in model.parameters()))}  # fmt: skip
     (out / f"rank{rank}.json").write_text(json.dumps(result))
-    torch.distributed.barrier() if torch.distributed.is_initialized() else None
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
 
 if __name__ == "__main__":
