@@ -46,8 +46,9 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(
         "configs/smollm2-study.yaml",
-        ["strategy=grpo", f"out_dir={args.out_dir}", "eval.before=false", "eval.after=false", "eval.every=0",
+        [f"out_dir={args.out_dir}", "eval.before=false", "eval.after=false", "eval.every=0",
          "logging.progress=false"],
+        preset="grpo",
     )  # fmt: skip
     trainer = Trainer(cfg, overwrite=True)
     captured: list = []
@@ -95,7 +96,7 @@ def main() -> None:
     for (file, line, name), (_cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[: args.top]:
         top.append({"function": f"{file.split('site-packages/')[-1]}:{line}({name})", "calls": nc,
                     "own_s": round(tt, 3), "cumulative_s": round(ct, 3)})  # fmt: skip
-    print(json.dumps({"config": "configs/smollm2-study.yaml (strategy grpo)", "steps": phases, "padding": waste,
+    print(json.dumps({"config": "configs/smollm2-study.yaml (preset grpo)", "steps": phases, "padding": waste,
                       "top_own_time": top}, indent=1))  # fmt: skip
 
 

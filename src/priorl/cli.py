@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from priorl.eval.compare import DEFAULT_PRESETS
+from priorl.config import SAFE_RESUME_CHANGES
+from priorl.presets import DEFAULT_PRESETS, DESCRIPTIONS
 
 app = typer.Typer(
     name="priorl",
@@ -262,16 +263,6 @@ def bench_throughput(
     print_throughput(results, as_json=json_out)
 
 
-# Config keys a resumed run may change (with --allow-change): they alter no state already saved, and
-# evaluation runs on its own random stream, so none of them changes what training does.
-SAFE_RESUME_CHANGES = (
-    "train.max_steps", "train.max_rollouts", "checkpoint.every", "checkpoint.every_minutes",
-    "checkpoint.keep_last", "eval.before", "eval.after", "eval.during", "eval.every", "eval.every_rollouts",
-    "eval.max_problems", "eval.max_new_tokens", "eval.samples", "eval.log_samples", "logging.tensorboard",
-    "logging.wandb", "logging.wandb_project", "logging.progress", "logging.progress_every_s",
-)  # fmt: skip
-
-
 def _default(key: str) -> str:
     """A config key's built-in default, for --help."""
     from priorl.config import default_value
@@ -288,11 +279,14 @@ def train(
         list[str] | None,
         typer.Option("--set", help="Override a config key, e.g. --set train.lr=1e-6 (repeatable)."),
     ] = None,
-    strategy: Annotated[
+    preset: Annotated[
         str | None,
         typer.Option(
-            help="grpo | prioritized | dynamic-sampling | naive-replay | adv-replay | prioritized+adv-replay "
-            f"({_default('strategy')})."
+            "--preset",
+            "--strategy",
+            help="Set the run's parts (sampler.kind, replay.kind, dynamic_sampling.enabled) as a named preset does, "
+            "over the config; --set still overrides single keys. Default: the config's own parts (built in: "
+            "adv-replay). Presets: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()) + ".",
         ),
     ] = None,
     data: Annotated[
@@ -349,13 +343,13 @@ def train(
         bool, typer.Option("--print-config", help="Print the resolved config as YAML and exit.")
     ] = False,
 ) -> None:
-    """Train a policy with GRPO and the chosen strategy; prints held-out accuracy before and after.
+    """Train a policy with GRPO and the chosen parts; prints held-out accuracy before and after.
 
     Examples:
 
       priorl train                                   # the built-in defaults (--print-config shows them)
 
-      priorl train -c configs/demo.yaml --strategy grpo --out runs/grpo
+      priorl train -c configs/demo.yaml --preset grpo --out runs/grpo
 
       priorl train --data problems.jsonl --verifier math --model Qwen/Qwen3-0.6B-Base --batch-size 32
 
@@ -366,11 +360,11 @@ def train(
     sample completions), TensorBoard events in tb/, checkpoints/, and at the end summary.json and
     progress.png. Ctrl-C (or SIGTERM) saves the last completed step and prints how to resume.
     """
-    from priorl.config import ConfigError, diff_configs, dump_config, load_config, resolve_paths
+    from priorl.config import ConfigError, check_resume_config, dump_config, load_config, resolve_paths
 
-    overrides = list(set_ or [])
+    overrides, notes = list(set_ or []), []
     for key, value in (
-        ("strategy", strategy), ("data.train", data), ("data.test", test), ("model.path", model),
+        ("data.train", data), ("data.test", test), ("model.path", model),
         ("verifier.name", verifier), ("train.max_steps", max_steps), ("train.batch_size", batch_size),
         ("generation.group_size", group_size), ("train.lr", lr), ("seed", seed),
         ("checkpoint.every", checkpoint_every), ("out_dir", out),
@@ -386,33 +380,25 @@ def train(
                 _fail(f"--resume {resume}: no config.yaml there (is it a priorl run directory?)")
             if out is not None and Path(out).resolve() != Path(resume).resolve():
                 _fail(f"--out {out} and --resume {resume} name different directories; a resumed run stays in its own")
-            saved = resolve_paths(load_config(saved_path))
-            cfg = load_config(config, overrides) if config else load_config(saved_path, overrides)
+            base = config or saved_path
+            cfg = load_config(base, overrides, preset=preset, notes=notes)
             # The run directory is where --resume points, however it is spelled or wherever we are.
             cfg = resolve_paths(cfg).model_copy(update={"out_dir": str(resume)})
-            changed = [k for k in diff_configs(saved, cfg) if k != "out_dir"]
-            unsafe = [k for k in changed if k not in SAFE_RESUME_CHANGES]
-            if unsafe:
-                _fail(
-                    f"--resume {resume}: the config differs from the run's in {', '.join(unsafe)}; "
-                    "these cannot change in a resumed run"
-                )
-            if changed and not allow_change:
-                _fail(
-                    f"--resume {resume}: the config differs from the run's in {', '.join(changed)}; "
-                    "pass --allow-change to accept these safe changes"
-                )
+            # Checked here too (the trainer checks again) so that --print-config and a refusal come before loading.
+            check_resume_config(load_config(saved_path), cfg, allow_change=allow_change, where=f"--resume {resume}")
         else:
-            cfg = resolve_paths(load_config(config, overrides))
+            cfg = resolve_paths(load_config(config, overrides, preset=preset, notes=notes))
     except ConfigError as exc:
         _fail(str(exc))
+    for note in notes:
+        _err.print(f"note: {note}", highlight=False)
     if print_config:
         print(dump_config(cfg), end="")
         return
-    _run_training(cfg, resume=resume is not None, overwrite=overwrite)
+    _run_training(cfg, resume=resume is not None, overwrite=overwrite, allow_change=allow_change)
 
 
-def _run_training(cfg, *, resume: bool, overwrite: bool) -> None:
+def _run_training(cfg, *, resume: bool, overwrite: bool, allow_change: bool = False) -> None:
     import shlex
 
     from priorl.grpo.checkpoint import CheckpointError
@@ -422,12 +408,12 @@ def _run_training(cfg, *, resume: bool, overwrite: bool) -> None:
     console = Console(soft_wrap=True)  # long lines stay whole in a log file
     again = f"priorl train --resume {shlex.quote(cfg.out_dir)}"
     console.print(
-        f"[bold]priorl train[/] strategy={cfg.strategy} model={cfg.model.path} "
+        f"[bold]priorl train[/] {cfg.preset or 'parts'}: {cfg.parts()}; model={cfg.model.path} "
         f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}",
         highlight=False,
     )
     try:
-        trainer = Trainer(cfg, resume=resume, overwrite=overwrite)
+        trainer = Trainer(cfg, resume=resume, overwrite=overwrite, allow_change=allow_change)
     except KeyboardInterrupt:
         _err.print("interrupted while loading; nothing was trained")
         raise typer.Exit(code=130) from None
@@ -543,19 +529,49 @@ def eval_command(
         str,
         typer.Option(help="Model directory, hub name, builtin:tiny-arith, or a run directory (its last checkpoint)."),
     ],
-    data: Annotated[str, typer.Option(help="Problems: .jsonl/.parquet/.csv, builtin:NAME or hf:NAME.")] = (
-        "builtin:arithmetic-test"
-    ),
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Problems: .jsonl/.parquet/.csv, builtin:NAME or hf:NAME. Default: a run directory's own held-out "
+            "set (as it trained with it), else builtin:arithmetic-test."
+        ),
+    ] = None,
     samples: Annotated[
         int, typer.Option(min=1, help="k > 1 also reports avg@k and pass@k, sampled at --temperature.")
     ] = 1,
-    temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature for avg@k.")] = 1.0,
-    verifier: Annotated[str, typer.Option(help="numeric | exact | math | module:function.")] = "numeric",
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Longest completion.")] = 16,
-    max_problems: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N problems.")] = None,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Sequences generated at once (memory: KV cache + batch x vocab score tensor).")
-    ] = 64,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01, help="Sampling temperature for avg@k (default: the run's generation.temperature, else 1)."
+        ),
+    ] = None,
+    verifier: Annotated[
+        str | None,
+        typer.Option(help="numeric | exact | math | module:function (default: the run's verifier, else numeric)."),
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Longest completion (default: the run's eval.max_new_tokens or generation.max_new_tokens, else 16).",
+        ),
+    ] = None,
+    max_problems: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Evaluate only the first N problems (default: the run's eval.max_problems, else all)."
+        ),
+    ] = None,
+    sequences_per_call: Annotated[
+        int | None,
+        typer.Option(
+            "--sequences-per-call",
+            "--batch-size",
+            min=1,
+            help="Sequences generated at once (memory: KV cache + sequences x vocab score tensor). Default: the "
+            "run's eval.sequences_per_call or generation.sequences_per_call, else 64.",
+        ),
+    ] = None,
     chat_template: Annotated[
         str | None,
         typer.Option(help="auto | none | a Jinja file (default: the run's data.chat_template, else auto)."),
@@ -571,8 +587,9 @@ def eval_command(
 ) -> None:
     """Held-out accuracy of a model: pass@1 (greedy), avg@k, mean response length, by difficulty level.
 
-    A run directory is evaluated with its last checkpoint and, unless given here, its own prompt format
-    (data.chat_template, data.system_prompt) and stop strings.
+    A run directory is evaluated with its last checkpoint and, for every option not given here, the run's own
+    config: its held-out set, verifier, prompt format (data.chat_template, data.system_prompt), stop strings,
+    completion length, temperature and model dtype, so the figure matches the run's eval.jsonl.
 
     Examples:
 
@@ -587,41 +604,55 @@ def eval_command(
 
     import torch
 
-    from priorl.config import ModelConfig
+    from priorl.config import ConfigError, ModelConfig, RunConfig, load_config
     from priorl.data import PromptFormatter, load_problems
+    from priorl.data.prepare import fit_context, run_problems
     from priorl.eval import evaluate
     from priorl.generation import HFGenerator
     from priorl.grpo.checkpoint import list_checkpoints
     from priorl.models import load_policy, load_tokenizer
     from priorl.rewards import make_verifier
 
-    path = model
-    run_data, run_stop = None, []
+    path, run = model, None
     if Path(model).is_dir() and (Path(model) / "checkpoints").is_dir():
         done = list_checkpoints(Path(model))
         if not done:
             _fail(f"--model {model}: the run has no complete checkpoint")
         path = str(done[-1] / "model")
         if (Path(model) / "config.yaml").is_file():
-            from priorl.config import ConfigError, load_config
-
             try:
                 run = load_config(Path(model) / "config.yaml")
             except ConfigError as exc:
                 _fail(str(exc))
-            run_data, run_stop = run.data, run.generation.stop
-    template = chat_template or (run_data.chat_template if run_data else "auto")
-    system = system_prompt if system_prompt is not None else (run_data.system_prompt if run_data else None)
-    try:
-        problems = load_problems(data)[:max_problems]
+    defaults = run if run is not None else RunConfig()
+    vcfg = defaults.verifier if verifier is None else None
+    template = chat_template or (run.data.chat_template if run else "auto")
+    system = system_prompt if system_prompt is not None else (run.data.system_prompt if run else None)
+    if run is not None:
+        new_tokens = max_new_tokens or run.eval.max_new_tokens or run.generation.max_new_tokens
+        per_call = sequences_per_call or run.eval.sequences_per_call or run.generation.sequences_per_call
+        temp = temperature if temperature is not None else run.generation.temperature
+        cfg = ModelConfig(path=path, dtype=run.model.dtype, device=run.model.device)
+    else:
+        new_tokens, per_call, temp = max_new_tokens or 16, sequences_per_call or 64, temperature or 1.0
         cfg = ModelConfig(path=path)
+    try:
         tok, policy = load_tokenizer(cfg), load_policy(cfg, trainable=False)
         formatter = PromptFormatter(tok, template, system)
+        if data is not None or run is None:
+            problems = load_problems(data or "builtin:arithmetic-test")[:max_problems]
+        else:  # the run's held-out set, exactly as its trainer built it (levels, eval.max_problems, data.overlong)
+            limit = {"max_problems": max_problems} if max_problems is not None else {}
+            held = run.model_copy(update={"eval": run.eval.model_copy(update=limit)})
+            problems, _ = fit_context(run_problems(held).test, tok, policy, held, formatter.encode)
         gen = HFGenerator(
-            policy, tok, temperature=temperature, max_new_tokens=max_new_tokens, batch_size=batch_size,
-            stop=run_stop if stop is None else stop, encode=formatter.encode,
+            policy, tok, temperature=temp, max_new_tokens=new_tokens, batch_size=per_call,
+            stop=(run.generation.stop if run else []) if stop is None else stop, encode=formatter.encode,
         )  # fmt: skip
-        vf = make_verifier(verifier)
+        if vcfg is not None:
+            vf = make_verifier(vcfg.name, timeout_s=vcfg.timeout_s, isolation=vcfg.isolation, workers=vcfg.workers)
+        else:
+            vf = make_verifier(verifier)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     torch.manual_seed(seed)

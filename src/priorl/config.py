@@ -16,8 +16,21 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Strategy = Literal["grpo", "prioritized", "dynamic-sampling", "naive-replay", "adv-replay", "prioritized+adv-replay"]
-STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
+# Keys that were renamed or removed: a config that sets one is refused with a message naming what replaced it.
+RENAMED: dict[str, str] = {
+    "generation.batch_size": "generation.sequences_per_call",
+    "eval.batch_size": "eval.sequences_per_call",
+    "train.warmup_steps": "train.lr_warmup_steps",
+    "sampler.alpha": "sampler.selection_exponent",
+    "replay.alpha": "replay.priority_exponent",
+}
+REMOVED: dict[str, str] = {
+    "strategy": "a run names its parts: sampler.kind (uniform | pass | heap), replay.kind (none | naive | adv) and "
+    "dynamic_sampling.enabled; a preset sets all three (priorl train --preset NAME; priorl.presets.PRESETS)",
+    "generation.backend": "Hugging Face generate() is the only generation backend",
+    "generation.top_p": "it could only be 1.0 (a top-p truncated distribution's log-probs cannot be reproduced by "
+    "the trainer's forward); lower generation.temperature instead",
+}
 
 
 class _Section(BaseModel):
@@ -84,30 +97,16 @@ class VerifierConfig(_Section):
 class GenerationConfig(_Section):
     """Sampling of the G completions per problem."""
 
-    backend: Literal["hf"] = "hf"
-    group_size: int = Field(8, ge=2)
-    temperature: float = Field(1.0, gt=0)
-    # Must stay 1.0: a top-p truncated distribution's log-probs cannot be reproduced by the trainer's forward.
-    top_p: float = Field(1.0, gt=0, le=1)
+    group_size: int = Field(8, ge=2)  # completions per problem (G)
+    temperature: float = Field(1.0, gt=0)  # sampling is from the full softmax(logits / temperature): no top-p / top-k
     max_new_tokens: int = Field(16, ge=1)
-    batch_size: int = Field(256, ge=1)  # sequences per generate() call, to bound memory
+    sequences_per_call: int = Field(256, ge=1)  # sequences per generate() call, to bound memory
     # Stop strings: a completion ends with the token that completes the first one; the verifier's text ends
     # just before it (see priorl.generation.hf).
     stop: list[str] = Field(default_factory=list)
     # Prefill each group's prompt once and copy its KV cache to the G rows (same tokens and log-probs up to float
     # rounding; generation several times faster when prompts are longer than completions). False: every row.
     share_prompts: bool = True
-
-    @field_validator("top_p")
-    @classmethod
-    def _full_distribution(cls, v: float) -> float:
-        if v != 1.0:
-            raise ValueError(
-                "must be 1.0: sampling from a top-p truncated distribution makes the behavior log-probs differ "
-                "from the trainer's full-vocabulary softmax(logits / temperature), so every ratio would be wrong; "
-                "lower generation.temperature instead"
-            )
-        return v
 
     @field_validator("stop")
     @classmethod
@@ -126,7 +125,7 @@ class TrainConfig(_Section):
     lr: float = Field(1e-5, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = Field(0, ge=0)
+    lr_warmup_steps: int = Field(0, ge=0)  # training steps of linear learning-rate warmup
     grad_clip: float | None = Field(1.0, gt=0)
     # Optimizer steps per training step: the step's batch (fresh + replayed) is shuffled and split into this many
     # near-equal mini-batches, one optimizer step each, every rollout used once (verl's ppo_mini_batch_size, TRL's
@@ -138,31 +137,57 @@ class TrainConfig(_Section):
     dual_clip: float | None = Field(None, gt=1)  # e.g. 10: bound the loss of negative-advantage tokens
     advantage_scale: Literal["group", "none"] = "group"
     kl_beta: float = Field(0.0, ge=0)
-    drop_zero_variance: bool = False  # drop groups whose rewards are all equal before the update
+    drop_zero_variance: bool = False  # drop the fresh rollouts of groups whose rewards are all equal
     max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
 
 
-# Which sampler options apply to which ``sampler.kind`` (the rest are shared: retest_fraction, alpha, floor).
+# Which sampler options apply to which ``sampler.kind``. SHARED apply to both prioritized kinds; none to uniform.
+SHARED = ("retest_fraction", "selection_exponent", "floor")
 HEAP_ONLY = ("retest_every", "estimator", "ema_decay", "window", "beta_decay", "prior_min_problems",
              "prior_half_life", "selection", "thompson_candidates", "min_priority")  # fmt: skip
 PASS_ONLY = ("candidates", "priority", "decay")
+SAMPLER_KEYS = {"uniform": (), "pass": SHARED + PASS_ONLY, "heap": SHARED + HEAP_ONLY}
+# Which replay options apply to which ``replay.kind``.
+REPLAY_KEYS = {
+    "none": (),
+    "naive": ("replay_ratio", "warmup_steps", "capacity"),
+    "adv": ("tau_max", "replay_ratio", "priority_exponent", "eps", "warmup_steps", "capacity"),
+}
+DYNAMIC_KEYS = {False: (), True: ("max_rounds",)}
+
+
+def _refuse_foreign(section: str, part: BaseModel, kind_field: str, applies: tuple[str, ...]) -> None:
+    """A key set (to a non-default value) for a part that does not use it is an error that names it."""
+    fields = type(part).model_fields
+    unused = [k for k in fields if k != kind_field and k not in applies and getattr(part, k) != fields[k].default]
+    if unused:
+        kind = getattr(part, kind_field)
+        users = [str(other).lower() for other, keys in _KEYS[section].items() if set(unused) <= set(keys)]
+        it = "it" if len(unused) == 1 else "them"
+        fix = f"remove {it} or set {section}.{kind_field} to {' or '.join(users)}" if users else f"remove {it}"
+        raise ValueError(
+            f"{', '.join(f'{section}.{k}' for k in unused)} {'is' if len(unused) == 1 else 'are'} set, but "
+            f"{section}.{kind_field} is {str(kind).lower() if isinstance(kind, bool) else repr(kind)}, which does "
+            f"not use {it} (it would be silently ignored); {fix}"
+        )
 
 
 class SamplerConfig(_Section):
-    """The problem sampler of the prioritized strategies; the problems' levels come from the data.
+    """The problem sampler; the problems' levels come from the data.
 
+    ``kind: uniform`` (:class:`~priorl.UniformSampler`, the default): problems in random order, GRPO's usual.
     ``kind: pass`` (:class:`~priorl.PassSampler`): each batch is selected from the next
-    ``candidates * batch_size`` problems of a shuffled pass over the data, ∝ ``floor + priority^alpha``, with the
-    priority from a decayed Beta posterior; nothing is parked and no problem repeats within a pass.
+    ``candidates * batch_size`` problems of a shuffled pass over the data, ∝ ``floor + priority^selection_exponent``,
+    with the priority from a decayed Beta posterior; nothing is parked and no problem repeats within a pass.
     ``kind: heap`` (:class:`~priorl.PrioritizedSampler`): the paper's form, top priorities from an indexed
-    heap, solved and unsolved pools retested on a schedule. A key of the other kind set to a non-default value
+    heap, solved and unsolved pools retested on a schedule. A key of another kind set to a non-default value
     is an error (it would be silently ignored).
     """
 
-    kind: Literal["pass", "heap"] = "pass"
-    # shared
+    kind: Literal["uniform", "pass", "heap"] = "uniform"
+    # shared by pass and heap
     retest_fraction: float = Field(0.0, ge=0, le=1)
-    alpha: float | None = Field(None, ge=0)  # selection exponent; None: the kind's default (pass 4, heap 1)
+    selection_exponent: float | None = Field(None, ge=0)  # on the priority; None: the kind's default (pass 4, heap 1)
     floor: float = Field(0.01, ge=0)
     # pass
     candidates: float = Field(2.0, ge=1)  # candidates drawn from the pass per batch slot
@@ -181,16 +206,8 @@ class SamplerConfig(_Section):
     min_priority: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
-    def _selection_fits_estimator(self) -> SamplerConfig:
-        foreign = HEAP_ONLY if self.kind == "pass" else PASS_ONLY
-        fields = type(self).model_fields
-        changed = [k for k in foreign if getattr(self, k) != fields[k].default]
-        if changed:
-            other = "heap" if self.kind == "pass" else "pass"
-            raise ValueError(
-                f"sampler.{', sampler.'.join(changed)} only apply to sampler.kind {other!r}, and this config has "
-                f"sampler.kind {self.kind!r}; remove them or set sampler.kind: {other}"
-            )
+    def _keys_fit_kind(self) -> SamplerConfig:
+        _refuse_foreign("sampler", self, "kind", SAMPLER_KEYS[self.kind])
         if self.selection == "thompson" and self.estimator != "beta":
             raise ValueError(f"sampler.selection 'thompson' needs sampler.estimator 'beta' (got {self.estimator!r})")
         if self.selection == "stochastic" and self.estimator == "beta":
@@ -200,35 +217,60 @@ class SamplerConfig(_Section):
         return self
 
     def sampler_kwargs(self) -> dict:
-        """Constructor arguments of the sampler of this kind."""
-        keys = ("retest_fraction", "alpha", "floor") + (PASS_ONLY if self.kind == "pass" else HEAP_ONLY)
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
-
-    def for_kind(self, kind: str) -> SamplerConfig:
-        """This config switched to ``kind``, the other kind's keys back at their defaults (for presets)."""
-        data = self.model_dump()
-        fields = type(self).model_fields
-        for k in HEAP_ONLY if kind == "pass" else PASS_ONLY:
-            data[k] = fields[k].default
-        data["kind"] = kind
-        return SamplerConfig.model_validate(data)
+        """Constructor arguments of the sampler of this kind (``selection_exponent`` is the samplers' ``alpha``)."""
+        out = {k: getattr(self, k) for k in SAMPLER_KEYS[self.kind] if getattr(self, k) is not None}
+        if "selection_exponent" in out:
+            out["alpha"] = out.pop("selection_exponent")
+        return out
 
 
 class ReplayConfig(_Section):
-    """`RolloutReplayBuffer` options (used by the replay strategies)."""
+    """The rollout replay buffer. ``kind: adv`` (the default, :class:`~priorl.RolloutReplayBuffer`): past
+    rollouts drawn ∝ (|advantage| + eps)^priority_exponent, none older than ``tau_max`` steps; ``naive``
+    (:class:`~priorl.NaiveReplayBuffer`): drawn uniformly, no age limit; ``none``: fresh rollouts only. Each step
+    trains on all fresh rollouts plus ``replay_ratio`` x as many replayed ones, from step ``warmup_steps`` on."""
 
-    tau_max: int = Field(10, ge=0)
-    replay_ratio: float = Field(0.5, ge=0)
-    alpha: float = Field(0.5, ge=0)
+    kind: Literal["none", "naive", "adv"] = "adv"
+    tau_max: int = Field(10, ge=0)  # steps: a rollout older than this is evicted
+    replay_ratio: float = Field(0.5, ge=0)  # replayed rollouts per fresh rollout
+    priority_exponent: float = Field(0.5, ge=0)  # the buffer's alpha: priority = (|A| + eps)^priority_exponent
     eps: float = Field(1e-6, gt=0)
-    warmup_steps: int = Field(20, ge=0)
-    capacity: int = Field(30000, ge=1)
+    warmup_steps: int = Field(20, ge=0)  # steps: no replay before this step (the buffer fills meanwhile)
+    capacity: int = Field(30000, ge=1)  # rollouts stored at most
+
+    @model_validator(mode="after")
+    def _keys_fit_kind(self) -> ReplayConfig:
+        _refuse_foreign("replay", self, "kind", REPLAY_KEYS[self.kind])
+        return self
 
 
 class DynamicSamplingConfig(_Section):
-    """DAPO dynamic sampling: extra generation rounds allowed per step to fill the batch."""
+    """DAPO dynamic sampling: keep only groups whose rewards differ, and generate up to ``max_rounds`` rounds per
+    step to fill the batch with B of them (every extra completion counts against the generation budget)."""
 
+    enabled: bool = False
     max_rounds: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _keys_fit_kind(self) -> DynamicSamplingConfig:
+        _refuse_foreign("dynamic_sampling", self, "enabled", DYNAMIC_KEYS[self.enabled])
+        return self
+
+
+_KEYS: dict[str, dict] = {"sampler": SAMPLER_KEYS, "replay": REPLAY_KEYS, "dynamic_sampling": DYNAMIC_KEYS}
+_PARTS: dict[str, tuple[type[BaseModel], str]] = {
+    "sampler": (SamplerConfig, "kind"),
+    "replay": (ReplayConfig, "kind"),
+    "dynamic_sampling": (DynamicSamplingConfig, "enabled"),
+}
+
+
+def foreign_keys(section: str, kind: Any) -> dict[str, Any]:
+    """The keys of part ``section`` that ``kind`` does not use, with their defaults (``foreign_keys("replay",
+    "none")`` is every replay option). :func:`priorl.presets.apply_preset` resets these."""
+    model, kind_field = _PARTS[section]
+    applies = _KEYS[section][kind]
+    return {k: f.default for k, f in model.model_fields.items() if k != kind_field and k not in applies}
 
 
 class EvalConfig(_Section):
@@ -247,7 +289,7 @@ class EvalConfig(_Section):
     max_problems: int | None = Field(None, ge=1)
     max_new_tokens: int | None = Field(None, ge=1)  # default: generation.max_new_tokens
     samples: int = Field(0, ge=0)  # > 0: also avg@k with k sampled completions at the training temperature
-    batch_size: int | None = Field(None, ge=1)  # sequences per generate() call (default: generation.batch_size)
+    sequences_per_call: int | None = Field(None, ge=1)  # per generate() call (default: generation.sequences_per_call)
     log_samples: int = Field(4, ge=0)  # held-out completions (prompt, answer, reward) kept per evaluation
 
 
@@ -277,15 +319,15 @@ class RunConfig(_Section):
     """Everything one ``priorl train`` run needs."""
 
     seed: int = 0
-    # adv-replay: the best measured across the study's three mixes; the prioritized sampler with it is level on
-    # the default mix and loses on the low-waste one (benchmarks/RESULTS.md, round 3).
-    strategy: Strategy = "adv-replay"
     out_dir: str = "runs/latest"
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     verifier: VerifierConfig = VerifierConfig()
     generation: GenerationConfig = GenerationConfig()
     train: TrainConfig = TrainConfig()
+    # The parts. The defaults are the adv-replay preset (uniform problems + |A|-prioritized replay): the best
+    # measured across the study's three mixes; problem-level prioritization did not beat uniform GRPO there
+    # (benchmarks/RESULTS.md, round 3).
     sampler: SamplerConfig = SamplerConfig()
     replay: ReplayConfig = ReplayConfig()
     dynamic_sampling: DynamicSamplingConfig = DynamicSamplingConfig()
@@ -293,13 +335,51 @@ class RunConfig(_Section):
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
 
-    @property
-    def uses_prioritized_sampler(self) -> bool:
-        return self.strategy in ("prioritized", "prioritized+adv-replay")
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_old_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            problems = [f"'{k}' was renamed to '{new}'" for k, new in RENAMED.items() if _has_key(data, k)]
+            problems += [f"'{k}' was removed: {why}" for k, why in REMOVED.items() if _has_key(data, k)]
+            old = data.get("strategy")
+            if isinstance(old, str):
+                from priorl.presets import PRESETS, describe
+
+                if old in PRESETS:
+                    problems.append(f"strategy {old!r} is --preset {old}: {describe(old)}")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return data
 
     @property
-    def replay_kind(self) -> str | None:
-        return {"naive-replay": "naive", "adv-replay": "adv", "prioritized+adv-replay": "adv"}.get(self.strategy)
+    def preset(self) -> str | None:
+        """The name of the preset whose parts this config has (first in the table), or None for another mix."""
+        from priorl.presets import PRESETS
+
+        for name, overlay in PRESETS.items():
+            if all(_get(self, k) == v for k, v in overlay.items()):
+                return name
+        return None
+
+    def parts(self) -> str:
+        """The parts in a few words: ``sampler heap, replay adv``, with `` + dynamic sampling`` when on."""
+        text = f"sampler {self.sampler.kind}, replay {self.replay.kind}"
+        return text + (", dynamic sampling" if self.dynamic_sampling.enabled else "")
+
+
+def _has_key(data: dict, dotted: str) -> bool:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 class ConfigError(ValueError):
@@ -366,7 +446,8 @@ def _format_validation(exc: ValidationError, where: str) -> str:
         else:
             value = err.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict) else ""
-            lines.append(f"{where}: {key}: {err['msg']}{shown}")
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {msg}" if not err["loc"] else f"{where}: {key}: {msg}{shown}")
     return "; ".join(lines)
 
 
@@ -396,8 +477,16 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config (or the defaults), apply overrides, validate. Raises ConfigError with one message."""
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    preset: str | None = None,
+    notes: list[str] | None = None,
+) -> RunConfig:
+    """Read a YAML config (or the defaults), lay ``preset`` over it (:func:`priorl.presets.apply_preset`), apply
+    the ``--set`` style overrides, validate. Raises ConfigError with one message. When the preset resets keys
+    the file had set (options of a part it turns off), a sentence naming them is appended to ``notes``."""
     data: dict[str, Any] = {}
     where = "defaults"
     if path is not None:
@@ -416,6 +505,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(loaded).__name__}")
         data = loaded
+    if preset is not None:
+        from priorl.presets import PresetError, apply_preset
+
+        try:
+            data, dropped = apply_preset(data, preset)
+        except PresetError as exc:
+            raise ConfigError(f"--preset: {exc}") from None
+        where = f"{where} with preset {preset}"
+        if dropped and notes is not None:
+            which = "that key belongs" if len(dropped) == 1 else "those keys belong"
+            notes.append(
+                f"preset {preset} resets {', '.join(dropped)} to the default: {which} to a part the preset turns "
+                "off or switches to another kind"
+            )
     if overrides:
         data = apply_overrides(data, overrides)
         where = f"{where} with --set overrides"
@@ -480,3 +583,32 @@ def diff_configs(a: RunConfig, b: RunConfig) -> list[str]:
 
     walk(a.model_dump(mode="json"), b.model_dump(mode="json"), "")
     return out
+
+
+# Config keys a resumed run may change (with ``allow_change``): they alter no state already saved, and evaluation
+# runs on its own random stream, so none of them changes what training does.
+SAFE_RESUME_CHANGES = (
+    "train.max_steps", "train.max_rollouts", "checkpoint.every", "checkpoint.every_minutes",
+    "checkpoint.keep_last", "eval.before", "eval.after", "eval.during", "eval.every", "eval.every_rollouts",
+    "eval.max_problems", "eval.max_new_tokens", "eval.samples", "eval.log_samples", "logging.tensorboard",
+    "logging.wandb", "logging.wandb_project", "logging.progress", "logging.progress_every_s",
+)  # fmt: skip
+
+
+def check_resume_config(saved: RunConfig, config: RunConfig, *, allow_change: bool, where: str) -> list[str]:
+    """Refuse to resume the run whose config was ``saved`` with ``config`` when they differ in a key outside
+    :data:`SAFE_RESUME_CHANGES`, or in a safe key without ``allow_change``; returns the keys that changed.
+    Local paths are compared resolved, and ``out_dir`` not at all (a run directory may be spelled many ways)."""
+    changed = [k for k in diff_configs(resolve_paths(saved), resolve_paths(config)) if k != "out_dir"]
+    unsafe = [k for k in changed if k not in SAFE_RESUME_CHANGES]
+    if unsafe:
+        shown = ", ".join(f"{k} ({_get(saved, k)!r} there, {_get(config, k)!r} now)" for k in unsafe)
+        raise ConfigError(
+            f"{where}: the config differs from the run's in {shown}; these cannot change in a resumed run"
+        )
+    if changed and not allow_change:
+        raise ConfigError(
+            f"{where}: the config differs from the run's in {', '.join(changed)}; pass --allow-change "
+            "to accept these safe changes"
+        )
+    return changed

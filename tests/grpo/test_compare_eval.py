@@ -72,12 +72,12 @@ def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
 
     base = load_config("configs/demo.yaml", ["sampler.kind=heap", "sampler.estimator=window", "sampler.retest_every=7"])
     paper = run_config(base, "prioritized", 3, 1000, 4, tmp_path)
-    assert paper.strategy == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
+    assert paper.preset == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
     assert paper.sampler.retest_every == 7 and paper.seed == 3 and paper.train.max_rollouts == 1000
-    for name, (strategy, pinned) in PRESETS.items():
+    for name, overlay in PRESETS.items():
         cfg = run_config(base, name, 0, 1000, 4, tmp_path)
-        assert cfg.strategy == strategy and cfg.train.lr == base.train.lr
-        assert all(getattr(cfg.sampler, k) == v for k, v in pinned.items())
+        assert cfg.preset == name and cfg.train.lr == base.train.lr and cfg.replay.tau_max == base.replay.tau_max
+        assert all(getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) == v for k, v in overlay.items())
     # a pass preset on a heap base: the heap's keys go back to their defaults, the shared ones stay
     cfg = run_config(load_config(None, ["sampler.kind=heap", "sampler.estimator=beta", "sampler.floor=0.05"]),
                      "prioritized-pass", 0, 1000, 4, tmp_path)  # fmt: skip

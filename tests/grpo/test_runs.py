@@ -244,7 +244,7 @@ def test_a_failing_verifier_is_warned_about_and_summarized(tmp_path):
 def test_did_you_mean_for_unknown_keys():
     cases = {
         "train.batch_sze=3": "did you mean 'train.batch_size'?",
-        "batch_size=3": "it belongs in a section: 'generation.batch_size' or 'train.batch_size'",
+        "batch_size=3": "it belongs in a section: 'train.batch_size'",
         "trian.lr=1": "did you mean 'train'?",
         "group_sise=2": "did you mean 'generation.group_size'?",
     }

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from priorl.config import STRATEGIES, load_config
+from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
+from priorl.presets import PRESETS
 
 HERE = Path(__file__).parent
 
@@ -17,8 +18,8 @@ MODEL = __import__("os").environ.get("PRIORL_TEST_MODEL", "builtin:tiny-arith")
 
 
 def tiny_config(tmp_path, strategy="prioritized+adv-replay", **extra):
+    """A 3-step run of preset ``strategy`` on the tiny model; ``extra`` are --set overrides."""
     overrides = [
-        f"strategy={strategy}",
         f"model.path={MODEL}",
         f"out_dir={tmp_path / strategy.replace('+', '_')}",
         "generation.group_size=4",
@@ -34,17 +35,24 @@ def tiny_config(tmp_path, strategy="prioritized+adv-replay", **extra):
         "logging.progress=false",
         *[f"{k}={v}" for k, v in extra.items()],
     ]
-    return load_config(None, overrides)
+    if PRESETS[strategy]["replay.kind"] == "none":  # replay options on a run without replay are refused
+        overrides.remove("replay.warmup_steps=1")
+    return load_config(None, overrides, preset=strategy)
 
 
 def read_jsonl(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_every_strategy_runs_end_to_end(tmp_path, strategy):
+@pytest.mark.parametrize("strategy", list(PRESETS))
+def test_every_preset_runs_end_to_end(tmp_path, strategy):
     cfg = tiny_config(tmp_path, strategy)
     trainer = Trainer(cfg)
+    samplers = {"uniform": "UniformSampler", "pass": "PassSampler", "heap": "PrioritizedSampler"}
+    buffers = {"none": "NoneType", "naive": "NaiveReplayBuffer", "adv": "RolloutReplayBuffer"}
+    assert type(trainer.sampler).__name__ == samplers[PRESETS[strategy]["sampler.kind"]]
+    assert type(trainer.replay).__name__ == buffers[PRESETS[strategy]["replay.kind"]]
+    assert cfg.preset == strategy
     trainer.train()
     trainer.close()
     run = Path(cfg.out_dir)
@@ -231,9 +239,14 @@ def test_pass_sampler_runs_and_logs_coverage(tmp_path):
 def test_sampler_keys_of_the_other_kind_are_refused_by_name():
     from priorl.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"sampler.estimator only apply to sampler.kind 'heap'"):
+    with pytest.raises(
+        ConfigError, match=r"sampler.estimator is set, but sampler.kind is 'pass'.*set sampler.kind to heap"
+    ):
         load_config(None, ["sampler.kind=pass", "sampler.estimator=beta"])
-    with pytest.raises(ConfigError, match=r"sampler.candidates, sampler.decay only apply to sampler.kind 'pass'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"sampler.candidates, sampler.decay are set, but sampler.kind is 'heap'.*set sampler.kind to pass",
+    ):
         load_config(None, ["sampler.kind=heap", "sampler.candidates=3", "sampler.decay=0.5"])
     with pytest.raises(ConfigError, match="sampler.kind"):
         load_config(None, ["sampler.kind=sorted"])

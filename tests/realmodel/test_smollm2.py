@@ -116,14 +116,14 @@ def test_behavior_logprobs_equal_training_logprobs_despite_a_repetition_penalty(
 
 def run_config(tmp_path, name, **extra):
     overrides = {
-        "model.path": MODEL, "model.device": "cpu", "strategy": "grpo", "out_dir": str(tmp_path / name),
+        "model.path": MODEL, "model.device": "cpu", "out_dir": str(tmp_path / name),
         "data.train": "builtin:arithmetic-instruct", "data.test": "builtin:arithmetic-instruct-test",
         "generation.group_size": 4, "generation.max_new_tokens": 8, "generation.stop": '["\\n"]',
         "train.batch_size": 2, "train.max_steps": 2, "train.lr": 1e-5, "train.updates_per_step": 1,
         "eval.before": False, "eval.after": False, "eval.during": 0,
         "logging.tensorboard": False, "logging.progress": False, "checkpoint.every": 0, **extra,
     }  # fmt: skip
-    return load_config(None, [f"{k}={v}" for k, v in overrides.items()])
+    return load_config(None, [f"{k}={v}" for k, v in overrides.items()], preset="grpo")
 
 
 def train(cfg, resume=False, gap_log=None):

@@ -65,11 +65,12 @@ def test_full_buffer_drops_its_oldest_first(cls):
     assert buf.metrics()["evicted_age"] == 0
 
 
-def test_observe_is_add():
+def test_the_buffer_has_one_name_for_adding():
     buf = RolloutReplayBuffer()
     fresh = batch([0.5, 0.0], step=0)
-    buf.observe(fresh)
+    buf.add(fresh)
     assert buf.stored() == [fresh[0]]
+    assert not hasattr(buf, "observe")  # the alias is gone: a sampler observes rewards, a buffer adds rollouts
 
 
 # ---------------------------------------------------------------------------------------- sampling

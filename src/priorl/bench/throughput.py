@@ -44,11 +44,12 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
                   warmup, seed, out_dir) -> dict:  # fmt: skip
     from priorl.config import load_config
     from priorl.grpo.trainer import Trainer
+    from priorl.presets import preset_overrides
 
     cfg = load_config(
         None,
         [
-            "strategy=grpo",
+            *preset_overrides("grpo"),
             f"model.path={model}",
             "model.device=cpu",
             "model.dtype=float32",
@@ -61,14 +62,14 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
             f"generation.group_size={group_size}",
             f"generation.max_new_tokens={max_new_tokens}",
             f"generation.temperature={temperature}",
-            f"generation.batch_size={batch_size * group_size}",
+            f"generation.sequences_per_call={batch_size * group_size}",
             "generation.stop=[]",
             f"train.batch_size={batch_size}",
             f"train.micro_batch_size={batch_size * group_size}",
             "train.updates_per_step=1",
             f"train.max_steps={steps + warmup}",
             f"train.lr={lr}",
-            "train.warmup_steps=0",
+            "train.lr_warmup_steps=0",
             "eval.before=false",
             "eval.after=false",
             "checkpoint.every=0",

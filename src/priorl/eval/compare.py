@@ -13,8 +13,9 @@ inputs. SIGINT or SIGTERM checkpoints every run in flight (this process's, or ea
 forwarded to them) and raises :class:`StudyInterrupted`; SIGKILL ends the workers too, and a run then loses at
 most the work since its last checkpoint (``checkpoint.every_minutes``, 10 by default).
 
-A *preset* is a strategy plus the sampler options that define it (:data:`PRESETS`); everything else comes
-from the base config, so all presets of one comparison share model, data, batch shape and optimizer.
+A *preset* names the parts of a run and the sampler options that define it (:data:`priorl.presets.PRESETS`);
+everything else comes from the base config, so all presets of one comparison share model, data, batch shape and
+optimizer.
 """
 
 from __future__ import annotations
@@ -38,33 +39,7 @@ from priorl.config import ConfigError, RunConfig, apply_overrides
 from priorl.eval.aes import aes
 from priorl.eval.plots import pyplot
 from priorl.eval.plots import save_figure as _save
-
-BASELINE = "grpo"
-
-_PAPER_SAMPLER = {
-    "kind": "heap",
-    "estimator": "last",
-    "selection": "greedy",
-}  # Fatemi (2026): last group's p(1-p), top-B
-_BAYES_SAMPLER = {"kind": "heap", "estimator": "beta", "selection": "thompson"}  # posterior E[p(1-p)], Thompson
-_PASS_SAMPLER = {"kind": "pass"}  # selection within a shuffled pass, by posterior P(informative group)
-
-# name -> (strategy, sampler options pinned by the preset). Unpinned sampler options come from the base config.
-PRESETS: dict[str, tuple[str, dict]] = {
-    "grpo": ("grpo", {}),
-    "dynamic-sampling": ("dynamic-sampling", {}),
-    "prioritized": ("prioritized", _PAPER_SAMPLER),
-    "prioritized-beta": ("prioritized", _BAYES_SAMPLER),
-    "prioritized-pass": ("prioritized", _PASS_SAMPLER),
-    "naive-replay": ("naive-replay", {}),
-    "adv-replay": ("adv-replay", {}),
-    "prioritized+adv-replay": ("prioritized+adv-replay", _PAPER_SAMPLER),
-    "prioritized-beta+adv-replay": ("prioritized+adv-replay", _BAYES_SAMPLER),
-    "prioritized-pass+adv-replay": ("prioritized+adv-replay", _PASS_SAMPLER),
-}
-DEFAULT_PRESETS = (
-    "grpo", "prioritized", "prioritized-pass", "adv-replay", "prioritized+adv-replay", "prioritized-pass+adv-replay",
-)  # fmt: skip  # the study's presets (benchmarks/RESULTS.md); `priorl compare` runs these unless --presets is given
+from priorl.presets import BASELINE, PRESETS, apply_preset  # the presets are defined once, in priorl.presets
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -86,12 +61,11 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_config(base: RunConfig, preset: str, seed: int, budget: int, eval_points: int, out: Path) -> RunConfig:
-    """The config of one run: ``base`` with the preset's strategy and sampler options, the seed, and the budget."""
-    strategy, sampler = PRESETS[preset]
-    data = base.model_dump(mode="json")
-    data.update(strategy=strategy, seed=seed, out_dir=str(out / preset.replace("+", "_") / f"seed_{seed}"))
-    if sampler:  # the preset's kind, the other kind's keys back at their defaults, then the pinned options
-        data["sampler"] = {**base.sampler.for_kind(sampler["kind"]).model_dump(), **sampler}
+    """The config of one run: ``base`` with the preset laid over it (:func:`priorl.presets.apply_preset`: its
+    parts and pinned sampler options; the options of parts it turns off back at their defaults), the seed, and
+    the budget."""
+    data, _ = apply_preset(base.model_dump(mode="json"), preset)
+    data.update(seed=seed, out_dir=str(out / preset.replace("+", "_") / f"seed_{seed}"))
     data["train"].update(max_steps=10**9, max_rollouts=budget)
     data["eval"].update(before=True, after=True, every=0, every_rollouts=max(1, budget // eval_points))
     data["logging"].update(progress=False, tensorboard=False)

@@ -82,6 +82,13 @@ def _load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (a run starts from ``seed``)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def capture_rng() -> tuple[dict[str, np.ndarray], dict]:
     """The torch (CPU and CUDA) and Python RNG states, as saved in a checkpoint."""
     arrays = {"torch_cpu": torch.get_rng_state().numpy()}

@@ -91,7 +91,8 @@ def build_summary(trainer, *, status: str, error: str | None = None) -> dict:
         "run_id": trainer.run_id,
         "status": status,
         "error": error,
-        "strategy": c.strategy,
+        "preset": c.preset,  # the preset whose parts the run had, or null for another mix
+        "parts": {"sampler": c.sampler.kind, "replay": c.replay.kind, "dynamic_sampling": c.dynamic_sampling.enabled},
         "model": c.model.path,
         "data": {
             "train": c.data.train,
@@ -196,7 +197,9 @@ def write_run_summary(trainer, *, status: str, error: str | None = None, plot: b
     """Write ``summary.json`` (and ``progress.png`` when ``plot``) into the run directory; returns the summary."""
     summary = build_summary(trainer, status=status, error=error)
     if plot:
-        path, why = plot_run(trainer.run_dir, f"{Path(trainer.run_dir).name}: {trainer.config.strategy}")
+        path, why = plot_run(
+            trainer.run_dir, f"{Path(trainer.run_dir).name}: {trainer.config.preset or trainer.config.parts()}"
+        )
         summary["paths"]["plot"] = path
         if why:
             summary["plot_note"] = why

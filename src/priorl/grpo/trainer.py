@@ -26,16 +26,14 @@ How it differs from textbook GRPO (DeepSeekMath):
   wrong) skip their forward and backward: their gradient is exactly zero, and their tokens stay in the
   token-mean denominator, so the update is unchanged and only the time is saved.
 - No KL to a reference by default (beta 0); when beta > 0, the k3 estimator against a frozen copy.
-- ``dynamic-sampling`` (DAPO) generates more groups until the batch holds B informative ones, and
-  every extra completion counts in ``rollouts_generated``: comparisons are at equal generation.
+- Dynamic sampling (DAPO, ``dynamic_sampling.enabled``) generates more groups until the batch holds B
+  informative ones, and every extra completion counts in ``rollouts_generated``: comparisons are at equal generation.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import random
 import signal
 import threading
 import time
@@ -45,7 +43,8 @@ import numpy as np
 import torch
 
 from priorl import __version__
-from priorl.config import RunConfig, dump_config
+from priorl.config import RunConfig, check_resume_config, dump_config, load_config
+from priorl.data.prepare import fit_context, run_problems
 from priorl.faults import maybe_fault
 from priorl.grpo.advantages import group_advantages
 from priorl.grpo.checkpoint import (
@@ -56,14 +55,15 @@ from priorl.grpo.checkpoint import (
     remove_partial_checkpoints,
     restore_rng,
     save_checkpoint,
+    seed_everything,
 )
 from priorl.grpo.loss import clipped_surrogate, sequence_logprobs
+from priorl.grpo.parts import build_replay, build_sampler
 from priorl.grpo.progress import as_reporter, eval_summary
 from priorl.grpo.rundir import RunDirectoryError, check_fresh, clear_run, new_run_id, read_run_info, write_run_info
+from priorl.grpo.schedule import Schedule, evaluated_at
 from priorl.grpo.sinks import JsonlWriter, MetricSinks, truncate_jsonl
 from priorl.grpo.summary import before_after, read_jsonl, write_run_summary
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
 from priorl.sampling.coverage import Coverage
 from priorl.types import Rollout
 
@@ -102,87 +102,6 @@ VERIFIER_WARN_RATE = 0.2
 VERIFIER_WARN_EVERY = 50
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def build_sampler(config: RunConfig, num_problems: int, levels: list | None = None):
-    """The sampler: for the prioritized strategies the one of ``sampler.kind`` (`PassSampler` or
-    `PrioritizedSampler`), else `UniformSampler`.
-
-    ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) gives the beta estimator its
-    per-level priors; None or all-None levels pool every problem.
-    """
-    if config.uses_prioritized_sampler:
-        kind = PassSampler if config.sampler.kind == "pass" else PrioritizedSampler
-        return kind(num_problems, seed=config.seed, levels=levels, **config.sampler.sampler_kwargs())
-    return UniformSampler(num_problems, seed=config.seed)
-
-
-def build_replay(config: RunConfig):
-    """The replay buffer of the strategy, or None."""
-    kind, r = config.replay_kind, config.replay
-    if kind == "adv":
-        return RolloutReplayBuffer(
-            tau_max=r.tau_max, replay_ratio=r.replay_ratio, alpha=r.alpha, eps=r.eps,
-            warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed,
-        )  # fmt: skip
-    if kind == "naive":
-        return NaiveReplayBuffer(
-            replay_ratio=r.replay_ratio, warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed
-        )
-    return None
-
-
-def fit_context(problems: list, tokenizer, model, config: RunConfig, encode=None) -> tuple[list, int]:
-    """Apply ``data.overlong`` to prompts that leave no room for ``max_new_tokens`` in the model's context.
-
-    Returns the problems to use (re-numbered 0..M-1 when some are dropped) and how many were dropped.
-    """
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if not problems or limit is None:
-        return problems, 0
-    room = limit - config.generation.max_new_tokens
-    prompts = [p.prompt for p in problems]
-    lengths = [len(ids) for ids in (encode(prompts) if encode else tokenizer(prompts)["input_ids"])]
-    over = [i for i, n in enumerate(lengths) if n > room]
-    if not over:
-        return problems, 0
-    first = problems[over[0]]
-    if config.data.overlong == "error":
-        raise ValueError(
-            f"{first.source or 'problem ' + str(first.id)}: field '{config.data.prompt_key}' is {lengths[over[0]]} "
-            f"tokens, more than the {room} the model's context leaves after generation.max_new_tokens "
-            f"({limit} - {config.generation.max_new_tokens}); {len(over)} prompt(s) are too long. "
-            "Set data.overlong=skip to drop them."
-        )
-    dropped = set(over)
-    kept = [p for i, p in enumerate(problems) if i not in dropped]
-    return [dataclasses.replace(p, id=i) for i, p in enumerate(kept)], len(over)
-
-
-def select_levels(problems: list, levels: list[int], spec: str | None) -> list:
-    """The problems of the given levels, re-numbered 0..M-1 (``data.levels``)."""
-    kept = [dataclasses.replace(p, id=i) for i, p in enumerate(q for q in problems if q.level in levels)]
-    if problems and not kept:
-        raise ValueError(f"data.levels {levels}: {spec} has no problem of these levels")
-    return kept
-
-
-def builtin_test_set(train: str) -> str | None:
-    """The held-out builtin of a builtin training set (``builtin:rules:solved=0.1`` ->
-    ``builtin:rules-test:solved=0.1``: the same difficulty mix, its own size), or None."""
-    from priorl.data import BUILTIN_SPECS
-
-    name, _, options = train.partition(":")[2].partition(":")
-    if f"builtin:{name}-test" not in BUILTIN_SPECS:
-        return None
-    mix = ",".join(o for o in options.split(",") if o.split("=")[0].strip() in ("solved", "unsolved"))
-    return f"builtin:{name}-test" + (f":{mix}" if mix else "")
-
-
 class Trainer:
     """Runs ``config`` into ``config.out_dir``; ``resume=True`` continues from its last checkpoint."""
 
@@ -190,14 +109,20 @@ class Trainer:
     # compare against the full computation).
     skip_zero_advantage: bool = True
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> None:
+    def __init__(
+        self, config: RunConfig, *, resume: bool = False, overwrite: bool = False, allow_change: bool = True
+    ) -> None:
         """Load data and model and prepare the run directory; nothing trains until :meth:`train`.
 
         A new run refuses a directory that holds another run (:class:`RunDirectoryError`, naming
         ``--resume`` and ``--overwrite``) unless ``overwrite``, which removes only what a run writes there.
-        ``resume=True`` loads the last checkpoint, after checking it carries this directory's run id.
+        ``resume=True`` loads the last checkpoint, after checking it carries this directory's run id and that
+        ``config`` equals the run's own config.yaml (:class:`~priorl.config.ConfigError` naming the keys
+        otherwise). Changes to the keys of :data:`~priorl.config.SAFE_RESUME_CHANGES` (the step limit, the budget,
+        evaluation, checkpoints, logging), which alter nothing training does, are accepted unless
+        ``allow_change=False`` (``priorl train --resume`` passes False unless given ``--allow-change``).
         """
-        from priorl.data import PromptFormatter, load_problems
+        from priorl.data import PromptFormatter
         from priorl.generation import HFGenerator
         from priorl.models import load_policy, load_tokenizer
         from priorl.rewards import make_verifier
@@ -207,27 +132,16 @@ class Trainer:
         # Checked before anything is loaded (fast) and before anything is written (safe); cleared only once
         # the new run has loaded its data and model, so a failing new run never destroys the old one.
         to_clear = [] if resume else check_fresh(self.run_dir, overwrite=overwrite)
-        if resume and not (self.run_dir / "config.yaml").is_file():
-            raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no config.yaml)")
+        if resume:
+            if not (self.run_dir / "config.yaml").is_file():
+                raise RunDirectoryError(f"{self.run_dir} holds no run to resume (no config.yaml)")
+            saved = load_config(self.run_dir / "config.yaml")
+            check_resume_config(saved, c, allow_change=allow_change, where=f"resuming {self.run_dir}")
         seed_everything(c.seed)
 
         # Data first: a bad dataset stops the run before anything is created on disk.
-        keys = dict(prompt_key=c.data.prompt_key, answer_key=c.data.answer_key, level_key=c.data.level_key)
-        self.problems = load_problems(c.data.train, **keys)
-        self.problems, self.test_problems, self.held_out = self._held_out_set(load_problems, keys)
-        if c.data.levels is not None:
-            self.problems = select_levels(self.problems, c.data.levels, c.data.train)
-            self.test_problems = select_levels(self.test_problems, c.data.levels, c.data.test)
-            self.held_out += f"; levels {c.data.levels} only (data.levels)"
-        if c.eval.max_problems is not None and len(self.test_problems) > c.eval.max_problems:
-            self.held_out += f"; the first {c.eval.max_problems} evaluated (eval.max_problems)"
-            self.test_problems = self.test_problems[: c.eval.max_problems]
-        if c.train.batch_size > len(self.problems):
-            split = " after the held-out split" if self.held_out.startswith("split") else ""
-            raise ValueError(
-                f"train.batch_size {c.train.batch_size} is larger than the {len(self.problems)} training problems "
-                f"in {c.data.train}{split}; pass a smaller --batch-size (at most {len(self.problems)})"
-            )
+        data = run_problems(c)
+        self.problems, self.test_problems, self.held_out = data.train, data.test, data.held_out
         self.verifier = make_verifier(
             c.verifier.name, timeout_s=c.verifier.timeout_s, isolation=c.verifier.isolation, workers=c.verifier.workers
         )
@@ -240,15 +154,15 @@ class Trainer:
         self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c, encode)
         self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
         self.generator = HFGenerator(
-            self.model, self.tokenizer, temperature=c.generation.temperature, top_p=c.generation.top_p,
-            max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.batch_size,
+            self.model, self.tokenizer, temperature=c.generation.temperature,
+            max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.sequences_per_call,
             stop=c.generation.stop, encode=encode, share_prompts=c.generation.share_prompts,
         )  # fmt: skip
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             params, lr=c.train.lr, betas=c.train.betas, weight_decay=c.train.weight_decay
         )
-        warmup = c.train.warmup_steps
+        warmup = c.train.lr_warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
         )
@@ -260,7 +174,7 @@ class Trainer:
         self.step = 0
         self.counters = {"rollouts_generated": 0, "tokens_generated": 0, "nonfinite_skipped": 0}
         self._nonfinite_in_a_row = 0
-        self._eval_steps, self._eval_rollouts = self._eval_schedule()
+        self.cadence = Schedule(c)  # when to evaluate and checkpoint (self.scheduler is the learning rate)
         self._eval_pending = False  # an evaluation is due at self.step and has not completed
         self._last_saved_step: int | None = None
         self._elapsed_before = 0.0  # seconds spent in train() by earlier sessions of this run
@@ -296,35 +210,6 @@ class Trainer:
         self.batches = JsonlWriter(self.run_dir / "batches.jsonl")
         self.evals = JsonlWriter(self.run_dir / "eval.jsonl")
         self.samples = JsonlWriter(self.run_dir / "samples.jsonl")
-
-    def _held_out_set(self, load_problems, keys: dict) -> tuple[list, list, str]:
-        """(train problems, held-out problems, what the held-out set is) for ``data.test``."""
-        from priorl.data.split import SPLIT_SEED, held_out_split
-
-        d = self.config.data
-        test = d.test
-        if test == "auto" and d.train.startswith("builtin:"):
-            test = builtin_test_set(d.train) or test
-        if test is None:
-            return self.problems, [], "none (data.test is null)"
-        if test != "auto":
-            problems = load_problems(test, **keys)
-            return self.problems, problems, f"{test} ({len(problems)} problems)"
-        train, held = held_out_split(self.problems, d.test_fraction, d.test_max)
-        what = (
-            f"split from {d.train}: {len(held)} problems ({d.test_fraction:.0%}, at most {d.test_max}, seed "
-            f"{SPLIT_SEED}) held out, the other {len(train)} train; --test FILE evaluates on a file instead"
-        )
-        return train, held, what
-
-    def _eval_schedule(self) -> tuple[int, int]:
-        """(every N steps, every N completions) of the evaluations during training; 0 means not by that."""
-        e, t = self.config.eval, self.config.train
-        if e.every or e.every_rollouts or not e.during:
-            return e.every, e.every_rollouts
-        if t.max_rollouts is not None:
-            return 0, max(1, t.max_rollouts // (e.during + 1))
-        return max(1, t.max_steps // (e.during + 1)), 0
 
     # ------------------------------------------------------------------ the loop
     def train(self, progress=None, *, handle_signals: bool = True) -> dict:
@@ -368,14 +253,15 @@ class Trainer:
                 maybe_fault("logged", self.step)
                 self._watch_verifier(metrics, metrics["rollouts_generated"] - generated_before)
                 reporter.step(self.step, metrics)
-                due = self._eval_due(generated_before) and not (self.finished() and c.eval.after)
+                due = self.cadence.eval_due(self.step, generated_before, self.counters["rollouts_generated"])
+                due = due and not (self.finished() and c.eval.after)
                 self._eval_pending = due and bool(self.test_problems)
                 self._stop_if_asked()
                 if self._eval_pending:
                     self._evaluate_now()
-                if self._checkpoint_due():
+                if self.cadence.checkpoint_due(self.step, time.monotonic() - self._last_save_time):
                     self.save()
-            self._eval_pending = c.eval.after and bool(self.test_problems) and not self._evaluated_at(self.step)
+            self._eval_pending = c.eval.after and bool(self.test_problems) and not evaluated_at(self.run_dir, self.step)
             if self._last_saved_step != self.step:
                 self.save()
             if self._eval_pending:
@@ -426,28 +312,13 @@ class Trainer:
         """Whether an evaluation belongs to the current step and has not completed: the one before training at
         step 0, the final one of a finished run, or one a stop or kill interrupted (recorded in the checkpoint)."""
         c = self.config
-        if not self.test_problems or self._evaluated_at(self.step):
+        if not self.test_problems or evaluated_at(self.run_dir, self.step):
             return False
         if self.step == 0:
             return c.eval.before
         if self.finished():
             return c.eval.after
         return self._eval_pending
-
-    def _evaluated_at(self, step: int) -> bool:
-        return any(e.get("step") == step for e in read_jsonl(self.run_dir / "eval.jsonl"))
-
-    def _eval_due(self, generated_before: int) -> bool:
-        every_steps, every_rollouts, now = self._eval_steps, self._eval_rollouts, self.counters["rollouts_generated"]
-        by_step = bool(every_steps) and self.step % every_steps == 0
-        by_budget = bool(every_rollouts) and now // every_rollouts > generated_before // every_rollouts
-        return by_step or by_budget
-
-    def _checkpoint_due(self) -> bool:
-        k = self.config.checkpoint
-        by_step = bool(k.every) and self.step % k.every == 0
-        by_time = k.every_minutes is not None and time.monotonic() - self._last_save_time >= 60 * k.every_minutes
-        return by_step or by_time
 
     # ------------------------------------------------------------------ stopping on a signal
     def _install_signal_handlers(self) -> dict:
@@ -525,7 +396,7 @@ class Trainer:
         c, t0 = self.config, time.perf_counter()
         timing = {"generate": 0.0, "score": 0.0, "update": 0.0}
 
-        if c.strategy == "dynamic-sampling":
+        if c.dynamic_sampling.enabled:
             groups, gen_stats = self._dynamic_sampling_groups(timing)
         else:
             ids = self.sampler.sample(c.train.batch_size)
@@ -538,6 +409,7 @@ class Trainer:
 
         t_up = time.perf_counter()
         update_stats = self._update(batch, n_fresh=len(fresh))
+        self.generator.sync_weights()  # the next generation samples the weights this update made
         timing["update"] = time.perf_counter() - t_up
 
         self.coverage.observe([g["problem_id"] for g in groups])
@@ -790,12 +662,12 @@ class Trainer:
             maybe_fault("eval", self.step)
             result = evaluate(
                 self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens,
-                batch_size=cfg.batch_size, progress=progress, examples=cfg.log_samples,
+                batch_size=cfg.sequences_per_call, progress=progress, examples=cfg.log_samples,
             )  # fmt: skip
             if cfg.samples > 0:
                 result["sampled"] = evaluate(
                     self.generator, self.test_problems, self.verifier, samples=cfg.samples,
-                    max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                    max_new_tokens=cfg.max_new_tokens, batch_size=cfg.sequences_per_call,
                     progress=(lambda d: progress(n + d)) if progress else None,
                 )  # fmt: skip
         finally:

@@ -124,10 +124,6 @@ class ReplayBuffer:
         self._check_batch(batch)
         self._store(batch)
 
-    def observe(self, rollouts: Iterable[Rollout]) -> None:
-        """The protocol's name for :meth:`add` (a buffer observes the rollouts a step produced)."""
-        self.add(rollouts)
-
     def sample(self, n: int, step: int) -> list[Rollout]:
         """Drop expired rollouts, then draw up to ``n`` distinct stored ones (drawing removes nothing).
 

@@ -1,0 +1,120 @@
+"""Presets: named overlays of the config keys that choose the parts of a run, defined once.
+
+A run is made of three parts, each named by one key (see :mod:`priorl.config`):
+
+- the problem sampler, ``sampler.kind``: ``uniform``, ``pass`` (:class:`~priorl.PassSampler`) or ``heap``
+  (:class:`~priorl.PrioritizedSampler`, the paper's form);
+- the replay buffer, ``replay.kind``: ``none``, ``naive`` (uniform, no age limit) or ``adv``
+  (:class:`~priorl.RolloutReplayBuffer`, |advantage|-prioritized, age <= ``tau_max``);
+- DAPO dynamic sampling, ``dynamic_sampling.enabled``.
+
+A preset sets those keys (and, for the prioritized presets, the sampler options that define the method) and
+nothing else, so every preset of one comparison shares model, data, batch shape and optimizer. ``priorl train
+--preset NAME`` and ``priorl compare --presets a,b`` read this table, and so does anything else that names a
+method. Applying a preset over a config resets the keys of the parts it turns off (or switches to another kind)
+to their defaults, and says which (:func:`apply_preset`).
+
+This module imports nothing heavy (no torch), so ``priorl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The three keys that choose the parts. A preset sets all three.
+PART_KEYS = ("sampler.kind", "replay.kind", "dynamic_sampling.enabled")
+
+_UNIFORM = {"sampler.kind": "uniform"}
+# Fatemi (2026): top-B p(1-p) of the last group
+_PAPER = {"sampler.kind": "heap", "sampler.estimator": "last", "sampler.selection": "greedy"}
+_BAYES = {"sampler.kind": "heap", "sampler.estimator": "beta", "sampler.selection": "thompson"}  # posterior, Thompson
+_PASS = {"sampler.kind": "pass"}  # selection within a shuffled pass, by the posterior P(informative group)
+_NO_REPLAY = {"replay.kind": "none"}
+_ADV = {"replay.kind": "adv"}
+_PLAIN = {"dynamic_sampling.enabled": False}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "grpo": {**_UNIFORM, **_NO_REPLAY, **_PLAIN},
+    "dynamic-sampling": {**_UNIFORM, **_NO_REPLAY, "dynamic_sampling.enabled": True},
+    "prioritized": {**_PAPER, **_NO_REPLAY, **_PLAIN},
+    "prioritized-beta": {**_BAYES, **_NO_REPLAY, **_PLAIN},
+    "prioritized-pass": {**_PASS, **_NO_REPLAY, **_PLAIN},
+    "naive-replay": {**_UNIFORM, "replay.kind": "naive", **_PLAIN},
+    "adv-replay": {**_UNIFORM, **_ADV, **_PLAIN},
+    "prioritized+adv-replay": {**_PAPER, **_ADV, **_PLAIN},
+    "prioritized-beta+adv-replay": {**_BAYES, **_ADV, **_PLAIN},
+    "prioritized-pass+adv-replay": {**_PASS, **_ADV, **_PLAIN},
+}
+
+# What each preset is, in a few words (for --help and the docs).
+DESCRIPTIONS: dict[str, str] = {
+    "grpo": "uniform problems, no replay: plain GRPO, the baseline",
+    "dynamic-sampling": "uniform problems, DAPO dynamic sampling (regenerate until B informative groups)",
+    "prioritized": "the paper's heap sampler: top-B p(1-p) of the last group, solved/unsolved retested",
+    "prioritized-beta": "heap sampler with a Beta posterior per problem and Thompson selection",
+    "prioritized-pass": "pass sampler: selection within a shuffled pass by the posterior P(informative group)",
+    "naive-replay": "uniform problems, replay of past rollouts drawn uniformly (no age limit)",
+    "adv-replay": "uniform problems, |advantage|-prioritized replay with age <= tau_max (the default)",
+    "prioritized+adv-replay": "the paper's heap sampler plus adv replay",
+    "prioritized-beta+adv-replay": "the Beta/Thompson heap sampler plus adv replay",
+    "prioritized-pass+adv-replay": "the pass sampler plus adv replay",
+}
+
+# The study's presets (benchmarks/RESULTS.md): `priorl compare` runs these unless --presets is given.
+DEFAULT_PRESETS: tuple[str, ...] = (
+    "grpo", "prioritized", "prioritized-pass", "adv-replay", "prioritized+adv-replay", "prioritized-pass+adv-replay",
+)  # fmt: skip
+
+BASELINE = "grpo"
+
+
+class PresetError(ValueError):
+    """An unknown preset name; the message lists the known ones."""
+
+
+def check_preset(name: str) -> dict[str, Any]:
+    """The overlay of preset ``name``, or :class:`PresetError` naming the presets there are."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise PresetError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+
+
+def preset_overrides(name: str) -> list[str]:
+    """The preset as ``--set`` style ``key=value`` strings (values in YAML), in the table's order."""
+    import yaml
+
+    return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for k, v in check_preset(name).items()]  # fmt: skip
+
+
+def describe(name: str) -> str:
+    """``name``'s overlay in one line: ``sampler.kind=heap, sampler.estimator=last, ...``."""
+    return ", ".join(f"{k}={v}" for k, v in check_preset(name).items())
+
+
+def apply_preset(data: dict, name: str) -> tuple[dict, list[str]]:
+    """``data`` (a nested config dict, e.g. ``RunConfig.model_dump()``) with preset ``name`` laid over it.
+
+    The keys of a part the preset turns off, or switches to another kind, go back to their defaults first (a
+    heap preset over a pass config keeps only the options both kinds share; ``grpo`` over a config with replay
+    options drops them), then the preset's keys are set. Returns the new dict and the dotted keys that were reset
+    from a non-default value, so a caller can say what the preset dropped. ``data`` itself is not changed.
+    """
+    from priorl.config import foreign_keys  # the config knows which keys belong to which kind
+
+    overlay = check_preset(name)
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    dropped: list[str] = []
+    for key in PART_KEYS:
+        section, field = key.split(".")
+        sec = out.setdefault(section, {})
+        for k, default in foreign_keys(section, overlay[key]).items():
+            if k in sec and sec[k] != default:
+                dropped.append(f"{section}.{k}")
+            sec.pop(k, None)
+        sec[field] = overlay[key]
+    for key, value in overlay.items():
+        section, field = key.split(".")
+        out.setdefault(section, {})[field] = value
+    return out, dropped
