@@ -147,7 +147,7 @@ def _run_one(
         name = signal.Signals(exc.signum).name
         record.update(status="interrupted", signal=name, step=exc.step, checkpoint=checkpoint)
     except KeyboardInterrupt:  # a second signal: stopped at once, nothing saved since the last checkpoint
-        first = getattr(trainer, "_stop_signal", None)  # the signal the trainer took first, if it did
+        first = trainer.signals.signum if trainer is not None else None  # the signal the trainer took first
         _STOP[:] = _STOP or ([first] if first else [])
         if not worker:
             raise

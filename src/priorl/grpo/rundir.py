@@ -24,6 +24,8 @@ RUN_FILES = (
     "progress.png", "error.txt",
 )  # fmt: skip
 RUN_DIRS = ("checkpoints", "tb", "wandb")
+# The per-step logs: one JSON line per step (or evaluation), each with its "step".
+STEP_LOGS = ("metrics.jsonl", "batches.jsonl", "eval.jsonl", "samples.jsonl")
 
 
 class RunDirectoryError(ValueError):
@@ -90,3 +92,58 @@ def read_run_info(run_dir: str | Path) -> dict | None:
 
 def write_run_info(run_dir: str | Path, info: dict) -> None:
     write_atomic(Path(run_dir) / RUN_INFO, (json.dumps(info, indent=1) + "\n").encode())
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def open_run_dir(run_dir: str | Path, config_yaml: str, *, clear: bool) -> list[str]:
+    """Create ``run_dir``, remove the previous run's files when ``clear`` (``--overwrite``), and write the run's
+    ``config.yaml``; returns what was removed. Raises ``ValueError`` naming the directory when it cannot be written."""
+    root = Path(run_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        cleared = clear_run(root) if clear else []
+        (root / "config.yaml").write_text(config_yaml)
+    except OSError as exc:
+        raise ValueError(f"cannot write the run directory {root}: {exc.strerror or exc}") from None
+    return cleared
+
+
+def start_run(run_dir: str | Path, version: str) -> str:
+    """Give a new run its id in ``run.json``; returns the id."""
+    run_id = new_run_id()
+    write_run_info(run_dir, {"run_id": run_id, "created": _now(), "priorl_version": version, "resumed": []})
+    return run_id
+
+
+def resumed_run_info(run_dir: str | Path, checkpoint: Path | None, checkpoint_run_id: str | None) -> dict:
+    """``run.json`` of the run being resumed, checked against its newest checkpoint's run id.
+
+    Raises :class:`RunDirectoryError` when there is nothing to resume, or when the checkpoint belongs to another
+    run than ``run.json`` (the directory mixes two runs). A run written before run ids takes its checkpoint's id.
+    """
+    info = read_run_info(run_dir)
+    if info is None and checkpoint is None:
+        raise RunDirectoryError(f"{run_dir} has no complete checkpoint to resume from")
+    if info is not None and checkpoint_run_id not in (None, info["run_id"]):
+        raise RunDirectoryError(
+            f"{checkpoint} belongs to run {checkpoint_run_id}, but {Path(run_dir) / RUN_INFO} is run "
+            f"{info['run_id']}: the directory mixes two runs and cannot be resumed; start a new run with "
+            "--overwrite or another --out"
+        )
+    if info is None:
+        info = {"run_id": checkpoint_run_id or new_run_id(), "created": None, "priorl_version": None}
+    return info
+
+
+def record_resume(run_dir: str | Path, info: dict, step: int) -> None:
+    """Note in ``run.json`` that the run resumed at ``step``, and cut the step logs back to that step (lines
+    written after the checkpoint belong to steps that will run again)."""
+    from priorl.grpo.sinks import truncate_jsonl
+
+    info.setdefault("resumed", []).append({"at": _now(), "step": step})
+    write_run_info(run_dir, info)
+    for name in STEP_LOGS:
+        truncate_jsonl(Path(run_dir) / name, step)

@@ -33,10 +33,8 @@ How it differs from textbook GRPO (DeepSeekMath):
 from __future__ import annotations
 
 import math
-import os
-import signal
-import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +58,17 @@ from priorl.grpo.checkpoint import (
 from priorl.grpo.loss import clipped_surrogate, sequence_logprobs
 from priorl.grpo.parts import build_replay, build_sampler
 from priorl.grpo.progress import as_reporter, eval_summary
-from priorl.grpo.rundir import RunDirectoryError, check_fresh, clear_run, new_run_id, read_run_info, write_run_info
+from priorl.grpo.rundir import (
+    RunDirectoryError,
+    check_fresh,
+    open_run_dir,
+    record_resume,
+    resumed_run_info,
+    start_run,
+)
 from priorl.grpo.schedule import Schedule, evaluated_at
-from priorl.grpo.sinks import JsonlWriter, MetricSinks, truncate_jsonl
+from priorl.grpo.signals import AbortStep, StopSignals, TrainingInterrupted
+from priorl.grpo.sinks import JsonlWriter, MetricSinks
 from priorl.grpo.summary import before_after, read_jsonl, write_run_summary
 from priorl.sampling.coverage import Coverage
 from priorl.types import Rollout
@@ -70,30 +76,6 @@ from priorl.types import Rollout
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. repeated non-finite losses); the message says why."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped training after a checkpoint of the last completed step was written.
-
-    A ``KeyboardInterrupt``, so that code catching ``Exception`` (e.g. ``priorl compare`` going on past a
-    failed run) lets it through. ``checkpoint`` is None when no step had completed (a resume starts over).
-    """
-
-    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
-        self.signum, self.step, self.checkpoint = signum, step, checkpoint
-        name = signal.Signals(signum).name
-        where = f"saved {checkpoint}" if checkpoint is not None else "no step had completed, nothing to save"
-        super().__init__(f"{name} at step {step}: {where}")
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's convention for death by signal: 130 for SIGINT, 143 for SIGTERM."""
-        return 128 + self.signum
-
-
-class _AbortStep(BaseException):
-    """Raised by the signal handler inside a step's generation and scoring, or inside an evaluation: that
-    work is dropped (a BaseException, so no library's ``except Exception`` swallows it)."""
 
 
 # A step whose verifier failures (errors + time-outs) reach this share of its completions gets a warning,
@@ -179,29 +161,18 @@ class Trainer:
         self._last_saved_step: int | None = None
         self._elapsed_before = 0.0  # seconds spent in train() by earlier sessions of this run
         self._session_start: float | None = None
-        self._stop_signal: int | None = None
-        self._abortable = False
+        self.signals = StopSignals()
         self._last_verifier_warning: int | None = None
         self._reporter = as_reporter(None)
         self._last_save_time = time.monotonic()
         self.warnings: list[str] = []
-        self.cleared: list[str] = []  # what --overwrite removed
         self.summary: dict | None = None  # summary.json as last written by train()
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if to_clear:
-                self.cleared = clear_run(self.run_dir)
-            (self.run_dir / "config.yaml").write_text(dump_config(c))
-        except OSError as exc:
-            raise ValueError(f"cannot write the run directory {self.run_dir}: {exc.strerror or exc}") from None
+        self.cleared = open_run_dir(self.run_dir, dump_config(c), clear=bool(to_clear))  # what --overwrite removed
         remove_partial_checkpoints(self.run_dir)  # left by a run killed while writing a checkpoint
         if resume:
             self._resume()
         else:
-            self.run_id = new_run_id()
-            write_run_info(
-                self.run_dir, {"run_id": self.run_id, "created": _now(), "priorl_version": __version__, "resumed": []}
-            )
+            self.run_id = start_run(self.run_dir, __version__)
         self.sinks = MetricSinks(
             self.run_dir, tensorboard=c.logging.tensorboard, wandb=c.logging.wandb,
             wandb_project=c.logging.wandb_project, config=c.model_dump(mode="json"),
@@ -224,37 +195,19 @@ class Trainer:
         """
         c = self.config
         self._reporter = reporter = as_reporter(progress)
-        self._session_start = time.monotonic()
-        self._last_save_time = time.monotonic()
-        self._stop_signal = None
-        status, error = "finished", None
-        handlers = self._install_signal_handlers() if handle_signals else {}
-        try:
-            reporter.start(self)
+        with self.signals.handling(handle_signals), self._session(reporter):
             if self.eval_pending():  # before training, or the one a stop or a kill cut short
                 self._evaluate_now()
             while not self.finished():
                 self._stop_if_asked()
                 generated_before = self.counters["rollouts_generated"]
-                # The step up to its update changes only the sampler, the RNGs and the counters: a signal
-                # there drops the step and puts these back, so the checkpoint is of the last completed step.
-                snapshot = self._snapshot()
-                try:
-                    self._abortable = True
-                    self.step += 1
-                    metrics = self.train_step()
-                except _AbortStep:
-                    self._abortable = False
-                    self._restore(snapshot)
-                    self._stop_if_asked()  # raises TrainingInterrupted
-                    raise
-                self._abortable = False
+                metrics = self._abortable_step()
                 self.sinks.write(self.step, metrics)
                 maybe_fault("logged", self.step)
                 self._watch_verifier(metrics, metrics["rollouts_generated"] - generated_before)
                 reporter.step(self.step, metrics)
                 due = self.cadence.eval_due(self.step, generated_before, self.counters["rollouts_generated"])
-                due = due and not (self.finished() and c.eval.after)
+                due = due and not (self.finished() and c.eval.after)  # the final evaluation comes after the loop
                 self._eval_pending = due and bool(self.test_problems)
                 self._stop_if_asked()
                 if self._eval_pending:
@@ -266,6 +219,33 @@ class Trainer:
                 self.save()
             if self._eval_pending:
                 self._evaluate_now()
+        return self.results()
+
+    def _abortable_step(self) -> dict:
+        """:meth:`train_step`, dropped by a signal that comes before its update.
+
+        The step up to its update changes only the sampler, the RNGs and the counters: a signal there puts these
+        back and stops the run, so the checkpoint is of the last completed step.
+        """
+        snapshot = self._snapshot()
+        try:
+            with self.signals.abortable():
+                self.step += 1
+                return self.train_step()
+        except AbortStep:
+            self._restore(snapshot)
+            self._stop_if_asked()  # raises TrainingInterrupted
+            raise
+
+    @contextmanager
+    def _session(self, reporter):
+        """One call of :meth:`train`: times it, and however it ends closes the logs and writes summary.json
+        (status finished, interrupted or failed; none after a second signal, which stops at once)."""
+        self._session_start = self._last_save_time = time.monotonic()
+        status, error = "finished", None
+        try:
+            reporter.start(self)
+            yield
         except TrainingInterrupted:
             status = "interrupted"
             raise
@@ -278,15 +258,12 @@ class Trainer:
         finally:
             self._elapsed_before += time.monotonic() - self._session_start
             self._session_start = None
-            self._abortable = False
             try:
                 self.close_logs()
                 if status is not None:
                     self.summary = write_run_summary(self, status=status, error=error)
             finally:
                 reporter.end()
-                self._restore_signal_handlers(handlers)
-        return self.results()
 
     def results(self) -> dict:
         """``{"before": ..., "after": ...}``: the held-out evaluations before and after training, from eval.jsonl."""
@@ -321,40 +298,14 @@ class Trainer:
         return self._eval_pending
 
     # ------------------------------------------------------------------ stopping on a signal
-    def _install_signal_handlers(self) -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-    def _on_signal(self, signum: int, frame) -> None:
-        if self._stop_signal is not None:
-            raise KeyboardInterrupt  # the second one: stop at once, saving nothing more
-        self._stop_signal = signum
-        # os.write, not print: a signal handler may run in the middle of another write to the same stream.
-        os.write(
-            2,
-            f"\n{signal.Signals(signum).name}: stopping after a checkpoint of the last completed step "
-            "(send it again to quit at once, without saving)\n".encode(),
-        )
-        if self._abortable:
-            raise _AbortStep
-
     def _stop_if_asked(self) -> None:
         """After a signal: checkpoint the last completed step (unless already saved) and raise TrainingInterrupted."""
-        if self._stop_signal is None:
+        if self.signals.signum is None:
             return
         path = None
         if self.step > 0:
             path = self.save() if self._last_saved_step != self.step else self.last_checkpoint()
-        raise TrainingInterrupted(self._stop_signal, self.step, path)
+        raise TrainingInterrupted(self.signals.signum, self.step, path)
 
     def _snapshot(self) -> dict:
         """What a step changes before its update (O(M) for the sampler; ~1 ms at M = 7,500)."""
@@ -403,7 +354,7 @@ class Trainer:
             groups, gen_stats = self._rollout_groups(ids, timing)
 
         fresh = [r for g in groups for r in g["rollouts"] if not (c.train.drop_zero_variance and not g["informative"])]
-        self._abortable = False  # from here on the step changes the replay buffer and the weights: it completes
+        self.signals.commit()  # from here on the step changes the replay buffer and the weights: it completes
         batch = self.replay.compose(fresh, self.step) if self.replay is not None else fresh
         replayed = batch[len(fresh) :]
 
@@ -688,14 +639,11 @@ class Trainer:
         self._reporter.eval_start(self.step, len(self.test_problems) * passes)
         t0 = time.monotonic()
         try:
-            self._abortable = True
-            result = self.evaluate(progress=self._reporter.eval_advance)
-        except _AbortStep:
-            self._abortable = False
+            with self.signals.abortable():
+                result = self.evaluate(progress=self._reporter.eval_advance)
+        except AbortStep:
             self._stop_if_asked()  # the checkpoint records the evaluation as still due
             raise
-        finally:
-            self._abortable = False
         self._eval_pending = False
         self._reporter.eval_end(self.step, result, time.monotonic() - t0)
         failed = result["verifier_errors"] + result["verifier_timeouts"]
@@ -742,19 +690,10 @@ class Trainer:
         return done[-1] if done else None
 
     def _resume(self) -> None:
-        info = read_run_info(self.run_dir)
         checkpoints = list_checkpoints(self.run_dir)
-        if info is None and not checkpoints:
-            raise RunDirectoryError(f"{self.run_dir} has no complete checkpoint to resume from")
-        saved = read_trainer_state(checkpoints[-1]) if checkpoints else {}
-        if info is not None and saved.get("run_id") not in (None, info["run_id"]):
-            raise RunDirectoryError(
-                f"{checkpoints[-1]} belongs to run {saved['run_id']}, but {self.run_dir / 'run.json'} is run "
-                f"{info['run_id']}: the directory mixes two runs and cannot be resumed; start a new run with "
-                "--overwrite or another --out"
-            )
-        if info is None:  # a run written before run ids: it takes the id of its checkpoints, or a new one
-            info = {"run_id": saved.get("run_id") or new_run_id(), "created": None, "priorl_version": None}
+        last = checkpoints[-1] if checkpoints else None
+        saved = read_trainer_state(last) if last is not None else {}
+        info = resumed_run_info(self.run_dir, last, saved.get("run_id"))
         self.run_id = info["run_id"]
         if checkpoints:
             state = load_checkpoint(
@@ -769,11 +708,7 @@ class Trainer:
             self.warnings = list(state.get("warnings", []))
             self._last_saved_step = self.step
         # else: stopped before its first checkpoint; it starts again from step 0, exactly as it first did.
-        info.setdefault("resumed", []).append({"at": _now(), "step": self.step})
-        write_run_info(self.run_dir, info)
-        # Lines written after the checkpoint belong to steps that will run again.
-        for name in ("metrics.jsonl", "batches.jsonl", "eval.jsonl", "samples.jsonl"):
-            truncate_jsonl(self.run_dir / name, self.step)
+        record_resume(self.run_dir, info, self.step)
         self.coverage.replay_batches(self.run_dir / "batches.jsonl")
 
     def close_logs(self) -> None:
@@ -784,7 +719,3 @@ class Trainer:
 
     def close(self) -> None:
         self.verifier.close()
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
