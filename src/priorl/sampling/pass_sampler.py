@@ -37,7 +37,8 @@ sampled problem moves behind the ones waiting). With ``f = 0`` the bound is the 
 
 **Cost.** ``sample(B)``: O(C + B log B) (C candidates' priorities in O(C G), an O(C) partition, the B picks
 sorted; one O(M) shuffle per pass, i.e. per M / C calls, O(C) amortized), plus O(B) for the recency order.
-``observe`` of k groups: O(k). Nothing per call touches all ``M``; ``state_dict`` is O(M).
+``observe`` of k groups: O(k). Nothing per call touches all ``M``; ``state_dict`` is O(M). ``undo_mark`` /
+``undo_to`` undo the latest calls at O(B) amortized a step (:mod:`priorl.sampling.undo`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import numpy as np
 from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.recency import RecencyList
+from priorl.sampling.undo import Undoable
 from priorl.sampling.validation import check_batch_size, group_moments
 
 STATE_VERSION = 1
@@ -91,7 +93,7 @@ def scaled_variance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 4.0 * a * b / (s * (s + 1.0))
 
 
-class PassSampler:
+class PassSampler(Undoable):
     """Select each batch from a without-replacement pass over the data, by posterior informativeness.
 
     Args:
@@ -182,6 +184,7 @@ class PassSampler:
             retested=len(retested),
             skipped=int(cand.size - top.size),
         )
+        self._undo_log("sample", (B,), B)
         return chosen
 
     def observe(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
@@ -191,7 +194,14 @@ class PassSampler:
         per problem raises ValueError. All input is validated before anything changes; a problem may appear
         more than once (its groups are folded in order).
         """
-        ids, m1, m2, var, size = group_moments(problem_ids, rewards, self.num_problems)
+        moments = group_moments(problem_ids, rewards, self.num_problems)
+        self._undo_replay_observe(*moments)
+        self._undo_log("observe", moments, moments[0].size)
+
+    def _undo_replay_sample(self, batch_size: int) -> None:
+        self.sample(batch_size)
+
+    def _undo_replay_observe(self, ids, m1, m2, var, size) -> None:
         if ids.size == 0:
             return
         self._decay_to_now(np.unique(ids))
@@ -270,6 +280,7 @@ class PassSampler:
         self._group_size = int(state["group_size"])
         self._calls = int(state["calls"])
         self._last = dict(state["last"])
+        self._undo_forget()
 
     # ------------------------------------------------------------------ priorities and schedule
     def posterior(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,8 @@ alone, ``T <= K * ceil(M / B)``.
 
 **Cost.** ``sample(B)`` and ``observe`` of ``B`` groups cost O(B log M) (amortized for the lazy heap;
 Thompson: O(c B log M) with ``c = thompson_candidates``), plus O(log L) per pick for ``L`` levels;
-nothing per step touches all ``M`` problems. Construction and ``state_dict`` are O(M).
+nothing per step touches all ``M`` problems. Construction and ``state_dict`` are O(M). ``undo_mark`` /
+``undo_to`` undo the latest calls at O(B) amortized a step (:mod:`priorl.sampling.undo`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from priorl.sampling.pools import ACTIVE, UNSEEN, Pools
 from priorl.sampling.priors import expected_variance
 from priorl.sampling.recency import RecencyList
 from priorl.sampling.selectors import SELECTORS, ThompsonSelector
+from priorl.sampling.undo import Undoable
 from priorl.sampling.unseen import UnseenQueues
 from priorl.sampling.validation import check_batch_size, group_moments
 
@@ -77,7 +79,7 @@ def level_codes(levels: Sequence[Hashable] | None, num_problems: int) -> tuple[n
     return codes, max(1, len(mapping))
 
 
-class PrioritizedSampler:
+class PrioritizedSampler(Undoable):
     """Choose training problems by reward variance, with retesting and a starvation bound.
 
     Args:
@@ -248,6 +250,7 @@ class PrioritizedSampler:
             retested=len(retested),
             retest_batch=self._is_retest_call(),
         )
+        self._undo_log("sample", (B,), B)
         return chosen
 
     def observe(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
@@ -257,7 +260,14 @@ class PrioritizedSampler:
         per problem raises ValueError. Problems need not have come from :meth:`sample` (e.g. warm-starting
         from offline statistics). All input is validated before anything changes. O(k log M) for k groups.
         """
-        ids, m1, m2, var, size = group_moments(problem_ids, rewards, self.num_problems)
+        moments = group_moments(problem_ids, rewards, self.num_problems)
+        self._undo_replay_observe(*moments)
+        self._undo_log("observe", moments, moments[0].size)
+
+    def _undo_replay_sample(self, batch_size: int) -> None:
+        self.sample(batch_size)
+
+    def _undo_replay_observe(self, ids, m1, m2, var, size) -> None:
         if ids.size == 0:
             return
         if len(set(ids.tolist())) == ids.size:
@@ -361,6 +371,7 @@ class PrioritizedSampler:
         # The selector holds exactly the active problems not awaiting rewards, keyed as when they were put.
         members = np.flatnonzero((self._pools.status == ACTIVE) & ~self._awaiting)
         self._selector.rebuild(members, self._priority[members], self._last_seq[members])
+        self._undo_forget()
 
     # ------------------------------------------------------------------ schedule
     def retest_slots(self, batch_size: int) -> int:

@@ -9,12 +9,13 @@ import numpy as np
 from priorl.sampling.estimators import LastGroup
 from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
+from priorl.sampling.undo import Undoable
 from priorl.sampling.validation import check_batch_size, group_moments
 
 STATE_VERSION = 1
 
 
-class UniformSampler:
+class UniformSampler(Undoable):
     """Uniform sampling without replacement within epochs (what TRL's and verl's shuffled loaders do).
 
     Same interface as :class:`~priorl.PrioritizedSampler`. ``observe`` changes no choice; it only keeps
@@ -22,7 +23,8 @@ class UniformSampler:
     straddles two epochs never repeats a problem: an id already in the batch swaps places with the next
     one in the new epoch's order that is not, so it comes a little later in that epoch.
 
-    ``sample(B)`` costs O(B) amortized (one O(M) shuffle per epoch, i.e. per M/B calls).
+    ``sample(B)`` costs O(B) amortized (one O(M) shuffle per epoch, i.e. per M/B calls). ``undo_mark`` /
+    ``undo_to`` undo the latest calls (:mod:`priorl.sampling.undo`).
     """
 
     def __init__(self, num_problems: int, *, seed: int = 0) -> None:
@@ -41,14 +43,23 @@ class UniformSampler:
         """Return ``batch_size`` distinct ids: the next ones in this epoch's shuffled order."""
         B = check_batch_size(batch_size, self.num_problems)
         self._calls += 1
-        return self._pass.take(B)
+        out = self._pass.take(B)
+        self._undo_log("sample", (B,), B)
+        return out
 
     def observe(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
         """Validate and record one group of rewards per problem (for metrics only).
 
         Same checks as the prioritized sampler: a single number per problem instead of a group raises.
         """
-        ids, m1, m2, var, size = group_moments(problem_ids, rewards, self.num_problems)
+        moments = group_moments(problem_ids, rewards, self.num_problems)
+        self._undo_replay_observe(*moments)
+        self._undo_log("observe", moments, moments[0].size)
+
+    def _undo_replay_sample(self, batch_size: int) -> None:
+        self.sample(batch_size)
+
+    def _undo_replay_observe(self, ids, m1, m2, var, size) -> None:
         if ids.size == 0:
             return
         # Pools.update needs distinct ids: fold repeated problems one group at a time, in order.
@@ -91,3 +102,4 @@ class UniformSampler:
         self._rng.bit_generator.state = state["rng"]
         self._calls = int(state["calls"])
         self._informative = float(state.get("informative_fraction", 0.0))
+        self._undo_forget()
