@@ -155,6 +155,7 @@ class Trainer:
 
         self.step = 0
         self.counters = {"rollouts_generated": 0, "tokens_generated": 0, "nonfinite_skipped": 0}
+        self._next_ids: list[int] | None = None  # the next step's problems, once drawn (see _draw_problems)
         self._nonfinite_in_a_row = 0
         self.cadence = Schedule(c)  # when to evaluate and checkpoint (self.scheduler is the learning rate)
         self._eval_pending = False  # an evaluation is due at self.step and has not completed
@@ -227,6 +228,7 @@ class Trainer:
         The step up to its update changes only the sampler, the RNGs and the counters: a signal there puts these
         back and stops the run, so the checkpoint is of the last completed step.
         """
+        self._draw_problems()  # fast, and outside the part a signal drops (see _snapshot)
         snapshot = self._snapshot()
         try:
             with self.signals.abortable():
@@ -308,19 +310,37 @@ class Trainer:
         raise TrainingInterrupted(self.signals.signum, self.step, path)
 
     def _snapshot(self) -> dict:
-        """What a step changes before its update (O(M) for the sampler; ~1 ms at M = 7,500)."""
-        return {
-            "step": self.step,
-            "sampler": self.sampler.state_dict(),
-            "counters": dict(self.counters),
-            "rng": capture_rng(),
-        }
+        """What a step changes before its update: the step, the counters and the global RNGs, O(1) in the number
+        of problems. The sampler is not in it: the step's problems are drawn before the abortable part
+        (:meth:`_draw_problems`) and the sampler observes their rewards only after it, so a dropped step leaves
+        the sampler as it was, with the drawn problems kept for the step that runs again. Dynamic sampling draws
+        and observes between its rounds, inside the abortable part, so it alone needs the sampler undone: through
+        the sampler's ``undo_mark`` / ``undo_to`` where it has them (the built-in ones: O(B) amortized, see
+        :mod:`priorl.sampling.undo`), else a ``state_dict`` (O(M))."""
+        snapshot = {"step": self.step, "counters": dict(self.counters), "rng": capture_rng()}
+        if self.config.dynamic_sampling.enabled:
+            if hasattr(self.sampler, "undo_mark") and hasattr(self.sampler, "undo_to"):
+                snapshot["sampler_mark"] = self.sampler.undo_mark()
+            else:
+                snapshot["sampler"] = self.sampler.state_dict()
+        return snapshot
 
     def _restore(self, snapshot: dict) -> None:
         self.step = snapshot["step"]
-        self.sampler.load_state_dict(snapshot["sampler"])
+        if "sampler_mark" in snapshot:
+            self.sampler.undo_to(snapshot["sampler_mark"])
+        elif "sampler" in snapshot:
+            self.sampler.load_state_dict(snapshot["sampler"])
         self.counters = dict(snapshot["counters"])
         restore_rng(*snapshot["rng"])
+
+    def _draw_problems(self) -> list[int] | None:
+        """The next step's problems, drawn once: a step a signal drops keeps them (in the checkpoint too), and
+        the step that runs again uses them, so the sampler sees the same calls as in an uninterrupted run. None
+        for dynamic sampling, which draws inside its rounds."""
+        if self._next_ids is None and not self.config.dynamic_sampling.enabled:
+            self._next_ids = self.sampler.sample(self.config.train.batch_size)
+        return self._next_ids
 
     def _watch_verifier(self, metrics: dict, n: int) -> None:
         """Warn when many of the step's ``n`` completions failed in the verifier (they score 0, silently)."""
@@ -350,11 +370,15 @@ class Trainer:
         if c.dynamic_sampling.enabled:
             groups, gen_stats = self._dynamic_sampling_groups(timing)
         else:
-            ids = self.sampler.sample(c.train.batch_size)
-            groups, gen_stats = self._rollout_groups(ids, timing)
+            ids = self._draw_problems()
+            groups, gen_stats = self._rollout_groups(ids, timing, observe=False)
 
         fresh = [r for g in groups for r in g["rollouts"] if not (c.train.drop_zero_variance and not g["informative"])]
-        self.signals.commit()  # from here on the step changes the replay buffer and the weights: it completes
+        # From here on the step changes the sampler, the replay buffer and the weights: it completes.
+        self.signals.commit()
+        if not c.dynamic_sampling.enabled:
+            self._next_ids = None
+            self.sampler.observe(ids, np.array([g["rewards"] for g in groups]))  # priorities follow the new rates
         batch = self.replay.compose(fresh, self.step) if self.replay is not None else fresh
         replayed = batch[len(fresh) :]
 
@@ -392,8 +416,8 @@ class Trainer:
         return metrics
 
     # ------------------------------------------------------------------ rollouts
-    def _rollout_groups(self, ids: list[int], timing: dict) -> tuple[list[dict], dict]:
-        """Generate G completions for each problem, score them, feed the sampler, make rollouts."""
+    def _rollout_groups(self, ids: list[int], timing: dict, *, observe: bool = True) -> tuple[list[dict], dict]:
+        """Generate G completions for each problem, score them, make rollouts; feed the sampler if ``observe``."""
         c, G = self.config, self.config.generation.group_size
         problems = [self.problems[i] for i in ids]
         t = time.perf_counter()
@@ -404,7 +428,8 @@ class Trainer:
         scored = self.verifier.score_batch(out.texts, [p.answer for p in problems for _ in range(G)])
         timing["score"] += time.perf_counter() - t
         rewards = np.asarray(scored.rewards, dtype=np.float64).reshape(len(ids), G)
-        self.sampler.observe(ids, rewards)
+        if observe:
+            self.sampler.observe(ids, rewards)
         advantages = group_advantages(rewards, c.train.advantage_scale)
         self.counters["rollouts_generated"] += len(out)
         self.counters["tokens_generated"] += out.num_tokens
@@ -671,6 +696,7 @@ class Trainer:
             "eval_pending": self._eval_pending,
             "elapsed_s": self.elapsed_seconds(),
             "warnings": list(self.warnings),
+            "next_problem_ids": self._next_ids,
         }
 
     def save(self) -> Path:
@@ -706,6 +732,7 @@ class Trainer:
             self._eval_pending = bool(state.get("eval_pending", False))
             self._elapsed_before = float(state.get("elapsed_s", 0.0))
             self.warnings = list(state.get("warnings", []))
+            self._next_ids = state.get("next_problem_ids")  # drawn by a step a signal dropped
             self._last_saved_step = self.step
         # else: stopped before its first checkpoint; it starts again from step 0, exactly as it first did.
         record_resume(self.run_dir, info, self.step)
