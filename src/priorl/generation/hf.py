@@ -139,19 +139,76 @@ class _StopStrings:
     """Stopping criterion: a row is done once the text of its last few new tokens contains a stop string.
 
     Only decides when generation may stop early; where the completion is cut is computed exactly
-    afterwards (:meth:`HFGenerator._cut`).
+    afterwards (:meth:`HFGenerator._cut`). The text of a row's window is decoded only at the steps where its
+    new token may complete a stop string (``may_complete``, from :func:`stop_completion_table`; None: at every
+    step), and never again once the row is done, so a step costs one gather over the batch plus a decode of
+    the few rows whose new token could end a stop string, not a decode of every row.
     """
 
-    def __init__(self, tokenizer, stops: Sequence[str], start: int) -> None:
+    def __init__(self, tokenizer, stops: Sequence[str], start: int, may_complete: torch.Tensor | None = None) -> None:
         self.tokenizer, self.stops, self.start = tokenizer, list(stops), start
         # A stop string of n characters spans at most n tokens (+ slack for tokens that decode to nothing).
         self.window = max(len(s) for s in self.stops) + 4
+        self.may_complete = may_complete
+        self._done: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        lo = max(self.start, input_ids.shape[1] - self.window)
-        tails = self.tokenizer.batch_decode(input_ids[:, lo:].tolist(), skip_special_tokens=True)
-        done = [any(s in t for s in self.stops) for t in tails]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        if self._done is None or self._done.shape[0] != input_ids.shape[0]:
+            self._done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if input_ids.shape[1] > self.start:
+            check = ~self._done
+            if self.may_complete is not None:
+                table = self.may_complete.to(input_ids.device)
+                self.may_complete = table
+                check &= table[input_ids[:, -1].clamp(0, table.shape[0] - 1)]
+            rows = check.nonzero().flatten()
+            if rows.numel():
+                lo = max(self.start, input_ids.shape[1] - self.window)
+                tails = self.tokenizer.batch_decode(input_ids[rows, lo:].tolist(), skip_special_tokens=True)
+                hit = [r for r, t in zip(rows.tolist(), tails, strict=True) if any(s in t for s in self.stops)]
+                if hit:
+                    self._done[hit] = True
+        return self._done.clone()
+
+
+def _ends_a_stop(text: str, stops: Sequence[str]) -> bool:
+    """Whether a stop string can end inside ``text`` when ``text`` is appended to any other: a prefix of ``text``
+    is a suffix of a stop string, or a stop string lies in ``text``."""
+    return any(s in text or any(text[:k] == s[-k:] for k in range(1, min(len(s), len(text)) + 1)) for s in stops)
+
+
+def stop_completion_table(tokenizer, stops: Sequence[str]) -> torch.Tensor | None:
+    """For each token id, whether appending it to a row can complete one of ``stops``; the last entry (True)
+    stands for ids past the tokenizer's. None when the tokenizer's decoding is not a plain concatenation of
+    what each token adds (cleanup of tokenization spaces), where every row is decoded at every step.
+
+    What a token adds to a text is taken as ``decode([a, id])`` minus ``decode([a])`` for a plain token ``a``
+    (which keeps a leading space that decoding the token alone would strip), and the token decoded alone too;
+    a token whose text holds a replacement character (a partial UTF-8 sequence, completed by the next token) is
+    always True. A stop string that appears in a row's text ends inside the text of the token that completed it,
+    so a row whose new token is False cannot have just completed one. O(V) once per generator.
+    """
+    if not stops or getattr(tokenizer, "clean_up_tokenization_spaces", False):
+        return None
+    anchor = tokenizer("a", add_special_tokens=False)["input_ids"]
+    if not anchor:
+        return None
+    base = tokenizer.decode(anchor, skip_special_tokens=True)
+    n = len(tokenizer)
+    with_anchor = tokenizer.batch_decode([[*anchor, i] for i in range(n)], skip_special_tokens=True)
+    alone = tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=True)
+    flags = []
+    for joined, own in zip(with_anchor, alone, strict=True):
+        added = joined[len(base) :] if joined.startswith(base) else None
+        flags.append(
+            added is None
+            or "\ufffd" in added
+            or "\ufffd" in own
+            or _ends_a_stop(added, stops)
+            or _ends_a_stop(own, stops)
+        )
+    flags.append(True)
+    return torch.tensor(flags, dtype=torch.bool)
 
 
 @contextlib.contextmanager
@@ -220,6 +277,8 @@ class HFGenerator:
         self._encode = encode
         self.share_prompts = bool(share_prompts)
         self._cache_kwarg: str | None = None  # generate()'s name for a given cache ("" : not shareable)
+        self._stop_table: torch.Tensor | None = None  # stop_completion_table, computed at the first generate
+        self._stop_table_done = False
         self._report_ignored_settings()
 
     def _report_ignored_settings(self) -> None:
@@ -306,7 +365,11 @@ class HFGenerator:
         if not greedy:  # warpers run only when sampling (and transformers warns about them otherwise)
             config.update(temperature=1.0, top_k=0, top_p=1.0, typical_p=1.0)
         recorder = SampledTokenLogprobs(1.0 if greedy else self.temperature)
-        criteria = StoppingCriteriaList([_StopStrings(self.tokenizer, self.stop, width)] if self.stop else [])
+        criteria = StoppingCriteriaList([])
+        if self.stop:
+            if not self._stop_table_done:
+                self._stop_table, self._stop_table_done = stop_completion_table(self.tokenizer, self.stop), True
+            criteria.append(_StopStrings(self.tokenizer, self.stop, width, self._stop_table))
         input_ids, attention = input_ids.to(device), attention.to(device)
         extra = self._shared_prompt_cache(prompts, input_ids, attention) if self.share_prompts else {}
         sequences = self.model.generate(
