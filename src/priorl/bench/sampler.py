@@ -15,6 +15,8 @@ The naive baselines hold the same priorities in a flat array and touch all M pro
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from priorl.bench.common import progress_bar, time_steps
@@ -96,3 +98,66 @@ def run_sampler_bench(
                 results.append({"impl": impl, "num_problems": m, "batch_size": batch_size, "step_ms": round(ms, 4)})
                 advance(f"{impl} M={m:,}")
     return results
+
+
+def run_undo_bench(
+    sizes: list[int],
+    *,
+    batch_size: int = 512,
+    group_size: int = 8,
+    rounds: int = 2,
+    steps: int = 20,
+    seed: int = 0,
+    impls: tuple[str, ...] = ("uniform", "pass", "heap", "beta"),
+) -> list[dict]:
+    """What the trainer pays a step to be able to drop a dynamic-sampling step, old way against new, in one run.
+
+    Each timed step is ``rounds`` x (``sample(B)``, ``observe`` of B groups), as dynamic sampling does before its
+    update. Before each one both snapshots are taken: ``state_dict()`` (the trainer before round 6) and
+    ``undo_mark()`` (now). ``mark_amortized_ms`` adds the mark's periodic O(M) base, spread over the steps
+    between two bases. Restoring is timed once, at the end (dropping the last step): ``load_state_dict`` of the
+    snapshot against ``undo_to``, which replays the calls logged since the base (it runs once, when a run stops).
+    """
+    from priorl.sampling import UniformSampler
+
+    rows = []
+    for m in sizes:
+        rng = np.random.default_rng(seed)
+        solve_p = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 3.0, size=m)))
+        for impl in impls:
+            sampler = UniformSampler(m, seed=seed) if impl == "uniform" else _make(impl, m, seed)
+            _warm_up(sampler, solve_p, group_size, rng)
+            t0 = time.perf_counter()
+            sampler.undo_mark()  # the first mark saves the base
+            base_ms = (time.perf_counter() - t0) * 1e3
+            times: dict[str, list[float]] = {"step_ms": [], "state_dict_ms": [], "mark_ms": []}
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                state = sampler.state_dict()
+                t1 = time.perf_counter()
+                mark = sampler.undo_mark()
+                t2 = time.perf_counter()
+                for _ in range(rounds):
+                    ids = sampler.sample(batch_size)
+                    sampler.observe(ids, _rewards_for(ids, solve_p, group_size, rng))
+                t3 = time.perf_counter()
+                times["state_dict_ms"].append((t1 - t0) * 1e3)
+                times["mark_ms"].append((t2 - t1) * 1e3)
+                times["step_ms"].append((t3 - t2) * 1e3)
+            t0 = time.perf_counter()
+            sampler.undo_to(mark)
+            undo_ms = (time.perf_counter() - t0) * 1e3
+            t0 = time.perf_counter()
+            sampler.load_state_dict(state)
+            load_ms = (time.perf_counter() - t0) * 1e3
+            row = {"impl": impl, "num_problems": m, "batch_size": batch_size, "rounds": rounds}
+            row.update({k: round(float(np.median(v)), 4) for k, v in times.items()})
+            steps_per_base = sampler.rebase_after / (2 * rounds * batch_size)
+            row["base_ms"] = round(base_ms, 3)
+            row["steps_per_base"] = round(steps_per_base, 1)
+            row["mark_amortized_ms"] = round(row["mark_ms"] + base_ms / max(steps_per_base, 1.0), 4)
+            row["snapshot_speedup"] = round(row["state_dict_ms"] / row["mark_amortized_ms"], 1)
+            row["restore_load_state_dict_ms"] = round(load_ms, 3)
+            row["restore_undo_to_ms"] = round(undo_ms, 3)
+            rows.append(row)
+    return rows

@@ -13,12 +13,13 @@ class GenerationOutput:
 
     Token lists are ragged Python lists (no padding). A completion ends with an EOS token, or with the token
     that completes a stop string, when it stopped on its own (``finished``), or is cut at ``max_new_tokens``.
-    ``logprobs`` are those of the distribution each token was sampled from; ``texts`` end before a stop string.
+    ``logprobs`` are those of the distribution each token was sampled from, one sequence per completion (the HF
+    backend gives float32 numpy arrays; lists of floats are fine too); ``texts`` end before a stop string.
     """
 
     prompt_ids: list[list[int]]  # [N][P_i] prompt token ids
     completion_ids: list[list[int]]  # [N][C_i] sampled token ids, EOS included when produced
-    logprobs: list[list[float]]  # [N][C_i] log pi_behavior(token) under softmax(logits / temperature)
+    logprobs: list  # [N][C_i] (arrays or lists) log pi_behavior(token) under softmax(logits / temperature)
     texts: list[str]  # [N] decoded completions, special tokens removed
     finished: list[bool] = field(default_factory=list)  # [N] stopped at EOS or a stop string
 

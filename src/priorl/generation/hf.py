@@ -381,12 +381,13 @@ class HFGenerator:
             **extra,
         )
         token_logprobs = recorder.finish(sequences, width)  # [b, T]
-        tokens, lps = sequences[:, width:].tolist(), token_logprobs.float().tolist()
+        # Log-probs leave as one float32 array (one device-to-host copy), a row's kept part copied out of it.
+        tokens, lps = sequences[:, width:].tolist(), token_logprobs.float().cpu().numpy()
         for prompt, row, lp in zip(prompts, tokens, lps, strict=True):
             end, finished, text = self._cut(row)
             out.prompt_ids.append(prompt)
             out.completion_ids.append(row[:end])
-            out.logprobs.append(lp[:end])
+            out.logprobs.append(lp[:end].copy())
             out.finished.append(finished)
             out.texts.append(text)
 

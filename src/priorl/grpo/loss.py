@@ -11,13 +11,16 @@ import torch.utils.checkpoint
 
 @dataclass
 class PolicyLossStats:
-    """Sums over the tokens of one micro-batch (the caller divides by the token count)."""
+    """Sums over the tokens of one micro-batch (the caller divides by the token count).
 
-    tokens: int
-    clipped: float  # tokens whose clipped term is the active one
-    ratio_sum: float
-    ratio_max: float
-    kl_sum: float = 0.0
+    Python numbers, or 0-dim tensors on the loss's device from ``clipped_surrogate(..., sync=False)``.
+    """
+
+    tokens: int | torch.Tensor
+    clipped: float | torch.Tensor  # tokens whose clipped term is the active one
+    ratio_sum: float | torch.Tensor
+    ratio_max: float | torch.Tensor
+    kl_sum: float | torch.Tensor = 0.0
 
 
 # Float32 elements of [rows, positions, vocab] log-softmax computed at once; bounds the temporary copies
@@ -115,6 +118,7 @@ def clipped_surrogate(
     dual_clip: float | None = None,
     ref_logprobs: torch.Tensor | None = None,
     kl_beta: float = 0.0,
+    sync: bool = True,
 ) -> tuple[torch.Tensor, PolicyLossStats]:
     """Sum over tokens of the clipped policy-gradient loss (plus ``kl_beta`` * KL to a reference).
 
@@ -122,6 +126,9 @@ def clipped_surrogate(
     1+eps_high))`` (clip-higher); with ``dual_clip = c``, negative-advantage tokens are also bounded by
     ``-A c``. All tensors [b, C]; ``advantages`` [b] or [b, C]. Returns the *sum* (token-mean is the
     caller's division by the global token count, so micro-batches add up exactly).
+
+    ``sync=False`` leaves the statistics as 0-dim tensors on the device (no host synchronisation here), for a
+    caller that accumulates them and reads them once.
     """
     adv = advantages[:, None].expand_as(logprobs) if advantages.dim() == 1 else advantages
     ratio = torch.exp(logprobs - old_logprobs)
@@ -130,22 +137,26 @@ def clipped_surrogate(
     loss = torch.maximum(unclipped, clipped)
     if dual_clip is not None:
         loss = torch.where(adv < 0, torch.minimum(loss, -adv * dual_clip), loss)
-    kl_sum = 0.0
+    kl_sum = torch.zeros((), device=logprobs.device)
     if ref_logprobs is not None and kl_beta > 0:
         # k3 estimator of KL(pi || ref): exp(ref - logp) - (ref - logp) - 1, >= 0 and unbiased.
         delta = ref_logprobs - logprobs
         kl = torch.exp(delta) - delta - 1.0
         loss = loss + kl_beta * kl
-        kl_sum = float((kl * mask).sum())
+        kl_sum = (kl * mask).detach().sum()
     total = (loss * mask).sum()
     with torch.no_grad():
         active_clip = (clipped > unclipped) & (mask > 0)
         ratio_masked = ratio * mask
+        # Masked ratios are >= 0, so with no token the max is 0 (as before), and an empty tensor gives 0 too.
+        ratio_max = ratio_masked.max() if ratio_masked.numel() else torch.zeros((), device=logprobs.device)
         stats = PolicyLossStats(
-            tokens=int(mask.sum()),
-            clipped=float(active_clip.sum()),
-            ratio_sum=float(ratio_masked.sum()),
-            ratio_max=float(ratio_masked.max()) if mask.any() else 0.0,
+            tokens=mask.sum(), clipped=active_clip.sum(), ratio_sum=ratio_masked.sum(), ratio_max=ratio_max,
             kl_sum=kl_sum,
-        )
+        )  # fmt: skip
+        if sync:
+            tokens, clipped_n, ratio_sum, ratio_max, kl_value = torch.stack(
+                [t.float() for t in (stats.tokens, stats.clipped, stats.ratio_sum, stats.ratio_max, stats.kl_sum)]
+            ).tolist()
+            stats = PolicyLossStats(int(tokens), clipped_n, ratio_sum, ratio_max, kl_value)
     return total, stats
