@@ -570,21 +570,30 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         mb = c.train.micro_batch_size
+        device = next(self.model.parameters()).device
+        # Statistics stay on the device, summed in float64 (the float64 of the host sums they replace), and are
+        # read once, with the gradient norm: one host synchronisation per mini-batch.
+        acc_dtype = torch.float32 if device.type == "mps" else torch.float64
+        acc = torch.zeros(6, dtype=acc_dtype, device=device)  # loss, clipped, ratio_sum, kl, gap sum, gap tokens
+        ratio_max = torch.zeros((), dtype=acc_dtype, device=device)
         for start in range(0, len(work), mb):
             chunk = [r for r, _ in work[start : start + mb]]
             prompts = [list(r.prompt_ids) for r in chunk]
             completions = [list(r.completion_ids) for r in chunk]
             logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
-            old = torch.zeros_like(logp)
+            # Behavior log-probs (lists, arrays or tensors) padded on the host, then one copy to the device.
+            old_host = np.zeros(tuple(logp.shape), dtype=np.float32)
             for i, r in enumerate(chunk):
-                old[i, : len(r.behavior_logprobs)] = torch.as_tensor(
-                    np.asarray(r.behavior_logprobs, dtype=np.float32), device=logp.device
-                )
+                b = r.behavior_logprobs
+                b = b.detach().float().cpu().numpy() if torch.is_tensor(b) else np.asarray(b, dtype=np.float32)
+                old_host[i, : b.shape[0]] = b
+            old = torch.from_numpy(old_host).to(logp.device)
+            zero = torch.zeros((), device=logp.device)
+            gap_sum = gap_tokens = zero
             if gap is not None:
                 fresh_rows = torch.tensor([f for _, f in work[start : start + mb]], device=logp.device)
                 sel = mask * fresh_rows[:, None]
-                gap["sum"] += float(((logp.detach() - old).abs() * sel).sum())
-                gap["tokens"] += int(sel.sum())
+                gap_sum, gap_tokens = ((logp.detach() - old).abs() * sel).sum(), sel.sum()
             adv = torch.tensor([r.advantage for r in chunk], dtype=torch.float32, device=logp.device)
             ref = None
             if self.ref_model is not None:
@@ -592,22 +601,28 @@ class Trainer:
                     ref, _ = sequence_logprobs(self.ref_model, prompts, completions, temperature, pad)
             loss_sum, stats = clipped_surrogate(
                 logp, old, adv, mask, eps_low=c.train.eps_low, eps_high=c.train.eps_high,
-                dual_clip=c.train.dual_clip, ref_logprobs=ref, kl_beta=c.train.kl_beta,
+                dual_clip=c.train.dual_clip, ref_logprobs=ref, kl_beta=c.train.kl_beta, sync=False,
             )  # fmt: skip
             (loss_sum / T).backward()
             maybe_fault("update", self.step)
-            out["loss"] += float(loss_sum.detach()) / T
-            out["clipped"] += stats.clipped
-            out["ratio_sum"] += stats.ratio_sum
-            out["ratio_max"] = max(out["ratio_max"], stats.ratio_max)
-            out["kl"] += stats.kl_sum
-            out["forwarded"] += stats.tokens
+            parts = (loss_sum.detach(), stats.clipped, stats.ratio_sum, stats.kl_sum, gap_sum, gap_tokens)
+            step_stats = torch.stack([t.to(acc_dtype) for t in parts]).to(device)
+            step_stats[0] /= T
+            acc += step_stats
+            ratio_max = torch.maximum(ratio_max, stats.ratio_max.to(device, acc_dtype))
+            out["forwarded"] += sum(len(r.completion_ids) for r in chunk)  # = mask.sum(), known on the host
         params = [p for p in self.model.parameters() if p.requires_grad]
         for p in params:  # nothing forwarded (all advantages 0): the full computation's gradient is exactly 0
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         max_norm = c.train.grad_clip if c.train.grad_clip is not None else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        values = torch.cat([acc, ratio_max[None], norm.detach().to(device, acc_dtype)[None]]).tolist()  # the sync
+        out["loss"], out["clipped"], out["ratio_sum"], out["kl"], gap_sum_value, gap_tokens_value = values[:6]
+        out["ratio_max"], grad_norm = values[6], values[7]
+        if gap is not None:
+            gap["sum"] += gap_sum_value
+            gap["tokens"] += int(gap_tokens_value)
         out["grad_norm"] = grad_norm
         if not (math.isfinite(out["loss"]) and math.isfinite(grad_norm)):
             # Skip this optimizer step and keep the last good weights (the caller counts such steps).
