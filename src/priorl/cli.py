@@ -384,8 +384,8 @@ def train(
             cfg = load_config(base, overrides, preset=preset, notes=notes)
             # The run directory is where --resume points, however it is spelled or wherever we are.
             cfg = resolve_paths(cfg).model_copy(update={"out_dir": str(resume)})
-            # Checked here too (the trainer checks again) so that --print-config and a refusal come before loading.
-            check_resume_config(load_config(saved_path), cfg, allow_change=allow_change, where=f"--resume {resume}")
+            if print_config:  # a run is checked by the Trainer; --print-config builds none, so it is checked here
+                check_resume_config(load_config(saved_path), cfg, allow_change=allow_change, where=f"--resume {resume}")
         else:
             cfg = resolve_paths(load_config(config, overrides, preset=preset, notes=notes))
     except ConfigError as exc:

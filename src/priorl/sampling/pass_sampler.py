@@ -52,7 +52,7 @@ from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.recency import RecencyList
 from priorl.sampling.undo import Undoable
-from priorl.sampling.validation import check_batch_size, group_moments
+from priorl.sampling.validation import check_batch_size
 
 STATE_VERSION = 1
 PRIORITIES = ("informative", "variance")
@@ -194,12 +194,7 @@ class PassSampler(Undoable):
         per problem raises ValueError. All input is validated before anything changes; a problem may appear
         more than once (its groups are folded in order).
         """
-        moments = group_moments(problem_ids, rewards, self.num_problems)
-        self._undo_replay_observe(*moments)
-        self._undo_log("observe", moments, moments[0].size)
-
-    def _undo_replay_sample(self, batch_size: int) -> None:
-        self.sample(batch_size)
+        self._observe_logged(problem_ids, rewards)
 
     def _undo_replay_observe(self, ids, m1, m2, var, size) -> None:
         if ids.size == 0:

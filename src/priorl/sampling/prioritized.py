@@ -52,7 +52,7 @@ from priorl.sampling.recency import RecencyList
 from priorl.sampling.selectors import SELECTORS, ThompsonSelector
 from priorl.sampling.undo import Undoable
 from priorl.sampling.unseen import UnseenQueues
-from priorl.sampling.validation import check_batch_size, group_moments
+from priorl.sampling.validation import check_batch_size
 
 STATE_VERSION = 2
 
@@ -260,12 +260,7 @@ class PrioritizedSampler(Undoable):
         per problem raises ValueError. Problems need not have come from :meth:`sample` (e.g. warm-starting
         from offline statistics). All input is validated before anything changes. O(k log M) for k groups.
         """
-        moments = group_moments(problem_ids, rewards, self.num_problems)
-        self._undo_replay_observe(*moments)
-        self._undo_log("observe", moments, moments[0].size)
-
-    def _undo_replay_sample(self, batch_size: int) -> None:
-        self.sample(batch_size)
+        self._observe_logged(problem_ids, rewards)
 
     def _undo_replay_observe(self, ids, m1, m2, var, size) -> None:
         if ids.size == 0:

@@ -23,14 +23,19 @@ A sampler of one's own needs neither method: for a sampler without them the trai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from priorl.sampling.validation import group_moments
+
 _MIN_REBASE = 4096
 
 
 class Undoable:
     """Mixin for the samplers: :meth:`undo_mark` / :meth:`undo_to` (see the module docstring).
 
-    A subclass calls :meth:`_undo_log` after each completed ``sample`` / ``observe`` with the call's replay
-    arguments, implements ``_undo_replay_<name>`` for each, and calls :meth:`_undo_forget` in ``load_state_dict``.
+    A subclass calls :meth:`_undo_log` after each completed ``sample`` with its batch size, implements ``observe``
+    as :meth:`_observe_logged` and the state change of one validated observation as ``_undo_replay_observe``, and
+    calls :meth:`_undo_forget` in ``load_state_dict``.
     """
 
     _undo_base: dict | None = None
@@ -72,6 +77,15 @@ class Undoable:
         self._undo_count = sum(size for _, _, size in calls)
 
     # ------------------------------------------------------------------ for the subclasses
+    def _observe_logged(self, problem_ids: Sequence[int], rewards: Sequence[Sequence[float]]) -> None:
+        """``observe``: validate every group first (nothing changes on bad input), apply, log for a replay."""
+        moments = group_moments(problem_ids, rewards, self.num_problems)
+        self._undo_replay_observe(*moments)
+        self._undo_log("observe", moments, moments[0].size)
+
+    def _undo_replay_sample(self, batch_size: int) -> None:
+        self.sample(batch_size)
+
     def _undo_log(self, name: str, args: tuple, size: int) -> None:
         if self._undo_base is None or self._undo_replaying:
             return

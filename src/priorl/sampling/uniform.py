@@ -10,7 +10,7 @@ from priorl.sampling.estimators import LastGroup
 from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.undo import Undoable
-from priorl.sampling.validation import check_batch_size, group_moments
+from priorl.sampling.validation import check_batch_size
 
 STATE_VERSION = 1
 
@@ -52,12 +52,7 @@ class UniformSampler(Undoable):
 
         Same checks as the prioritized sampler: a single number per problem instead of a group raises.
         """
-        moments = group_moments(problem_ids, rewards, self.num_problems)
-        self._undo_replay_observe(*moments)
-        self._undo_log("observe", moments, moments[0].size)
-
-    def _undo_replay_sample(self, batch_size: int) -> None:
-        self.sample(batch_size)
+        self._observe_logged(problem_ids, rewards)
 
     def _undo_replay_observe(self, ids, m1, m2, var, size) -> None:
         if ids.size == 0:
