@@ -15,7 +15,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from priorl.config import load_config
-from priorl.eval.compare import _run_one, run_config
+from priorl.study.plan import run_config
+from priorl.study.pool import _run_one
 
 MIXES = {
     "default": [],
@@ -39,9 +40,13 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=61440)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    base = load_config("configs/study.yaml", MIXES[args.mix])
+    base = load_config("configs/study.yaml", MIXES[args.mix]).model_dump(mode="json")
     seeds = [int(s) for s in args.seeds.split(",")]
-    plan = [run_config(base, p, s, args.budget, 8, args.out) for p in args.presets.split(",") for s in seeds]
+    plan = [
+        run_config(base, p, seed=s, budget=args.budget, eval_points=8, out_dir=args.out / p.replace("+", "_") / f"seed_{s}")
+        for p in args.presets.split(",")
+        for s in seeds
+    ]
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(_run_one, c.model_dump(mode="json"), False, threads=1): c.out_dir for c in plan}
         for future in as_completed(futures):

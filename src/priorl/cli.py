@@ -702,16 +702,37 @@ def compare(
     presets: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated presets; must include grpo. Known: grpo, dynamic-sampling, prioritized (the "
-            "paper's form: last group's p(1-p), top-B from a heap), prioritized-beta (Beta-posterior E[p(1-p)], "
-            "Thompson selection), prioritized-pass (selection within a shuffled pass by posterior P(informative "
-            "group)), naive-replay, adv-replay, and each prioritized one +adv-replay. Default: "
+            help="Comma-separated presets; must include grpo (the baseline). Known: "
+            + "; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items())
+            + ". Default: "
             + ",".join(DEFAULT_PRESETS)
             + "."
         ),
     ] = None,
     seeds: Annotated[
-        str | None, typer.Option(help="A count (3: seeds 0,1,2) or a list of seeds (7,8,9). Default: 3.")
+        str | None,
+        typer.Option(
+            help="Evaluation seeds: a list or ranges (0-4; 7,8,9; 0,2,5-7; one seed as 7,). A bare number is "
+            "refused (it used to be a count): --num-seeds N is seeds 0..N-1. Default: 0-2."
+        ),
+    ] = None,
+    num_seeds: Annotated[
+        int | None, typer.Option("--num-seeds", min=1, help="Evaluation seeds 0..N-1 (instead of --seeds).")
+    ] = None,
+    tune_seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Tuning seeds (same syntax as --seeds; disjoint from them): each preset runs at each --grid value "
+            "on these, scored on the validation split. Needed by --grid."
+        ),
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            help="Tune a config key over values, e.g. train.lr=2e-5,4e-5,8e-5 (repeatable; several multiply). A grid "
+            "or --set value overrides what a preset sets.",
+        ),
     ] = None,
     budget: Annotated[
         int | None, typer.Option(min=1, help="Generated completions per run (the equal budget). Default: 81920.")
@@ -719,22 +740,41 @@ def compare(
     config: Annotated[
         str | None, typer.Option("--config", "-c", help="Base YAML config. Default: configs/study.yaml.")
     ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base config key (repeatable).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a base config key (repeatable); applied after the preset."),
+    ] = None,
     eval_points: Annotated[
-        int | None, typer.Option(min=1, help="Held-out evaluations along the budget. Default: 8.")
+        int | None,
+        typer.Option(min=1, help="Held-out evaluations along the budget (>= 32 for the targets). Default: 32."),
+    ] = None,
+    targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Target levels: fractions f of tuned grpo's validation gain (target = base + f x gain; default "
+            "0.5,0.75,0.9), or accuracies with --target-kind absolute."
+        ),
+    ] = None,
+    target_kind: Annotated[str | None, typer.Option(help="gain (default) or absolute: how --targets are read.")] = None,
+    primary: Annotated[
+        str | None,
+        typer.Option(
+            help="The preset of the primary comparison (against grpo at the 0.9 target), named before the runs; "
+            "the others are secondary. Default: the first preset after grpo in --presets."
+        ),
     ] = None,
     out: Annotated[str | None, typer.Option("--out", "-o", help="Output directory. Default: runs/compare.")] = None,
     resume: Annotated[
         str | None,
         typer.Option(
             help="Continue the study in this directory: finished runs are kept, started ones continue from their "
-            "last checkpoint (as priorl train --resume does), the others start. Options left out take the study's "
-            "recorded values; a changed preset list, seed list, budget, eval points or base config key is refused, "
-            "naming the keys. --jobs may change."
+            "last checkpoint, the others start. Options left out take the recorded values. Presets, grid values and "
+            "seeds may be added (every run already done is reused); a changed base config, --set, budget, eval "
+            "points or targets is refused, naming the keys. --jobs may change."
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace the comparison already in --out (its runs and files).")
+        bool, typer.Option("--overwrite", help="Replace the study already in --out (its runs and files).")
     ] = False,
     jobs: Annotated[
         int,
@@ -743,36 +783,40 @@ def compare(
         ),
     ] = 1,
 ) -> None:
-    """Run every preset and seed at the same budget of generated completions and compare them.
+    """Compare presets at an equal budget of generated completions, each at its own tuned settings.
+
+    With --grid and --tune-seeds each preset first runs at every grid value on the tuning seeds, scored on the
+    validation split (completions to the 90% target; area under the curve breaks ties); the winning value then
+    runs on the evaluation seeds and is reported on the test split, with paired bootstrap intervals for the
+    ratio to tuned grpo (completions, trained tokens, training time) at 50/75/90% of grpo's gain. The plan and
+    its run count are printed before anything runs.
 
     Examples:
 
-      priorl compare -c configs/study.yaml --seeds 3                 # the study in benchmarks/RESULTS.md
+      priorl compare -c configs/study.yaml --presets grpo,adv-replay --grid train.lr=2e-5,4e-5,8e-5,1.6e-4 \
+          --tune-seeds 100,101 --seeds 0-4 --jobs 2       # a tuned comparison (docs/compare.md)
 
-      priorl compare -c configs/study.yaml --presets grpo,prioritized-beta --seeds 7,8,9 --budget 40960
+      priorl compare --resume runs/compare --grid train.lr=2e-5,4e-5,8e-5,1.6e-4,3.2e-4   # add a grid value
 
-      priorl compare --resume runs/compare --jobs 2                  # continue a stopped or killed study
+      priorl compare -c configs/study.yaml --presets grpo,adv-replay --seeds 0-2   # untuned: base settings
 
-    Writes OUT/study.json first (the inputs, the priorl version and git commit), then each run into
-    OUT/PRESET/seed_S, and at the end OUT/summary.json (per preset: final_accuracy_mean/std,
-    rollouts_to_baseline, informative_fraction, aes_vs_grpo, wall_s_mean, tokens_trained_mean; mean accuracy
-    curves; the study's inputs and provenance and each run's config), OUT/report.md and PNG plots (accuracy vs
-    completions, informative fraction, sampler pools, replay ages). A failed run is reported; the others still
-    finish.
+    Writes OUT/study.json first (inputs, priorl version, git commit), the runs into OUT/tune/PRESET/VALUE/seed_S
+    and OUT/eval/PRESET/VALUE/seed_S, and at the end OUT/summary.json (per preset: chosen, sensitivity,
+    completions_to_target, ratio_to_grpo, final accuracy with a t interval, informative fraction, AES; the
+    targets and the criterion), OUT/report.md and plots (accuracy vs completions, sensitivity, tuning curves,
+    informative fraction, sampler pools, replay ages). A failed run is reported; the others still finish.
 
     Ctrl-C or SIGTERM checkpoints every run in flight (workers included), starts nothing more, writes no
-    summary, prints the --resume command and exits 130 / 143; a second signal quits at once. Each run also
-    checkpoints as the base config's checkpoint section says (checkpoint.every_minutes, 10 by default), which
-    bounds what a SIGKILL loses.
+    summary, prints the --resume command and exits 130 / 143; a second signal quits at once.
     """
     import shlex
+    import time
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from priorl.config import ConfigError, load_config, resolve_paths
-    from priorl.eval.compare import StudyInterrupted, load_study, parse_seeds, resume_base, run_compare
+    from priorl.study import StudyInterrupted, load_study, make_plan, parse_grid, parse_seeds, run_study
 
-    overrides = list(set_ or [])
     try:
         recorded: dict = {}
         if resume is not None:
@@ -783,53 +827,85 @@ def compare(
             out = resume
             study = load_study(resume)
             recorded = study["inputs"] if study is not None else {}
-            if config is None and study is not None:
-                base = resume_base(study, overrides)
-            else:
-                base = resolve_paths(load_config(config or "configs/study.yaml", overrides))
+        if seeds is not None and num_seeds is not None:
+            _fail("--seeds and --num-seeds both given: pass one of them")
+        overrides = list(set_) if set_ is not None else list(recorded.get("overrides") or [])
+        if config is None and recorded.get("base_config") is not None:
+            base = recorded["base_config"]
         else:
-            base = resolve_paths(load_config(config or "configs/study.yaml", overrides))
+            base = resolve_paths(load_config(config or "configs/study.yaml")).model_dump(mode="json")
         out = out or "runs/compare"
-        seed_list = parse_seeds(seeds) if seeds is not None else recorded.get("seeds") or [0, 1, 2]
+        if num_seeds is not None:
+            seed_list = list(range(num_seeds))
+        else:
+            seed_list = parse_seeds(seeds) if seeds is not None else recorded.get("seeds") or [0, 1, 2]
+        tune_list = (
+            parse_seeds(tune_seeds, "--tune-seeds") if tune_seeds is not None else recorded.get("tune_seeds", [])
+        )
+        grid_map = parse_grid(grid) if grid else recorded.get("grid") or {}
         names = [p.strip() for p in presets.split(",") if p.strip()] if presets is not None else None
         names = names or recorded.get("presets") or list(DEFAULT_PRESETS)
         budget = budget if budget is not None else recorded.get("budget", 81920)
-        eval_points = eval_points if eval_points is not None else recorded.get("eval_points", 8)
+        eval_points = eval_points if eval_points is not None else recorded.get("eval_points", 32)
+        kind = target_kind or recorded.get("target_kind", "gain")
+        if targets is not None:
+            try:
+                target_list = [float(t) for t in targets.split(",") if t.strip()]
+            except ValueError:
+                _fail(f"--targets {targets!r}: expected numbers, e.g. 0.5,0.75,0.9")
+        else:
+            target_list = recorded.get("targets") or [0.5, 0.75, 0.9]
+        plan = make_plan(
+            base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
+            grid=grid_map, tune_seeds=tune_list, overrides=overrides,
+        )  # fmt: skip
+        primary = primary or recorded.get("primary")
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
     console = Console()
-    progress = Progress(
-        TextColumn("[bold]{task.fields[run]}"), BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,} completions"), TimeElapsedColumn(), console=console,
-    )  # fmt: skip
-    total_runs = len(names) * len(seed_list)
+    console.print(plan.describe(), highlight=False, soft_wrap=True)
     again = f"priorl compare --resume {shlex.quote(str(out))}"
+    live = console.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.fields[run]}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,}"),
+        TimeElapsedColumn(), console=console, disable=not live,
+    )  # fmt: skip
+    state = {"done": 0, "total": plan.n_runs, "last_line": time.monotonic(), "phase": "", "t0": time.monotonic()}
+
+    def line(text: str) -> None:
+        """Without a terminal (a log), one line per event and a progress line at least every minute."""
+        if not live:
+            elapsed = time.monotonic() - state["t0"]
+            print(f"[compare {elapsed / 60:5.1f} min] {text}", flush=True)
+            state["last_line"] = time.monotonic()
+
     with progress:
-        count = {"n": 0}
-        if jobs == 1:  # one bar per run, in completions
-            task = progress.add_task("compare", total=budget, run="")
-        else:  # runs side by side in other processes: one bar over the runs
-            progress.columns = (TextColumn("[bold]{task.fields[run]}"), BarColumn(), TimeElapsedColumn())
-            task = progress.add_task("compare", total=total_runs, run=f"0/{total_runs} runs done ({jobs} at once)")
+        task = progress.add_task("compare", total=plan.n_runs, run="runs")
 
-        def on_run(preset: str, seed: int) -> None:
-            count["n"] += 1
-            if jobs > 1:
-                progress.update(
-                    task, completed=count["n"], run=f"{count['n']}/{total_runs} runs done, last {preset} seed {seed}"
-                )
-                return
-            progress.reset(task, total=budget)
-            progress.update(task, run=f"run {count['n']}/{total_runs}: {preset} seed {seed}")
+        def on_phase(name: str, runs: list) -> None:
+            state["phase"] = name
+            line(f"{name}: {len(runs)} runs")
 
-        def on_step(step: int, metrics: dict) -> None:
-            progress.update(task, completed=min(budget, metrics["rollouts_generated"]))
+        def on_run(run, record: dict) -> None:
+            state["done"] += 1
+            progress.update(task, completed=state["done"], run=f"{run.phase} {run.preset} seed {run.seed}")
+            final = record["evals"][-1]["accuracy"] if record.get("evals") else None
+            how = record["status"] + (f", final accuracy {final:.1%}" if final is not None else "")
+            line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset} "
+                 f"{'/'.join(f'{k}={v}' for k, v in run.cell.items()) or ''} seed {run.seed} ({how})")  # fmt: skip
+
+        def heartbeat(detail: str = "") -> None:
+            if not live and time.monotonic() - state["last_line"] >= 60:
+                line(f"{state['phase']}: {state['done']}/{state['total']} runs done{detail}")
+
+        def on_step(key, step: int, metrics: dict) -> None:
+            heartbeat(f"; {key[1]} seed {key[3]} at {metrics['rollouts_generated']:,}/{plan.budget:,} completions")
 
         try:
-            summary = run_compare(
-                base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
-                on_run=on_run, on_step=on_step if jobs == 1 else None, overwrite=overwrite, jobs=jobs,
-                resume=resume is not None,
+            summary = run_study(
+                plan, targets=tuple(target_list), target_kind=kind, primary=primary, overwrite=overwrite,
+                resume=resume is not None, jobs=jobs, on_run=on_run, on_step=on_step if jobs == 1 else None,
+                on_tick=heartbeat, on_phase=on_phase,
             )  # fmt: skip
         except ValueError as exc:
             progress.stop()
@@ -845,34 +921,39 @@ def compare(
         except OSError as exc:
             progress.stop()
             _fail(f"I/O error in {out}: {exc}")
-    _print_compare_table(console, summary, len(seed_list))
-    plot = Path(out, "accuracy_vs_rollouts.png")
+    _print_compare_table(console, summary)
+    for flags in (e["edge"] for e in summary["presets"].values()):
+        for flag in flags:
+            console.print(f"[yellow]edge of the grid:[/] {flag}", highlight=False)
     console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}")
+    plot = Path(out, "accuracy_vs_rollouts.png")
     if plot.exists():
-        console.print(f"plot of held-out accuracy against completions: {plot}")
+        console.print(f"plot of test accuracy against completions: {plot}")
     failed = sum(e["seeds_failed"] for e in summary["presets"].values())
     if failed:
         console.print(f"[yellow]{failed} run(s) failed; see error.txt in their directories[/]")
 
 
-def _print_compare_table(console: Console, summary: dict, seeds: int) -> None:
-    """The comparison as a table: held-out accuracy before and at the budget, and what it cost."""
+def _print_compare_table(console: Console, summary: dict) -> None:
+    """The study as a table: chosen settings, completions to the 90% target, ratio to grpo, final accuracy."""
     from rich.table import Table
 
-    table = Table(title=f"held-out accuracy at an equal budget of {summary['budget']:,} completions ({seeds} seed(s))")
-    for col in ("preset", "start", "final (mean ± std)", "completions to grpo's final", "informative", "wall s/run"):
-        table.add_column(col, justify="left" if col == "preset" else "right")
+    from priorl.study.report import _interval, _num, _ratio
+
+    key = "0.9" if "0.9" in summary["targets"] else next(iter(summary["targets"]), None)
+    level = f" ({summary['targets'][key]['accuracy']:.1%})" if key else ""
+    table = Table(title=f"equal budget of {summary['budget']:,} completions; target {key}{level}")
+    for col in ("preset", "chosen", "completions to target [95%]", "ratio to grpo [95%]", "final accuracy"):
+        table.add_column(col, justify="left" if col in ("preset", "chosen") else "right")
     for preset, e in summary["presets"].items():
-        curve = summary["curves"].get(preset)
-        start = f"{curve['mean'][0]:.1%}" if curve else "-"
-        if e["final_accuracy_mean"] is None:
-            final = "failed"
-        else:
-            final = f"{e['final_accuracy_mean']:.1%} ± {e['final_accuracy_std']:.1%}"
-        reach = "never" if e["rollouts_to_baseline"] is None else f"{e['rollouts_to_baseline']:,}"
-        inf = "-" if e["informative_fraction"] is None else f"{e['informative_fraction']:.0%}"
-        wall = "-" if e["wall_s_mean"] is None else f"{e['wall_s_mean']:.0f}"
-        table.add_row(preset, start, final, reach, inf, wall)
+        chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["chosen"].items()) or "-"
+        t = e["completions_to_target"].get(key) if key else None
+        reach = "-" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}"
+        r = (e["ratio_to_grpo"].get(key) or {}).get("completions") if key else None
+        ratio = "-" if preset == summary["baseline"] or r is None else _ratio(r)
+        final = "failed" if e["final_accuracy_mean"] is None else f"{e['final_accuracy_mean']:.1%}"
+        n = e["seeds_ok"]
+        table.add_row(preset, chosen, reach, ratio, f"{final} (n={n})")
     console.print(table)
 
 

@@ -67,12 +67,22 @@ class DataConfig(_Section):
     ``test_fraction`` of its problems, at most ``test_max``, drawn with a fixed seed (0) so every run and
     seed on the same data holds out the same problems; the rest train.
     ``test: null`` turns held-out evaluation off.
+
+    ``validation`` is a second held-out set, for choosing settings (``priorl compare --grid``) without looking
+    at the test set: ``null`` (the default: none), a file or builtin, or ``auto``: a builtin's own validation
+    builtin (``builtin:rules:MIX`` -> ``builtin:rules-validation:MIX``, drawn from the held-out side, never
+    pretrained or trained on, none of the test set's problems), else ``validation_fraction`` of the training
+    set (at most ``validation_max``, fixed seed 1), which then no longer trains. Problems also in the test set
+    are dropped from it. ``eval.split`` says which held-out set a run evaluates on.
     """
 
     train: str = "builtin:arithmetic"
     test: str | None = "auto"
     test_fraction: float = Field(0.1, gt=0, lt=1)
     test_max: int = Field(500, ge=1)
+    validation: str | None = None
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    validation_max: int = Field(500, ge=1)
     prompt_key: str = "prompt"
     answer_key: str = "answer"
     level_key: str | None = "level"
@@ -281,6 +291,9 @@ class EvalConfig(_Section):
     Evaluation draws from its own random stream, so it never changes what training does.
     """
 
+    # Which held-out set the evaluations use: "test" (data.test) or "validation" (data.validation: the
+    # tuning runs of `priorl compare --grid` score settings there, so that the test set is used once).
+    split: Literal["test", "validation"] = "test"
     before: bool = True
     after: bool = True
     during: int = Field(3, ge=0)
@@ -560,6 +573,7 @@ def resolve_paths(config: RunConfig, base: str | Path | None = None) -> RunConfi
     data = config.model_dump()
     data["data"]["train"] = _local_path(data["data"]["train"], base)
     data["data"]["test"] = _local_path(data["data"]["test"], base)
+    data["data"]["validation"] = _local_path(data["data"]["validation"], base)
     data["model"]["path"] = _local_path(data["model"]["path"], base)
     data["verifier"]["name"] = _local_path(data["verifier"]["name"], base, suffix_sep=":")
     return RunConfig.model_validate(data)

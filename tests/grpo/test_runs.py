@@ -274,12 +274,14 @@ def test_flags_print_config_help_and_version(tmp_path):
 
 
 def test_compare_refuses_a_used_output_directory(tmp_path):
-    from priorl.eval.compare import run_compare
+    from priorl.study import make_plan, run_study
 
     (tmp_path / "cmp").mkdir()
     (tmp_path / "cmp" / "summary.json").write_text("{}")
-    with pytest.raises(ValueError, match="already holds a comparison.*--overwrite"):
-        run_compare(load_config(None), presets=["grpo"], seeds=[0], budget=16, out=tmp_path / "cmp")
+    plan = make_plan(load_config(None).model_dump(mode="json"), presets=["grpo"], seeds=[0], budget=16,
+                     out=tmp_path / "cmp")  # fmt: skip
+    with pytest.raises(ValueError, match="already holds a study.*--overwrite"):
+        run_study(plan)
 
 
 def test_terminal_bar_shows_time_left_and_evaluation_progress(tmp_path):

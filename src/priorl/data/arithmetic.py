@@ -62,6 +62,7 @@ __all__ = [
 DEFAULT_SEED = 0
 TRAIN_PER_LEVEL = 800  # 4,000 training problems
 TEST_PER_LEVEL = 100  # 500 held-out problems
+VALIDATION_PER_LEVEL = 50  # 250 validation problems (held-out side, none of the test set's)
 LEVELS = (1, 2, 3, 4, 5)
 
 # Share of each level's expression space reserved for the test side (by hash of the canonical key).
@@ -172,10 +173,10 @@ _SAMPLERS: dict[int, Callable[[random.Random], tuple[int, str, int]]] = {
 }
 
 
-def _draw_unique(level: int, split: str, count: int, seed: int) -> list[ArithmeticItem]:
-    """``count`` distinct expressions of one level from one side of the split, in draw order."""
+def _draw_unique(level: int, split: str, count: int, seed: int, taken: frozenset = frozenset()) -> list[ArithmeticItem]:
+    """``count`` distinct expressions of one level from one side of the split (not in ``taken``), in draw order."""
     rng = random.Random(f"priorl-arithmetic/{seed}/{split}/{level}")
-    want_test = split == "test"
+    want_test = split != "train"
     seen: set[tuple[int, str, int]] = set()
     items: list[ArithmeticItem] = []
     draws_since_new = 0
@@ -184,7 +185,7 @@ def _draw_unique(level: int, split: str, count: int, seed: int) -> list[Arithmet
         draws_since_new += 1
         if draws_since_new > _MAX_DRAWS:
             raise RuntimeError(f"level {level} cannot supply {count} distinct {split} problems")
-        if expr in seen or in_test_split(*expr) != want_test:
+        if expr in seen or canonical_key(*expr) in taken or in_test_split(*expr) != want_test:
             continue
         seen.add(expr)
         items.append(ArithmeticItem(expr[0], expr[1], expr[2], level))
@@ -210,17 +211,26 @@ def arithmetic_problems(
     (1, 2, 3, 4, 5, 1, 2, ...) so any prefix of the list is balanced; ``Problem.id`` is the index in
     the list and ``source`` is ``"builtin:arithmetic[-test]:<index>"``. Deterministic in ``seed``.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if split not in ("train", "test", "validation"):
+        raise ValueError(f"split must be 'train', 'test' or 'validation', got {split!r}")
     unknown = [lv for lv in levels if lv not in _SAMPLERS]
     if unknown:
         raise ValueError(f"unknown arithmetic levels {unknown}; known: {list(LEVELS)}")
     if per_level is None:
-        per_level = TRAIN_PER_LEVEL if split == "train" else TEST_PER_LEVEL
+        per_level = {"train": TRAIN_PER_LEVEL, "test": TEST_PER_LEVEL, "validation": VALIDATION_PER_LEVEL}[split]
     if style not in ("expression", "instruct"):
         raise ValueError(f"style must be 'expression' or 'instruct', got {style!r}")
-    name = "builtin:arithmetic" + ("-instruct" if style == "instruct" else "") + ("-test" if split == "test" else "")
-    per = [_draw_unique(level, split, per_level, seed) for level in levels]
+    name = (
+        "builtin:arithmetic"
+        + ("-instruct" if style == "instruct" else "")
+        + {"train": "", "test": "-test", "validation": "-validation"}[split]
+    )
+    # validation: the held-out side too, skipping the default test set's expressions (the two never overlap)
+    taken = {lv: frozenset() for lv in levels}
+    if split == "validation":
+        for lv in levels:
+            taken[lv] = frozenset(canonical_key(i.a, i.op, i.b) for i in _draw_unique(lv, "test", TEST_PER_LEVEL, seed))
+    per = [_draw_unique(level, split, per_level, seed, taken[level]) for level in levels]
     problems: list[Problem] = []
     for i in range(per_level):
         for items in per:

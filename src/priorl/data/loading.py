@@ -45,10 +45,13 @@ __all__ = [
 BUILTIN_SPECS = (
     "builtin:arithmetic",
     "builtin:arithmetic-test",
+    "builtin:arithmetic-validation",
     "builtin:arithmetic-instruct",
     "builtin:arithmetic-instruct-test",
+    "builtin:arithmetic-instruct-validation",
     "builtin:rules",
     "builtin:rules-test",
+    "builtin:rules-validation",
 )
 _EXTENSIONS = (".jsonl", ".parquet", ".csv")
 _MISSING = object()
@@ -150,14 +153,18 @@ def _read_builtin(spec: str) -> LoadResult:
     if base.startswith("builtin:arithmetic"):
         if options:
             raise DatasetError(f"{spec}: {base} takes no options")
-        split = "test" if base.endswith("-test") else "train"
-        problems = arithmetic_problems(split, style="instruct" if "-instruct" in base else "expression")
+        problems = arithmetic_problems(_split_of(base), style="instruct" if "-instruct" in base else "expression")
     else:
         try:
-            problems = rules_problems("test" if base.endswith("-test") else "train", **parse_options(options))
+            problems = rules_problems(_split_of(base), **parse_options(options))
         except ValueError as exc:
             raise DatasetError(f"{spec}: {exc}") from None
     return LoadResult(problems, spec, len(problems))
+
+
+def _split_of(base: str) -> str:
+    """``builtin:rules-test`` -> ``test``, ``builtin:rules-validation`` -> ``validation``, else ``train``."""
+    return "test" if base.endswith("-test") else "validation" if base.endswith("-validation") else "train"
 
 
 def _file_rows(spec: str, keys: _Keys) -> tuple[str, Iterator[tuple[str, int, Mapping[str, Any]]]]:

@@ -26,7 +26,7 @@ class RunProblems:
     """The problems of one run. ``held_out`` says in words what the held-out set is (for logs and summary.json)."""
 
     train: list[Problem]
-    test: list[Problem]
+    test: list[Problem]  # the held-out set the run evaluates on: data.test, or data.validation (eval.split)
     held_out: str
 
 
@@ -40,6 +40,14 @@ def run_problems(config: RunConfig) -> RunProblems:
     keys = dict(prompt_key=d.prompt_key, answer_key=d.answer_key, level_key=d.level_key)
     train = load_problems(d.train, **keys)
     train, test, held_out = _held_out_set(config, train, keys)
+    train, validation, validation_what = _validation_set(config, train, test, keys)
+    if config.eval.split == "validation":
+        if validation is None:
+            raise ValueError(
+                "eval.split is 'validation' but data.validation is null: set data.validation (auto, a file or a "
+                "builtin) or evaluate on the test set (eval.split=test)"
+            )
+        test, held_out = validation, f"validation set (eval.split=validation): {validation_what}"
     if d.levels is not None:
         train = select_levels(train, d.levels, d.train)
         test = select_levels(test, d.levels, d.test)
@@ -75,6 +83,54 @@ def _held_out_set(config: RunConfig, train: list[Problem], keys: dict) -> tuple[
         f"{SPLIT_SEED}) held out, the other {len(kept)} train; --test FILE evaluates on a file instead"
     )
     return kept, held, what
+
+
+def _validation_set(config: RunConfig, train: list, test: list, keys: dict) -> tuple[list, list | None, str]:
+    """(train problems, validation problems or None, what the validation set is) for ``data.validation``.
+
+    ``auto`` on a builtin with a validation builtin takes it; otherwise ``auto`` holds out a seeded share of the
+    training set (seed ``SPLIT_SEED + 1``), which then no longer trains, whatever ``eval.split`` is, so a tuning
+    run and an evaluation run of one study train on the same problems. Problems whose prompt is also in the test
+    set are dropped from the validation set (and said)."""
+    d = config.data
+    spec = d.validation
+    if spec is None:
+        return train, None, "none"
+    if spec == "auto" and d.train.startswith("builtin:"):
+        spec = builtin_validation_set(d.train) or spec
+    if spec == "auto":
+        if len(train) < 2:
+            raise ValueError(f"data.validation auto: {d.train} has too few training problems to hold some out")
+        kept, held = held_out_split(train, d.validation_fraction, d.validation_max, seed=SPLIT_SEED + 1)
+        train, validation = kept, held
+        what = (
+            f"split from {d.train}: {len(held)} problems ({d.validation_fraction:.0%}, at most {d.validation_max}, "
+            f"seed {SPLIT_SEED + 1}) held out for validation, not trained on"
+        )
+    else:
+        validation = load_problems(spec, **keys)
+        what = f"{spec} ({len(validation)} problems)"
+    in_test = {p.prompt for p in test}
+    overlap = sum(p.prompt in in_test for p in validation)
+    if overlap:
+        validation = [
+            dataclasses.replace(p, id=i) for i, p in enumerate(q for q in validation if q.prompt not in in_test)
+        ]
+        what += f"; {overlap} dropped that are also in the test set"
+    if not validation:
+        raise ValueError(f"data.validation {d.validation}: no validation problem left ({what})")
+    return train, validation, what
+
+
+def builtin_validation_set(train: str) -> str | None:
+    """The validation builtin of a builtin training set (``builtin:rules:solved=0.1`` ->
+    ``builtin:rules-validation:solved=0.1``), or None when the builtin has none."""
+    test = builtin_test_set(train)
+    if test is None:
+        return None
+    name, _, mix = test.partition(":")[2].partition(":")
+    candidate = f"builtin:{name.removesuffix('-test')}-validation"
+    return (candidate + (f":{mix}" if mix else "")) if candidate in BUILTIN_SPECS else None
 
 
 def builtin_test_set(train: str) -> str | None:

@@ -48,7 +48,9 @@ Levels 1-6 are the ``level`` of every problem (8 tags each, two per rule). Digit
 
 Train/test disjointness is by construction: the SHA-256 of tag and string puts a problem on one side of
 the split once and for all; the test set draws only from the test side, and everything trained on
-(training problems and the pretraining stream) only from the train side.
+(training problems and the pretraining stream) only from the train side. The validation set
+(``builtin:rules-validation``, used to tune a comparison's settings) also draws from the held-out side,
+with its own random stream, and skips every problem of the test set of the same mix and seed.
 
 Options of the builtin spec, e.g. ``builtin:rules:solved=0.05,unsolved=0.05,n=1500``: ``n`` (problems;
 default 1500 train, 500 test), ``solved``, ``unsolved`` (shares in [0, 1], sum <= 1) and ``seed`` (which
@@ -205,13 +207,19 @@ def rules_problems(
     from the split's side only, in a seeded shuffled order. ``source`` is ``"builtin:rules[-test]:<i>"``.
     Deterministic in the arguments.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if split not in ("train", "test", "validation"):
+        raise ValueError(f"split must be 'train', 'test' or 'validation', got {split!r}")
     n = (DEFAULT_TRAIN if split == "train" else DEFAULT_TEST) if n is None else n
     if n < 1:
         raise ValueError(f"rules option n={n} must be >= 1")
     counts = _counts(n, Mix(solved, unsolved).level_shares())
-    want_test = split == "test"
+    want_test = split != "train"  # validation draws from the held-out side too: never pretrained or trained on
+    # The validation split skips the problems of the test split of the same mix and seed (default size), so the
+    # two held-out sets never share a problem; priorl.data.prepare also drops any overlap with the run's own test set.
+    taken = set() if split != "validation" else {
+        (p.prompt.rpartition(":")[2], p.prompt.rpartition(":")[0])
+        for p in rules_problems("test", solved=solved, unsolved=unsolved, seed=seed)
+    }  # fmt: skip
     items: list[tuple[str, str, int]] = []
     for level, count in counts.items():
         tags = [t for t, (lv, _) in _TABLE.items() if lv == level]
@@ -219,12 +227,12 @@ def rules_problems(
         seen: set[tuple[str, str]] = set()
         while len(seen) < count:
             tag, digits = tags[int(rng.random() * len(tags))], _digits(rng)
-            if (tag, digits) in seen or in_test_split(tag, digits) != want_test:
+            if (tag, digits) in seen or (tag, digits) in taken or in_test_split(tag, digits) != want_test:
                 continue  # the space per tag is > 3,000 strings: this loop always ends
             seen.add((tag, digits))
             items.append((tag, digits, level))
     random.Random(f"priorl-rules-order/{seed}/{split}").shuffle(items)
-    name = "builtin:rules" if split == "train" else "builtin:rules-test"
+    name = {"train": "builtin:rules", "test": "builtin:rules-test", "validation": "builtin:rules-validation"}[split]
     return [
         Problem(i, prompt_of(tag, digits), apply_rule(_TABLE[tag][1], digits), level, f"{name}:{i}")
         for i, (tag, digits, level) in enumerate(items)

@@ -15,9 +15,11 @@ from priorl.types import Problem
 SPLIT_SEED = 0
 
 
-def held_out_split(problems: list[Problem], fraction: float, cap: int) -> tuple[list[Problem], list[Problem]]:
+def held_out_split(
+    problems: list[Problem], fraction: float, cap: int, *, seed: int = SPLIT_SEED
+) -> tuple[list[Problem], list[Problem]]:
     """Split ``problems`` into (train, test): ``round(fraction * M)`` problems (at least 1, at most ``cap``)
-    drawn with seed :data:`SPLIT_SEED` are held out. Both keep the file order and are re-numbered 0..n-1.
+    drawn with ``seed`` (default :data:`SPLIT_SEED`; the validation split uses ``SPLIT_SEED + 1``) are held out. Both keep the file order and are re-numbered 0..n-1.
 
     Raises:
         ValueError: fewer than 2 problems (nothing would be left on one side).
@@ -26,7 +28,7 @@ def held_out_split(problems: list[Problem], fraction: float, cap: int) -> tuple[
     if m < 2:
         raise ValueError(f"cannot hold out a test split of {m} problem(s); pass a test set (--test FILE)")
     n_test = min(cap, max(1, round(fraction * m)), m - 1)
-    held = set(np.random.default_rng(SPLIT_SEED).permutation(m)[:n_test].tolist())
+    held = set(np.random.default_rng(seed).permutation(m)[:n_test].tolist())
     train = [p for i, p in enumerate(problems) if i not in held]
     test = [p for i, p in enumerate(problems) if i in held]
 

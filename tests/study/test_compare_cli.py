@@ -33,7 +33,7 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
     # --jobs 2: the two runs side by side in spawned worker processes (the in-process path is test_runs'.)
     out = tmp_path / "cmp"
     proc = cli(
-        "compare", "--presets", "grpo,prioritized+adv-replay", "--seeds", "1", "--budget", "64", "--eval-points", "2",
+        "compare", "--presets", "grpo,prioritized+adv-replay", "--seeds", "0,", "--budget", "64", "--eval-points", "2",
         "--jobs", "2",
         "--out", str(out), "-c", "configs/demo.yaml", "--set", "train.batch_size=4", "--set", "generation.group_size=4",
         "--set", "eval.max_problems=20", "--set", "eval.samples=0", "--set", "replay.warmup_steps=1",
@@ -42,13 +42,14 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     for preset in ("grpo", "prioritized+adv-replay"):
         e = summary["presets"][preset]
-        for key in ("final_accuracy_mean", "final_accuracy_std", "rollouts_to_baseline", "informative_fraction",
-                    "aes_vs_grpo", "wall_s_mean", "tokens_trained_mean"):  # fmt: skip
+        for key in ("final_accuracy_mean", "final_accuracy_std", "completions_to_target", "ratio_to_grpo",
+                    "informative_fraction", "aes_vs_grpo", "wall_s_mean", "tokens_trained_mean"):  # fmt: skip
             assert key in e
         assert e["seeds_ok"] == 1 and e["tokens_trained_mean"] > 0 and e["wall_s_mean"] > 0
     assert summary["presets"]["grpo"]["aes_vs_grpo"] == pytest.approx(0.0)
     assert (out / "report.md").exists() and (out / "accuracy_vs_rollouts.png").exists()
-    metrics = [json.loads(line) for line in (out / "grpo" / "seed_0" / "metrics.jsonl").read_text().splitlines()]
+    assert "no tuning phase" in summary["targets_from"] or summary["targets_from"].startswith("n/a")
+    metrics = [json.loads(line) for line in (out / "eval/grpo/default/seed_0/metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["rollouts_generated"] == 64  # stopped at the budget (4 problems x 4 completions x 4 steps)
 
 
@@ -57,30 +58,41 @@ def test_compare_needs_the_baseline(tmp_path):
     assert proc.returncode == 2 and "baseline 'grpo'" in proc.stderr
 
 
-def test_seeds_take_a_count_or_a_list():
-    from priorl.eval.compare import parse_seeds
+def test_seeds_take_lists_and_ranges_and_refuse_a_bare_count():
+    from priorl.study import parse_seeds
 
-    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("7,8,9") == [7, 8, 9] and parse_seeds("5,") == [5]
-    for bad in ("0", "a", "1,1", ""):
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("7,8,9") == [7, 8, 9] and parse_seeds("5,") == [5]
+    assert parse_seeds("0,2,5-7") == [0, 2, 5, 6, 7]
+    with pytest.raises(ValueError, match=r"--seeds 17: a bare number.*--seeds 0-16 \(or --num-seeds 17\)"):
+        parse_seeds("17")
+    for bad in ("a", "1,1", "", "4-2", "0-2,2"):
         with pytest.raises(ValueError, match="--seeds"):
             parse_seeds(bad)
 
 
+def test_a_bare_seed_count_fails_loudly_on_the_command_line(tmp_path):
+    proc = cli("compare", "-c", "configs/demo.yaml", "--presets", "grpo", "--seeds", "3", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "--num-seeds 3" in proc.stderr and not (tmp_path / "x").exists()
+
+
 def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
     from priorl.config import load_config
-    from priorl.eval.compare import PRESETS, run_config
+    from priorl.presets import PRESETS
+    from priorl.study import run_config
 
     base = load_config("configs/demo.yaml", ["sampler.kind=heap", "sampler.estimator=window", "sampler.retest_every=7"])
-    paper = run_config(base, "prioritized", 3, 1000, 4, tmp_path)
+    data = base.model_dump(mode="json")
+    paper = run_config(data, "prioritized", seed=3, budget=1000, eval_points=4, out_dir=tmp_path)
     assert paper.preset == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
     assert paper.sampler.retest_every == 7 and paper.seed == 3 and paper.train.max_rollouts == 1000
     for name, overlay in PRESETS.items():
-        cfg = run_config(base, name, 0, 1000, 4, tmp_path)
+        cfg = run_config(data, name, seed=0, budget=1000, eval_points=4, out_dir=tmp_path)
         assert cfg.preset == name and cfg.train.lr == base.train.lr and cfg.replay.tau_max == base.replay.tau_max
         assert all(getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) == v for k, v in overlay.items())
     # a pass preset on a heap base: the heap's keys go back to their defaults, the shared ones stay
-    cfg = run_config(load_config(None, ["sampler.kind=heap", "sampler.estimator=beta", "sampler.floor=0.05"]),
-                     "prioritized-pass", 0, 1000, 4, tmp_path)  # fmt: skip
+    heap = load_config(None, ["sampler.kind=heap", "sampler.estimator=beta", "sampler.floor=0.05"])
+    cfg = run_config(heap.model_dump(mode="json"), "prioritized-pass", seed=0, budget=1000, eval_points=4,
+                     out_dir=tmp_path)  # fmt: skip
     assert cfg.sampler.kind == "pass" and cfg.sampler.estimator == "last" and cfg.sampler.floor == 0.05
 
 
@@ -102,7 +114,7 @@ def test_sigkill_of_compare_ends_its_workers(tmp_path):
     import signal
     import time
 
-    cmd = [sys.executable, "-m", "priorl.cli", "compare", "--presets", "grpo,prioritized", "--seeds", "1",
+    cmd = [sys.executable, "-m", "priorl.cli", "compare", "--presets", "grpo,prioritized", "--seeds", "0,",
            "--budget", "100000", "--jobs", "2", "--out", str(tmp_path / "cmp"), "-c", "configs/demo.yaml",
            "--set", "train.batch_size=4", "--set", "generation.group_size=4",
            "--set", "eval.max_problems=8"]  # fmt: skip
@@ -110,7 +122,7 @@ def test_sigkill_of_compare_ends_its_workers(tmp_path):
     try:
         deadline = time.monotonic() + 120
         workers: set[int] = set()
-        while time.monotonic() < deadline and not list((tmp_path / "cmp").glob("*/seed_0/metrics.jsonl")):
+        while time.monotonic() < deadline and not list((tmp_path / "cmp").glob("eval/*/default/seed_0/metrics.jsonl")):
             time.sleep(0.5)
         workers = {w for w in _children(proc.pid) if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()}
         assert workers, "the comparison started no worker processes"

@@ -15,12 +15,12 @@ import yaml
 # Two presets x one seed, 10 steps a run (4 problems x 4 completions), held-out evaluation before, at 80
 # completions and after. No scheduled checkpoints: whatever a resume continues from, a signal wrote.
 COMMON = [
-    "-c", "configs/demo.yaml", "--presets", "grpo,prioritized+adv-replay", "--seeds", "1", "--budget", "160",
+    "-c", "configs/demo.yaml", "--presets", "grpo,prioritized+adv-replay", "--seeds", "0,", "--budget", "160",
     "--eval-points", "2", "--set", "train.batch_size=4", "--set", "generation.group_size=4",
     "--set", "generation.max_new_tokens=6", "--set", "eval.max_problems=8", "--set", "eval.samples=0",
     "--set", "replay.warmup_steps=1", "--set", "checkpoint.every=0", "--set", "checkpoint.every_minutes=null",
 ]  # fmt: skip
-RUNS = ("grpo/seed_0", "prioritized_adv-replay/seed_0")
+RUNS = ("eval/grpo/default/seed_0", "eval/prioritized_adv-replay/default/seed_0")
 
 
 def env_with(fault: str | None = None) -> dict:
@@ -68,8 +68,8 @@ def same_study(a: Path, b: Path) -> None:
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     assert sa["curves"] == sb["curves"]
     for preset, e in sa["presets"].items():
-        for key in ("final_accuracy_mean", "final_accuracy_std", "rollouts_to_baseline", "informative_fraction",
-                    "aes_vs_grpo", "tokens_trained_mean", "seeds_ok", "seeds_failed"):  # fmt: skip
+        for key in ("final_accuracy_mean", "final_accuracy_std", "completions_to_target", "ratio_to_grpo",
+                    "informative_fraction", "aes_vs_grpo", "tokens_trained_mean", "seeds_ok", "seeds_failed"):  # fmt: skip
             assert sb["presets"][preset][key] == e[key], (preset, key)
     assert sb["study"]["sessions"][-1]["resume"] is True and (b / "report.md").exists()
 
@@ -141,10 +141,10 @@ def test_signal_to_the_parent_checkpoints_every_worker_then_resume_matches(tmp_p
 
     # A resume with other inputs is refused, names each key, and changes nothing.
     before = files(out)
-    changed = compare("--resume", str(out), "--budget", "320", "--presets", "grpo", "--set", "train.lr=0.001")
+    changed = compare("--resume", str(out), "--budget", "320", "--set", "train.lr=0.001")
     assert changed.returncode == 2 and "Traceback" not in changed.stderr
     message = " ".join(changed.stderr.split())
-    for named in ("budget (160 there, 320 now)", "presets", "train.lr (5e-05 there, 0.001 now)"):
+    for named in ("budget (160 there, 320 now)", "overrides (", "train.lr=0.001"):
         assert named in message, message
     assert files(out) == before
 
@@ -181,7 +181,7 @@ def test_summary_records_version_commit_and_each_runs_config(reference):
     assert study["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
     assert study["presets"] == ["grpo", "prioritized+adv-replay"] and study["seeds"] == [0]
     assert (study["budget"], study["eval_points"]) == (160, 2)
-    assert study["base_config"]["train"]["batch_size"] == 4
+    assert "train.batch_size=4" in study["overrides"] and study["base_config"]["train"]["batch_size"] == 64
     for preset, run in zip(("grpo", "prioritized+adv-replay"), RUNS, strict=True):
         (record,) = summary["runs"][preset]
         assert record["status"] == "finished" and record["dir"] == str(reference / run)
@@ -196,7 +196,7 @@ def test_summary_records_version_commit_and_each_runs_config(reference):
 
 
 def test_provenance_outside_git_is_null(monkeypatch):
-    from priorl.eval import compare as cmp
+    from priorl.study import record as cmp
 
     def no_git(*args):
         raise subprocess.CalledProcessError(128, "git")

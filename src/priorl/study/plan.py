@@ -1,0 +1,390 @@
+"""What a study runs: seeds, the tuning grid, and the config of every run.
+
+A study has two phases. **Tuning**: each preset runs at each grid cell (one value per gridded key; several
+``--grid`` options multiply) on the tuning seeds, evaluated on the validation split. **Evaluation**: each preset
+runs at the cell that won by the criterion (:mod:`priorl.study.stats`) on the evaluation seeds, disjoint from the
+tuning seeds, evaluated on the test split. A study with neither a grid nor tuning seeds has only the evaluation
+phase, at the base config's settings.
+
+The config of a run is built in one order, the same as ``priorl train``'s: the base config file, the preset laid
+over it (:func:`priorl.presets.apply_preset`), the ``--set`` overrides, the grid cell, and then what the study
+itself fixes (seed, budget, evaluation schedule, split). So a grid or ``--set`` value overrides what a preset sets.
+A ``--set`` key of a part a preset turns off (``replay.tau_max`` for ``grpo``) is left out of that preset's runs and
+the plan says so.
+
+A run's directory names its phase, preset, cell and seed (``OUT/tune/adv-replay/train.lr=4e-05/seed_100``), so a
+resumed study that adds grid values or seeds finds every run it already did.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from priorl.config import ConfigError, RunConfig, apply_overrides, foreign_keys
+from priorl.presets import PART_KEYS, PRESETS, apply_preset
+
+# A study evaluates at least this often (as a share of the budget) so that completions to a target are read off
+# a fine curve, not interpolated across a long stretch.
+MIN_EVAL_POINTS = 32
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``"0-4"`` -> ``[0, 1, 2, 3, 4]``; ``"7,8,9"``; ``"0,2,5-7"``; ``"7,"`` (one seed) -> ``[7]``.
+
+    A bare number is refused: it used to mean a count (``--seeds 3`` was seeds 0, 1, 2) and must never silently
+    mean something else; ``--num-seeds N`` is the count. Raises ValueError naming the bad part.
+    """
+    text = str(text).strip()
+    if text.lstrip("-").isdigit():
+        count = f" (or --num-seeds {text})" if option == "--seeds" else ""
+        raise ValueError(
+            f"{option} {text}: a bare number is ambiguous (--seeds N used to be a count of seeds). Write seeds as a "
+            f"list or a range: {option} 0-{max(0, int(text) - 1)}{count} for {text} seeds from 0, or "
+            f"{option} {text}, for the single seed {text}"
+        )
+    values: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            if dash:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                values += list(range(a, b + 1))
+            else:
+                values.append(int(part))
+        except ValueError:
+            raise ValueError(
+                f"{option} {text!r}: {part!r} is not a seed or a range (expected e.g. 0-4, 7,8,9 or 0,2,5-7)"
+            ) from None
+    if not values:
+        raise ValueError(f"{option} {text!r}: no seed given (expected e.g. 0-4, 7,8,9 or 7,)")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{option} {text!r}: a seed is listed twice")
+    if min(values) < 0:
+        raise ValueError(f"{option} {text!r}: seeds are >= 0")
+    return values
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``["train.lr=2e-5,4e-5", "train.updates_per_step=2,4"]`` -> ``{"train.lr": [2e-05, 4e-05], ...}``.
+
+    Values are read as YAML (numbers stay numbers); each key once. The key is checked against the config when the
+    runs are built. Raises ValueError naming the bad item.
+    """
+    import yaml
+
+    grid: dict[str, list] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not raw.strip():
+            raise ValueError(f"--grid {item!r}: expected key=v1,v2,..., e.g. train.lr=2e-5,4e-5,8e-5")
+        if key in grid:
+            raise ValueError(f"--grid {item!r}: {key} is gridded twice; give all its values in one --grid")
+        if key in PART_KEYS:
+            raise ValueError(f"--grid {item!r}: {key} chooses a part; compare parts with --presets instead")
+        values = []
+        for text in (v.strip() for v in raw.split(",")):
+            if not text:
+                raise ValueError(f"--grid {item!r}: an empty value")
+            values.append(_value(text, item, yaml))
+        if len(set(map(json.dumps, values))) != len(values):
+            raise ValueError(f"--grid {item!r}: a value is listed twice")
+        grid[key] = values
+    return grid
+
+
+def _value(text: str, item: str, yaml):
+    """A grid value: a number when it reads as one (``4e-5`` too, which YAML 1.1 would keep a string), else YAML."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ValueError(f"--grid {item!r}: {text!r} is not a valid value") from None
+
+
+def grid_cells(grid: dict[str, list]) -> list[dict]:
+    """Every combination of the gridded values, in the order given (one empty cell for no grid)."""
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def cell_name(cell: dict) -> str:
+    """A cell as a directory name: ``train.lr=4e-05``, several keys joined by ``,``; ``default`` for no grid."""
+    if not cell:
+        return "default"
+    return ",".join(f"{k}={_fmt(v)}" for k, v in cell.items())
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a study: its phase (``tune`` or ``eval``), preset, grid cell, seed and full config."""
+
+    phase: str
+    preset: str
+    cell: dict = field(hash=False)
+    seed: int
+    config: RunConfig = field(hash=False, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.phase, self.preset, cell_name(self.cell), self.seed)
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.config.out_dir)
+
+
+def _foreign(preset: str) -> set[str]:
+    """Dotted keys of the parts ``preset`` turns off or sets to a kind that does not use them."""
+    overlay = PRESETS[preset]
+    foreign = set()
+    for key in PART_KEYS:
+        section = key.split(".")[0]
+        foreign |= {f"{section}.{k}" for k in foreign_keys(section, overlay[key])}
+    return foreign
+
+
+def preset_grid(preset: str, grid: dict[str, list]) -> dict[str, list]:
+    """The part of ``grid`` that ``preset`` uses: a key of a part it turns off (``replay.tau_max`` for grpo) is
+    not a dimension of its tuning (it runs once per value of the other keys, not once per value of that one)."""
+    foreign = _foreign(preset)
+    return {k: v for k, v in grid.items() if k not in foreign}
+
+
+def preset_overrides(preset: str, overrides: list[str]) -> tuple[list[str], list[str]]:
+    """(the ``--set`` overrides that apply to ``preset``, the ones left out): a key of a part the preset turns
+    off, or of another kind of that part, is left out (it would be an error in that run's config)."""
+    foreign = _foreign(preset)
+    kept, left = [], []
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        (left if key in foreign else kept).append(item)
+    return kept, left
+
+
+def run_config(
+    base: dict,
+    preset: str,
+    *,
+    overrides: list[str] = (),
+    cell: dict | None = None,
+    seed: int,
+    budget: int,
+    eval_points: int,
+    out_dir: str | Path,
+    split: str = "test",
+) -> RunConfig:
+    """The config of one run: ``base`` (a config dict), then ``preset``, then the ``--set`` ``overrides`` that
+    apply to it, then the grid ``cell``, then the study's own keys (seed, the budget in completions, an evaluation
+    every ``budget / eval_points`` completions on ``split``, no progress bar or TensorBoard, one checkpoint kept).
+    Raises ConfigError naming the preset and cell when the result is not a valid config."""
+    data, _ = apply_preset(json.loads(json.dumps(base)), preset)
+    kept, _ = preset_overrides(preset, list(overrides))
+    data = apply_overrides(data, kept)
+    data = apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in (cell or {}).items()])
+    data.update(seed=seed, out_dir=str(out_dir))
+    data.setdefault("train", {}).update(max_steps=10**9, max_rollouts=budget)
+    data.setdefault("eval", {}).update(
+        before=True, after=True, every=0, every_rollouts=max(1, budget // eval_points), split=split
+    )
+    data.setdefault("logging", {}).update(progress=False, tensorboard=False)
+    data.setdefault("checkpoint", {}).update(keep_last=1)  # the base's schedule bounds what a kill loses
+    try:
+        return RunConfig.model_validate(data)
+    except ValueError as exc:
+        where = f"preset {preset}" + (f" at {cell_name(cell)}" if cell else "")
+        raise ConfigError(f"the config of {where}: {exc}") from None
+
+
+@dataclass
+class Plan:
+    """Everything a study will run, before it runs. ``tuning`` holds the tuning runs; the evaluation runs depend
+    on what tuning chooses, so the plan holds their count (``presets x eval seeds``) and :meth:`eval_runs` builds
+    them once the choice is made."""
+
+    base: dict
+    presets: list[str]
+    grid: dict[str, list]
+    overrides: list[str]
+    tune_seeds: list[int]
+    seeds: list[int]
+    budget: int
+    eval_points: int
+    out: Path
+    tuning: list[Run] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tunes(self) -> bool:
+        """Whether the study has a tuning phase (tuning seeds given)."""
+        return bool(self.tune_seeds)
+
+    def cells(self, preset: str) -> list[dict]:
+        """The grid cells ``preset`` is tuned over (its part of the grid: :func:`preset_grid`)."""
+        return grid_cells(preset_grid(preset, self.grid))
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.tuning) + len(self.presets) * len(self.seeds)
+
+    def run(self, phase: str, preset: str, cell: dict, seed: int) -> Run:
+        split = "validation" if phase == "tune" else "test"
+        out_dir = self.out / phase / preset.replace("+", "_") / cell_name(cell) / f"seed_{seed}"
+        cfg = run_config(
+            self.base, preset, overrides=self.overrides, cell=cell, seed=seed, budget=self.budget,
+            eval_points=self.eval_points, out_dir=out_dir, split=split,
+        )  # fmt: skip
+        return Run(phase, preset, dict(cell), seed, cfg)
+
+    def eval_runs(self, chosen: dict[str, dict]) -> list[Run]:
+        """The evaluation runs: each preset at its chosen cell, on every evaluation seed."""
+        return [self.run("eval", p, chosen[p], s) for p in self.presets for s in self.seeds]
+
+    def describe(self) -> str:
+        """The plan in words, printed before anything runs."""
+        n_cells = {len(self.cells(p)) for p in self.presets}
+        lines = []
+        if self.tunes:
+            cells = f"{n_cells.pop()} grid value(s)" if len(n_cells) == 1 else "their grid values"
+            lines.append(
+                f"plan: {len(self.presets)} presets x {cells} x {len(self.tune_seeds)} tuning seeds "
+                f"+ {len(self.presets)} presets x {len(self.seeds)} evaluation seeds = {self.n_runs} runs, "
+                f"{self.budget:,} completions each"
+            )
+            grid = "; ".join(f"{k} in {', '.join(_fmt(v) for v in vs)}" for k, vs in self.grid.items())
+            lines.append(f"  tuning: {grid or 'the base settings only'}, seeds {_seeds(self.tune_seeds)}, scored on the "
+                         "validation split (completions to the 90% target; area under the curve breaks ties)")  # fmt: skip
+            lines.append(
+                f"  evaluation: each preset at its chosen value(s), seeds {_seeds(self.seeds)}, on the test split"
+            )
+        else:
+            lines.append(
+                f"plan: {len(self.presets)} presets x {len(self.seeds)} seeds = {self.n_runs} runs, {self.budget:,} "
+                f"completions each, on the test split; no tuning (every preset at the base config's settings)"
+            )
+        lines.append(f"  presets: {', '.join(self.presets)}; evaluations every {self.budget // self.eval_points:,} "
+                     f"completions ({self.eval_points} points)")  # fmt: skip
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _seeds(seeds: list[int]) -> str:
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def make_plan(
+    base: dict,
+    *,
+    presets: list[str],
+    seeds: list[int],
+    budget: int,
+    out: str | Path,
+    eval_points: int = MIN_EVAL_POINTS,
+    grid: dict[str, list] | None = None,
+    tune_seeds: list[int] | None = None,
+    overrides: list[str] | None = None,
+) -> Plan:
+    """Check a study's inputs and build its plan (every tuning run's config is built, so a bad key or value is
+    reported here, before anything runs). Raises ValueError (ConfigError) naming the problem."""
+    from priorl.presets import BASELINE
+
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise ValueError(f"unknown preset(s) {unknown}; choose from {', '.join(PRESETS)}")
+    if BASELINE not in presets:
+        raise ValueError(f"--presets must include the baseline '{BASELINE}' (targets and ratios refer to it)")
+    if len(set(presets)) != len(presets):
+        raise ValueError(f"--presets {','.join(presets)}: a preset is listed twice")
+    grid = dict(grid or {})
+    tune_seeds = list(tune_seeds or [])
+    if grid and not tune_seeds:
+        raise ValueError("--grid needs --tune-seeds: settings are chosen on tuning seeds, apart from the evaluation "
+                         "seeds (e.g. --tune-seeds 100,101)")  # fmt: skip
+    both = sorted(set(tune_seeds) & set(seeds))
+    if both:
+        raise ValueError(
+            f"seeds {both} are both tuning and evaluation seeds: a setting chosen on a seed would then be scored on "
+            "it again; use disjoint seeds (e.g. --tune-seeds 100,101 --seeds 0-4)"
+        )
+    overrides = list(overrides or [])
+    plan = Plan(base=base, presets=list(presets), grid=grid, overrides=overrides, tune_seeds=tune_seeds,
+                seeds=list(seeds), budget=budget, eval_points=eval_points, out=Path(out))  # fmt: skip
+    if eval_points < MIN_EVAL_POINTS:
+        plan.notes.append(
+            f"{eval_points} evaluation points: completions to a target are interpolated between evaluations "
+            f"{budget // eval_points:,} completions apart (at least {MIN_EVAL_POINTS} points, every 1/{MIN_EVAL_POINTS} "
+            "of the budget, are needed for the targets to be read off a fine curve; the report says so)"
+        )
+    if tune_seeds and (base.get("data") or {}).get("validation") is None:
+        base.setdefault("data", {})["validation"] = "auto"
+        plan.notes.append("data.validation is auto (the tuning runs are scored on it; both phases train on the same "
+                          "problems)")  # fmt: skip
+    for preset in presets:
+        _, left = preset_overrides(preset, overrides)
+        if left:
+            keys = ", ".join(item.split("=", 1)[0] for item in left)
+            plan.notes.append(f"--set {keys} left out of {preset}'s runs: a part {preset} does not use")
+        unused = [k for k in grid if k not in preset_grid(preset, grid)]
+        if unused:
+            plan.notes.append(f"--grid {', '.join(unused)} not tuned for {preset}: a part {preset} does not use")
+    if tune_seeds:
+        plan.tuning = [plan.run("tune", p, c, s) for p in presets for c in plan.cells(p) for s in tune_seeds]
+    else:  # check every preset's config now, as the tuning runs' are
+        for p in presets:
+            plan.run("eval", p, {}, seeds[0])
+    return plan
+
+
+def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
+    """For each numeric gridded key whose chosen value is the smallest or largest tried, a sentence naming the
+    next value to add (the grid's own step beyond its end: geometric for positive values, else arithmetic)."""
+    flags = []
+    for key, values in grid.items():
+        value = chosen.get(key)
+        nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(nums) != len(values) or value not in nums:
+            continue
+        if len(nums) == 1:
+            flags.append(f"{key}: a grid of one value ({_fmt(value)}); nothing was tuned")
+            continue
+        ordered = sorted(nums)
+        for end, inner, side in ((ordered[-1], ordered[-2], "largest"), (ordered[0], ordered[1], "smallest")):
+            if value != end:
+                continue
+            if end > 0 and inner > 0:
+                nxt = end * (end / inner)
+            else:
+                nxt = end + (end - inner)
+            if isinstance(end, int) and isinstance(inner, int):
+                nxt = int(round(nxt))
+            elif isinstance(nxt, float):
+                nxt = float(f"{nxt:.3g}")
+            flags.append(
+                f"{key}={_fmt(value)} is the {side} value tried: the best may lie beyond it; add {_fmt(nxt)} "
+                f"(--grid {key}={','.join(_fmt(v) for v in values)},{_fmt(nxt)} with --resume reuses every run done)"
+            )
+    return flags
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,146 @@
+"""A study's record, ``OUT/study.json``: what it was started with (its inputs) and what produced it (priorl
+version, git commit), and the checks that let ``--resume`` continue it only as the same study.
+
+A resumed study may add presets, grid values, tuning seeds or evaluation seeds (the runs already done are
+reused: a run's directory is named by its preset, grid values and seed); it may not change the base config, the
+``--set`` overrides, the budget, the evaluation points or the targets, which every run depends on. A run whose
+saved config differs from the one the plan gives it is refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from priorl.config import RunConfig
+from priorl.study.pool import _read_json
+
+STUDY = "study.json"  # what a study was started with and what produced it; written first, updated at the end
+
+
+STUDY_FILES = (
+    STUDY, "summary.json", "report.md", "accuracy_vs_rollouts.png", "informative_fraction.png", "sampler_pools.png",
+    "replay_age.png", "sensitivity.png", "tuning_curves.png",
+)  # fmt: skip
+# Inputs every run depends on: a resumed study must be given the same (presets, grid and seeds may grow).
+FIXED_INPUTS = ("base_config", "overrides", "budget", "eval_points", "targets", "target_kind")
+
+
+# Keys of a run's config that a resumed study may find changed in the run's saved config.yaml: where the run is,
+# and what alters no saved state and nothing training does (see SAFE_RESUME_CHANGES in cli.py).
+_RUN_KEYS_FREE = ("out_dir", "checkpoint.", "logging.")
+
+
+def provenance() -> dict:
+    """What produced a study: ``priorl_version``, and ``git_commit`` / ``git_dirty`` of the checkout priorl is
+    imported from (None when it is not imported from a git checkout, e.g. an installed wheel)."""
+    import priorl
+
+    commit = dirty = None
+    package = Path(priorl.__file__).resolve().parent
+    try:
+        top, head = _git(package, "rev-parse", "--show-toplevel", "HEAD").split()
+        # only priorl's own repository: not one that merely contains an installed copy (a venv inside a project)
+        if (Path(top) / "src" / "priorl").resolve() == package:
+            commit = head
+            dirty = bool(_git(package, "status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    return {"priorl_version": priorl.__version__, "git_commit": commit, "git_dirty": dirty}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+    ).stdout  # fmt: skip
+
+
+def load_study(out: str | Path) -> dict | None:
+    """``OUT/study.json``, or None when there is none. Raises ValueError for one that cannot be read."""
+    path = Path(out) / STUDY
+    if not path.exists():
+        return None
+    data = _read_json(path)
+    if data is None or not isinstance(data.get("inputs"), dict):
+        raise ValueError(f"{path} is not a priorl compare study record (unreadable, or no 'inputs')")
+    return data
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _changes(old: dict, new: dict, *, free: tuple[str, ...] = ()) -> list[tuple[str, object, object]]:
+    """(dotted key, old value, new value) for each key that differs, except the ``free`` ones (prefixes)."""
+    a, b = _flat(old), _flat(new)
+    missing = "(unset)"
+    return [
+        (k, a.get(k, missing), b.get(k, missing))
+        for k in sorted(set(a) | set(b))
+        if a.get(k, missing) != b.get(k, missing) and not k.startswith(free)
+    ]
+
+
+def _show(key: str, old, new) -> str:
+    def short(v) -> str:
+        text = json.dumps(v) if not isinstance(v, str) else v
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    return f"{key} ({short(old)} there, {short(new)} now)"
+
+
+def _write_study(out: Path, study: dict) -> None:
+    from priorl.statefile import write_atomic
+
+    write_atomic(out / STUDY, (json.dumps(study, indent=2) + "\n").encode())
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def check_inputs(out: Path, study: dict, inputs: dict) -> None:
+    """Refuse a resume whose fixed inputs (:data:`FIXED_INPUTS`) differ from the recorded study's, naming the keys."""
+    recorded = study["inputs"]
+    changed = []
+    for key in FIXED_INPUTS:
+        if key not in recorded:
+            continue
+        old, new = recorded[key], inputs[key]
+        if key == "base_config":
+            changed += [_show(k, a, b) for k, a, b in _changes(old, new, free=("out_dir",))]
+        elif old != new:
+            changed.append(_show(key, old, new))
+    if changed:
+        raise ValueError(
+            f"--resume {out}: the study there was started with other inputs: {'; '.join(changed)}. A resumed study "
+            "may add presets, grid values and seeds, but every run depends on these: pass the same options or leave "
+            "them out (the recorded ones apply); for a different study choose another --out"
+        )
+
+
+def check_run_config(out: Path, cfg: RunConfig) -> None:
+    """Refuse to continue or reuse a run whose saved ``config.yaml`` differs from the config the plan gives it."""
+    import yaml
+
+    saved_path = Path(cfg.out_dir) / "config.yaml"
+    if not saved_path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(saved_path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"--resume {out}: cannot read {saved_path} ({exc})") from None
+    changed = _changes(saved or {}, cfg.model_dump(mode="json"), free=_RUN_KEYS_FREE)
+    if changed:
+        raise ValueError(
+            f"--resume {out}: the run in {cfg.out_dir} was started with another config: "
+            f"{'; '.join(_show(k, a, b) for k, a, b in changed)}; it cannot be continued as part of this study"
+        )

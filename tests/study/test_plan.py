@@ -1,0 +1,107 @@
+"""The plan of a study: its run count, seed disjointness, the grid, the precedence of grid and --set over a preset,
+and the edge flag."""
+
+import pytest
+
+from priorl.config import load_config
+from priorl.study import make_plan, parse_grid
+from priorl.study.plan import cell_name, edge_flags, grid_cells
+
+
+@pytest.fixture
+def base():
+    return load_config("configs/demo.yaml").model_dump(mode="json")
+
+
+def test_grid_values_are_yaml_and_several_grids_multiply():
+    grid = parse_grid(["train.lr=2e-5,4e-5", "train.updates_per_step=2,4,8"])
+    assert grid == {"train.lr": [2e-5, 4e-5], "train.updates_per_step": [2, 4, 8]}
+    cells = grid_cells(grid)
+    assert len(cells) == 6 and cells[0] == {"train.lr": 2e-5, "train.updates_per_step": 2}
+    assert cell_name(cells[-1]) == "train.lr=4e-05,train.updates_per_step=8" and cell_name({}) == "default"
+    for bad, why in [
+        (["train.lr"], "expected key=v1,v2"),
+        (["train.lr=1,1"], "listed twice"),
+        (["train.lr=1", "train.lr=2"], "gridded twice"),
+        (["replay.kind=none,adv"], "--presets"),
+        (["train.lr=1,,2"], "empty value"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            parse_grid(bad)
+
+
+def test_the_plan_counts_its_runs_before_anything_runs(base, tmp_path):
+    plan = make_plan(
+        base, presets=["grpo", "adv-replay", "prioritized"], seeds=[0, 1, 2, 3, 4], tune_seeds=[100, 101],
+        budget=1000, out=tmp_path, grid=parse_grid(["train.lr=1e-5,2e-5,4e-5,8e-5"]),
+    )  # fmt: skip
+    assert len(plan.tuning) == 3 * 4 * 2 and plan.n_runs == 3 * 4 * 2 + 3 * 5
+    text = plan.describe()
+    assert "3 presets x 4 grid value(s) x 2 tuning seeds + 3 presets x 5 evaluation seeds = 39 runs" in text
+    assert "1,000 completions each" in text and "seeds 0-4" in text
+    assert not any(tmp_path.iterdir())  # planning writes nothing
+    # every tuning run evaluates on validation, in its own directory; the evaluation runs on test
+    run = plan.tuning[0]
+    assert run.config.eval.split == "validation" and run.config.data.validation == "auto"
+    assert run.dir == tmp_path / "tune" / "grpo" / "train.lr=1e-05" / "seed_100"
+    (ev,) = [r for r in plan.eval_runs({p: {"train.lr": 4e-5} for p in plan.presets}) if r.key[1:] ==
+             ("adv-replay", "train.lr=4e-05", 3)]  # fmt: skip
+    assert ev.config.eval.split == "test" and ev.config.train.lr == 4e-5 and ev.config.seed == 3
+    assert ev.config.data == run.config.data  # both phases train on the same problems
+    assert ev.config.eval.every_rollouts == 1000 // 32
+
+
+def test_tuning_and_evaluation_seeds_are_disjoint(base, tmp_path):
+    with pytest.raises(ValueError, match=r"seeds \[1\] are both tuning and evaluation seeds"):
+        make_plan(base, presets=["grpo"], seeds=[0, 1], tune_seeds=[1, 2], budget=100, out=tmp_path)
+    with pytest.raises(ValueError, match="--grid needs --tune-seeds"):
+        make_plan(base, presets=["grpo"], seeds=[0], budget=100, out=tmp_path, grid={"train.lr": [1e-5]})
+    with pytest.raises(ValueError, match="baseline 'grpo'"):
+        make_plan(base, presets=["adv-replay"], seeds=[0], budget=100, out=tmp_path)
+
+
+def test_grid_and_set_override_what_a_preset_sets(base, tmp_path):
+    # prioritized pins sampler.selection=greedy and sampler.estimator=last; --set and the grid come after it
+    plan = make_plan(
+        base, presets=["grpo", "prioritized"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
+        overrides=["sampler.selection=stochastic", "train.lr=1e-3", "replay.tau_max=3"],
+        grid=parse_grid(["sampler.estimator=ema,window"]),
+    )  # fmt: skip
+    runs = {(r.preset, r.cell.get("sampler.estimator")): r.config for r in plan.tuning}
+    cfg = runs[("prioritized", "ema")]
+    assert cfg.sampler.kind == "heap" and cfg.sampler.selection == "stochastic" and cfg.sampler.estimator == "ema"
+    assert cfg.train.lr == 1e-3
+    # grpo's sampler does not use sampler.estimator: it is tuned over nothing, once, and the plan says so
+    assert [r.cell for r in plan.tuning if r.preset == "grpo"] == [{}]
+    assert "--grid sampler.estimator not tuned for grpo" in plan.describe()
+    # a grid value beats a --set of the same key
+    plan = make_plan(base, presets=["grpo"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
+                     overrides=["train.lr=1e-3"], grid={"train.lr": [2e-5]})  # fmt: skip
+    assert plan.tuning[0].config.train.lr == 2e-5
+
+
+def test_a_set_key_of_a_part_a_preset_turns_off_is_left_out_and_said(base, tmp_path):
+    plan = make_plan(base, presets=["grpo", "adv-replay"], seeds=[0], budget=100, out=tmp_path,
+                     overrides=["replay.tau_max=3"])  # fmt: skip
+    assert "--set replay.tau_max left out of grpo's runs" in plan.describe()
+    runs = {r.preset: r.config for r in plan.eval_runs({"grpo": {}, "adv-replay": {}})}
+    assert runs["adv-replay"].replay.tau_max == 3 and runs["grpo"].replay.kind == "none"
+
+
+def test_a_bad_grid_key_is_reported_before_anything_runs(base, tmp_path):
+    with pytest.raises(ValueError, match="preset grpo at train.lrr=0.1"):
+        make_plan(base, presets=["grpo"], seeds=[0], tune_seeds=[5], budget=100, out=tmp_path,
+                  grid={"train.lrr": [0.1]})  # fmt: skip
+
+
+def test_edge_flag_names_the_next_value():
+    grid = {"train.lr": [2e-5, 4e-5, 8e-5, 1.6e-4]}
+    (flag,) = edge_flags(grid, {"train.lr": 1.6e-4})
+    assert "largest value tried" in flag and "add 0.00032" in flag and "--resume" in flag
+    (flag,) = edge_flags(grid, {"train.lr": 2e-5})
+    assert "smallest" in flag and "add 1e-05" in flag
+    assert edge_flags(grid, {"train.lr": 4e-5}) == []
+    (flag,) = edge_flags({"train.updates_per_step": [2, 4, 6]}, {"train.updates_per_step": 6})
+    assert "add 9" in flag
+    assert edge_flags({"sampler.estimator": ["ema", "last"]}, {"sampler.estimator": "ema"}) == []
+    assert "nothing was tuned" in edge_flags({"train.lr": [1e-5]}, {"train.lr": 1e-5})[0]
