@@ -51,6 +51,23 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+SAMPLERS = ("PassSampler", "PrioritizedSampler", "UniformSampler")
+
+
+def test_readme_says_which_sampler_own_loop_uses() -> None:
+    # The paragraph that points at examples/own_loop.py may call it like the example above only in what they
+    # share: it names the sampler the script uses, and "the example above" is not said of a script whose
+    # sampler differs from the example's.
+    text = README.read_text()
+    paragraph = next(p for p in text.split("\n\n") if "(examples/own_loop.py)" in p)
+    script = (ROOT / "examples" / "own_loop.py").read_text()
+    used = {s for s in SAMPLERS if re.search(rf"\b{s}\(", script)}
+    shown = {s for s in SAMPLERS if re.search(rf"\b{s}\(", readme_example())}
+    assert used and all(s in paragraph for s in used), paragraph
+    if used != shown:
+        assert "is the example above" not in paragraph, paragraph
+
+
 def relative_links(path: Path) -> list[str]:
     """Targets of the Markdown links and images in ``path`` that point into the repository (code is skipped)."""
     text = _CODE_SPAN.sub("", _FENCE.sub("", path.read_text()))

@@ -362,15 +362,17 @@ def train(
     """
     from priorl.config import ConfigError, check_resume_config, dump_config, load_config, resolve_paths
 
-    overrides, notes = list(set_ or []), []
-    for key, value in (
-        ("data.train", data), ("data.test", test), ("model.path", model),
-        ("verifier.name", verifier), ("train.max_steps", max_steps), ("train.batch_size", batch_size),
-        ("generation.group_size", group_size), ("train.lr", lr), ("seed", seed),
-        ("checkpoint.every", checkpoint_every), ("out_dir", out),
+    overrides, notes, origins = list(set_ or []), [], {}
+    for key, flag, value in (
+        ("data.train", "--data", data), ("data.test", "--test", test), ("model.path", "--model", model),
+        ("verifier.name", "--verifier", verifier), ("train.max_steps", "--max-steps", max_steps),
+        ("train.batch_size", "--batch-size", batch_size), ("generation.group_size", "--group-size", group_size),
+        ("train.lr", "--lr", lr), ("seed", "--seed", seed),
+        ("checkpoint.every", "--checkpoint-every", checkpoint_every), ("out_dir", "--out", out),
     ):  # fmt: skip
-        if value is not None:
+        if value is not None:  # a flag is an override; an error in it names the flag (load_config's origins)
             overrides.append(f"{key}={value}")
+            origins[key] = f"{flag} {value}"
     try:
         if resume is not None:
             if overwrite:
@@ -381,13 +383,13 @@ def train(
             if out is not None and Path(out).resolve() != Path(resume).resolve():
                 _fail(f"--out {out} and --resume {resume} name different directories; a resumed run stays in its own")
             base = config or saved_path
-            cfg = load_config(base, overrides, preset=preset, notes=notes)
+            cfg = load_config(base, overrides, preset=preset, notes=notes, origins=origins)
             # The run directory is where --resume points, however it is spelled or wherever we are.
             cfg = resolve_paths(cfg).model_copy(update={"out_dir": str(resume)})
             if print_config:  # a run is checked by the Trainer; --print-config builds none, so it is checked here
                 check_resume_config(load_config(saved_path), cfg, allow_change=allow_change, where=f"--resume {resume}")
         else:
-            cfg = resolve_paths(load_config(config, overrides, preset=preset, notes=notes))
+            cfg = resolve_paths(load_config(config, overrides, preset=preset, notes=notes, origins=origins))
     except ConfigError as exc:
         _fail(str(exc))
     for note in notes:

@@ -450,18 +450,38 @@ def suggest_key(loc: tuple) -> str:
     return " (priorl train --print-config lists every key)"
 
 
-def _format_validation(exc: ValidationError, where: str) -> str:
+def _format_validation(exc: ValidationError, where) -> str:
+    """One line per error; ``where(loc)`` names the source of the key at ``loc`` (a file, an override, a flag)."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        at = where(tuple(str(p) for p in err["loc"]))
         if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key '{key}'{suggest_key(err['loc'])}")
+            lines.append(f"{at}: unknown key '{key}'{suggest_key(err['loc'])}")
         else:
             value = err.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict) else ""
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {msg}" if not err["loc"] else f"{where}: {key}: {msg}{shown}")
+            lines.append(f"{at}: {msg}" if not err["loc"] else f"{at}: {key}: {msg}{shown}")
     return "; ".join(lines)
+
+
+def _sources(base: str, overrides: list[str], origins: dict[str, str]):
+    """``where(loc)`` for :func:`_format_validation`: the override that set the key at ``loc`` (the last one),
+    else ``base`` (the file, or the defaults, with the preset) with the overrides inside ``loc``'s section."""
+    set_by = []
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        set_by.append((tuple(key.split(".")), origins.get(key, f"--set {item}")))
+
+    def where(loc: tuple[str, ...]) -> str:
+        exact = [label for parts, label in set_by if loc and loc[: len(parts)] == parts]
+        if exact:
+            return exact[-1]
+        inside = list(dict.fromkeys(label for parts, label in set_by if parts[: len(loc)] == loc))
+        return f"{base} with {', '.join(inside)}" if inside else base
+
+    return where
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -496,10 +516,13 @@ def load_config(
     *,
     preset: str | None = None,
     notes: list[str] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> RunConfig:
     """Read a YAML config (or the defaults), lay ``preset`` over it (:func:`priorl.presets.apply_preset`), apply
-    the ``--set`` style overrides, validate. Raises ConfigError with one message. When the preset resets keys
-    the file had set (options of a part it turns off), a sentence naming them is appended to ``notes``."""
+    the ``--set`` style overrides, validate. Raises ConfigError with one message, which names where the bad key
+    came from: the file, or the override that set it, shown as ``origins[key]`` (e.g. ``--max-steps 5`` for an
+    override a command-line flag made) or else as ``--set key=value``. When the preset resets keys the file had
+    set (options of a part it turns off), a sentence naming them is appended to ``notes``."""
     data: dict[str, Any] = {}
     where = "defaults"
     if path is not None:
@@ -534,11 +557,10 @@ def load_config(
             )
     if overrides:
         data = apply_overrides(data, overrides)
-        where = f"{where} with --set overrides"
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, where)) from None
+        raise ConfigError(_format_validation(exc, _sources(where, overrides or [], origins or {}))) from None
 
 
 def default_value(key: str) -> Any:

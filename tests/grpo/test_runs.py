@@ -300,3 +300,53 @@ def test_terminal_bar_shows_time_left_and_evaluation_progress(tmp_path):
     text = screen.getvalue()
     assert "train" in text and "eta" in text and "2/2" in text
     assert "eval @ 1" in text and "held-out at step 1: pass@1" in text
+
+
+# ---------------------------------------------------------------- issue 32, item 6: short runs and plain errors
+
+
+@pytest.mark.parametrize(
+    ("steps", "during", "due"),
+    [(5, 3, [1, 2, 3]), (3, 3, [1, 2]), (10, 3, [2, 5, 7]), (100, 3, [25, 50, 75]), (1, 3, []), (8, 0, [])],
+)
+def test_eval_during_spreads_at_most_that_many_evaluations(steps, during, due):
+    from priorl.grpo.schedule import Schedule
+
+    cfg = load_config(None, [f"train.max_steps={steps}", f"eval.during={during}"])
+    schedule = Schedule(cfg)
+    per_step = 64
+    got = [s for s in range(1, steps) if schedule.eval_due(s, (s - 1) * per_step, s * per_step)]
+    assert got == due
+    # The same with a budget of completions: as many points, spread over it (at the first step that reaches each).
+    budget = load_config(None, [f"train.max_steps={10 * steps}", f"train.max_rollouts={steps * per_step}",
+                                f"eval.during={during}"])  # fmt: skip
+    schedule = Schedule(budget)
+    assert len([s for s in range(1, steps) if schedule.eval_due(s, (s - 1) * per_step, s * per_step)]) == len(due)
+
+
+def test_a_config_error_names_its_source_not_overrides_the_user_never_gave(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  batch_sze: 4\n")
+    proc = priorl("train", "-c", str(bad), "--max-steps", "5", "--out", str(tmp_path / "r"), "--print-config")
+    assert proc.returncode == 2
+    assert f"{bad}: unknown key 'train.batch_sze'; did you mean 'train.batch_size'?" in proc.stderr
+    assert "--set" not in proc.stderr and "Traceback" not in proc.stderr
+    # An override the user gave is named as they gave it, a flag by the flag.
+    good = tmp_path / "good.yaml"
+    good.write_text("train:\n  batch_size: 4\n")
+    proc = priorl("train", "-c", str(good), "--max-steps", "5", "--set", "generation.group_sise=2", "--print-config")
+    assert proc.returncode == 2
+    assert "--set generation.group_sise=2: unknown key 'generation.group_sise'" in proc.stderr
+    proc = priorl("train", "-c", str(good), "--verifier", "numeric", "--set", "eval.samples=-1", "--print-config")
+    assert proc.returncode == 2 and "--set eval.samples=-1: eval.samples:" in proc.stderr
+    with pytest.raises(ConfigError, match=r"^--max-steps -1: train.max_steps: "):
+        load_config(None, ["train.max_steps=-1"], origins={"train.max_steps": "--max-steps -1"})
+
+
+def test_a_missing_prompt_field_suggests_data_prompt_key(tmp_path):
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{a}+1=", "answer": str(a + 1)}) + "\n" for a in range(20)))
+    proc = priorl("train", "--data", str(data), "--max-steps", "1", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2, proc.stderr
+    assert "missing field 'prompt'" in proc.stderr
+    assert "--set data.prompt_key=question" in proc.stderr and "Traceback" not in proc.stderr

@@ -224,6 +224,7 @@ def _csv_rows(name: str, path: Path, keys: _Keys) -> Iterator[tuple[str, int, Ma
         if required not in header:
             raise DatasetError(
                 f"{name} line 1: missing field {required!r} in the CSV header (columns: {_show(header)})"
+                f"{_key_hint(keys, required, header)}"
             )
     columns = {key: header.index(key) for key in (keys.prompt, keys.answer, keys.level) if key in header}
     while True:
@@ -268,6 +269,7 @@ def _parquet_rows(name: str, path: Path, keys: _Keys) -> Iterator[tuple[str, int
         if required not in schema.names:
             raise DatasetError(
                 f"{name}: missing field {required!r} in the Parquet schema (columns: {_show(schema.names)})"
+                f"{_key_hint(keys, required, schema.names)}"
             )
     wanted = [k for k in (keys.prompt, keys.answer, keys.level) if k is not None and k in schema.names]
     try:
@@ -301,7 +303,10 @@ def _hf_rows(spec: str, keys: _Keys) -> tuple[str, Iterator[tuple[str, int, Mapp
         raise DatasetError(f"{spec}: could not load the dataset ({type(exc).__name__}: {exc})") from None
     for required in (keys.prompt, keys.answer):
         if required not in ds.column_names:
-            raise DatasetError(f"{spec}: missing field {required!r} in the dataset (columns: {_show(ds.column_names)})")
+            raise DatasetError(
+                f"{spec}: missing field {required!r} in the dataset (columns: {_show(ds.column_names)})"
+                f"{_key_hint(keys, required, ds.column_names)}"
+            )
     wanted = [k for k in (keys.prompt, keys.answer, keys.level) if k is not None and k in ds.column_names]
     return f"hf:{name}:{split}", _column_rows({k: list(ds[k]) for k in wanted}, len(ds))
 
@@ -325,12 +330,14 @@ def _collect(
         where = f"{name} {place}"
         prompt = row.get(keys.prompt, _MISSING)
         if prompt is _MISSING or prompt is None:
-            raise DatasetError(f"{where}: missing field {keys.prompt!r}{_fields_hint(row)}")
+            raise DatasetError(
+                f"{where}: missing field {keys.prompt!r}{_fields_hint(row)}{_key_hint(keys, keys.prompt, row)}"
+            )
         if not isinstance(prompt, str):
             raise DatasetError(f"{where}: field {keys.prompt!r} must be a string, got {_type(prompt)}: {_show(prompt)}")
         if not prompt.strip():
             raise DatasetError(f"{where}: field {keys.prompt!r} is empty: {_show(prompt)}")
-        answer = _answer(where, keys.answer, row.get(keys.answer, _MISSING), row)
+        answer = _answer(where, keys, row.get(keys.answer, _MISSING), row)
         level = None if keys.level is None else _level(where, keys.level, row.get(keys.level))
         source = f"{name}:{pos}"
         key = (prompt, answer)
@@ -351,9 +358,10 @@ def _collect(
     return LoadResult(problems, spec, n_rows, n_dup, examples)
 
 
-def _answer(where: str, key: str, value: Any, row: Mapping[str, Any]) -> str:
+def _answer(where: str, keys: _Keys, value: Any, row: Mapping[str, Any]) -> str:
+    key = keys.answer
     if value is _MISSING or value is None:
-        raise DatasetError(f"{where}: missing field {key!r}{_fields_hint(row)}")
+        raise DatasetError(f"{where}: missing field {key!r}{_fields_hint(row)}{_key_hint(keys, key, row)}")
     if isinstance(value, str):
         if not value.strip():
             raise DatasetError(f"{where}: field {key!r} is empty: {_show(value)}")
@@ -379,6 +387,26 @@ def _level(where: str, key: str, value: Any) -> int | None:
         if value.is_integer():
             return int(value)
     raise DatasetError(f"{where}: field {key!r} must be an integer, got {_type(value)}: {_show(value)}")
+
+
+# Field names datasets commonly use for the prompt and the answer, most likely first.
+_LIKELY = {
+    "prompt": ("question", "problem", "prompt", "query", "input", "instruction", "text"),
+    "answer": ("answer", "final_answer", "solution", "target", "output", "label"),
+}
+
+
+def _key_hint(keys: _Keys, missing: str, present) -> str:
+    """When the prompt or answer field is missing: which ``data.*_key`` to set, naming the likeliest field."""
+    role = "prompt" if missing == keys.prompt else "answer"
+    names = [str(n) for n in present]
+    taken = {keys.prompt, keys.answer, keys.level}
+    likely = next((n for n in _LIKELY[role] if n in names and n not in taken), None)
+    if likely is not None:
+        return f"; if the {role}s are in {likely!r}, set data.{role}_key: {likely} (--set data.{role}_key={likely})"
+    if names:
+        return f"; set data.{role}_key to the field that holds the {role}s"
+    return ""
 
 
 def _fields_hint(row: Mapping[str, Any]) -> str:

@@ -16,18 +16,25 @@ class Schedule:
 
     Evaluations during training come every ``eval.every`` steps and/or every ``eval.every_rollouts`` generated
     completions; when both are 0, ``eval.during`` of them are spread evenly over ``train.max_steps`` (or the
-    ``train.max_rollouts`` budget). Checkpoints come every ``checkpoint.every`` steps and whenever
-    ``checkpoint.every_minutes`` have passed since the last one.
+    ``train.max_rollouts`` budget): at ``k * total // (during + 1)`` for ``k = 1 .. during``, those strictly
+    inside the run and distinct, so a run shorter than ``during + 2`` steps gets fewer, never more.
+    Checkpoints come every ``checkpoint.every`` steps and whenever ``checkpoint.every_minutes`` have passed
+    since the last one.
     """
 
     def __init__(self, config: RunConfig) -> None:
         e, t = config.eval, config.train
-        if e.every or e.every_rollouts or not e.during:
-            self.eval_every_steps, self.eval_every_rollouts = e.every, e.every_rollouts
-        elif t.max_rollouts is not None:
-            self.eval_every_steps, self.eval_every_rollouts = 0, max(1, t.max_rollouts // (e.during + 1))
-        else:
-            self.eval_every_steps, self.eval_every_rollouts = max(1, t.max_steps // (e.during + 1)), 0
+        self.eval_every_steps, self.eval_every_rollouts = e.every, e.every_rollouts
+        # The spread-out points: steps, or completion counts to cross (with a budget).
+        self.eval_steps: set[int] = set()
+        self.eval_rollouts: list[int] = []
+        if not (e.every or e.every_rollouts) and e.during:
+            total = t.max_rollouts if t.max_rollouts is not None else t.max_steps
+            points = sorted({k * total // (e.during + 1) for k in range(1, e.during + 1)} - {0, total})
+            if t.max_rollouts is not None:
+                self.eval_rollouts = points
+            else:
+                self.eval_steps = set(points)
         self.checkpoint_every = config.checkpoint.every
         self.checkpoint_every_s = (
             None if config.checkpoint.every_minutes is None else 60 * config.checkpoint.every_minutes
@@ -35,10 +42,12 @@ class Schedule:
 
     def eval_due(self, step: int, generated_before: int, generated_now: int) -> bool:
         """Whether the step that took the completion count from ``generated_before`` to ``generated_now`` ends
-        with an evaluation (by its step number, or by crossing a multiple of ``eval.every_rollouts``)."""
-        by_step = bool(self.eval_every_steps) and step % self.eval_every_steps == 0
+        with an evaluation (by its step number, or by crossing a multiple of ``eval.every_rollouts`` or one of
+        the spread-out points)."""
+        by_step = (bool(self.eval_every_steps) and step % self.eval_every_steps == 0) or step in self.eval_steps
         k = self.eval_every_rollouts
         by_budget = bool(k) and generated_now // k > generated_before // k
+        by_budget = by_budget or any(generated_before < p <= generated_now for p in self.eval_rollouts)
         return by_step or by_budget
 
     def checkpoint_due(self, step: int, seconds_since_save: float) -> bool:
