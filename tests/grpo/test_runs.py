@@ -350,3 +350,45 @@ def test_a_missing_prompt_field_suggests_data_prompt_key(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "missing field 'prompt'" in proc.stderr
     assert "--set data.prompt_key=question" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- issue 32, item 5: a part that would do nothing
+
+
+def test_train_warns_at_start_when_replay_cannot_act_within_the_run(tmp_path):
+    # adv-replay's warm-up (20 steps) is longer than a 2-step run: every step would say "replayed 0", silently.
+    proc = priorl(
+        "train", "--preset", "adv-replay", "--max-steps", "2", "--batch-size", "4", "--group-size", "4",
+        "--set", "generation.max_new_tokens=4", "--set", "eval.before=false", "--set", "eval.after=false",
+        "--set", "logging.tensorboard=false", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: replay.warmup_steps is 20 for this run's 2 steps: replay never replays" in proc.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert any("replay.warmup_steps is 20" in w for w in summary["warnings"])  # what compare's runs keep
+
+
+def test_the_trainer_warns_about_each_idle_part_once(tmp_path):
+    from priorl.grpo.parts import idle_parts
+
+    def idle(preset="adv-replay", steps=5, problems=1000, **extra):
+        return idle_parts(load_config(None, [f"{k}={v}" for k, v in extra.items()], preset=preset), steps, problems)
+
+    assert idle(steps=5) and "never replays" in idle(steps=5)[0]
+    assert "only at the last step (20)" in idle(steps=20)[0] and idle(steps=21) == []
+    assert "nothing is ever replayed" in idle(**{"replay.tau_max": 0}, steps=100)[0]
+    assert "replay_ratio is 0" in idle(**{"replay.replay_ratio": 0}, steps=100)[0]
+    # A heap sampler takes never-sampled problems first: 5 x 16 <= 1000 problems are all first visits.
+    assert any("every batch is first visits" in w for w in idle("prioritized", steps=5, problems=1000))
+    retest = idle("prioritized", steps=5, problems=40, **{"sampler.retest_every": 10})
+    assert retest == ["sampler.retest_every is 10, more than the 5 sampler calls of this run's 5 steps: "
+                      "no whole-batch retest happens"]  # fmt: skip
+    assert idle("prioritized-beta", steps=50, problems=40) == [] and idle("grpo", steps=1) == []
+    assert "never reaches train.lr" in idle("grpo", steps=5, **{"train.lr_warmup_steps": 10})[0]
+
+    cfg = tiny_config(tmp_path, "prioritized", **{"train.max_steps": 2, "sampler.retest_every": 5})
+    trainer = Trainer(cfg)
+    seen = Recorder()
+    trainer.train(progress=seen)
+    trainer.close()
+    assert len(seen.warnings) == 1 and "first visits" in seen.warnings[0]  # 2 x 4 of the arithmetic set's problems

@@ -36,3 +36,54 @@ def build_replay(config: RunConfig):
             replay_ratio=r.replay_ratio, warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed
         )
     return None
+
+
+def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
+    """Why a part the config turns on cannot act within a run of ``steps`` training steps on ``num_problems``
+    problems, one sentence each (empty when every part can act). The trainer warns with these at the start.
+
+    Checked: replay that starts at or after the last step (``replay.warmup_steps``; the buffer is empty at
+    step 1), never draws (``replay_ratio`` 0) or keeps nothing replayable (``tau_max`` 0); a heap sampler whose
+    batches are all first visits (it takes never-sampled problems first, so its priorities never choose) or
+    whose whole-batch retest (``retest_every``) comes after the run's last sampler call; a learning-rate warm-up
+    as long as the run.
+    """
+    out: list[str] = []
+    if steps <= 0:
+        return out
+    r, s, t = config.replay, config.sampler, config.train
+    run = f"this run's {steps} step{'s' if steps != 1 else ''}"
+    if r.kind != "none":
+        if r.replay_ratio == 0:
+            out.append(f"replay.kind is {r.kind!r} but replay.replay_ratio is 0: nothing is ever replayed")
+        elif r.kind == "adv" and r.tau_max == 0:
+            out.append("replay.tau_max is 0: a stored rollout is too old by the next step, so nothing is ever replayed")
+        else:
+            first = max(r.warmup_steps, 2)  # the buffer is empty at step 1
+            if first >= steps:
+                when = "never replays" if first > steps else f"replays only at the last step ({steps})"
+                out.append(
+                    f"replay.warmup_steps is {r.warmup_steps} for {run}: replay {when}, so the run trains on "
+                    f"fresh rollouts{' only' if first > steps else ' until then'} (lower replay.warmup_steps, or "
+                    "train longer)"
+                )
+    if s.kind == "heap":
+        rounds = config.dynamic_sampling.max_rounds if config.dynamic_sampling.enabled else 1
+        calls = steps * rounds  # at most this many sampler calls
+        if s.estimator != "beta" and calls * t.batch_size <= num_problems:
+            out.append(
+                f"sampler.kind 'heap' takes never-sampled problems first, and {run} draw at most "
+                f"{calls * t.batch_size:,} of the {num_problems:,} problems: every batch is first visits, so the "
+                "priorities never choose a problem (the run samples as uniform without replacement does)"
+            )
+        elif s.retest_every is not None and s.retest_every > calls:
+            out.append(
+                f"sampler.retest_every is {s.retest_every}, more than the {calls} sampler call"
+                f"{'s' if calls != 1 else ''} of {run}: no whole-batch retest happens"
+            )
+    if t.lr_warmup_steps > steps:
+        out.append(
+            f"train.lr_warmup_steps is {t.lr_warmup_steps}, longer than {run}: the learning rate never reaches "
+            f"train.lr ({t.lr:g}; at most {t.lr * steps / t.lr_warmup_steps:.3g})"
+        )
+    return out

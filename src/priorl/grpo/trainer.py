@@ -56,7 +56,7 @@ from priorl.grpo.checkpoint import (
     seed_everything,
 )
 from priorl.grpo.loss import clipped_surrogate, sequence_logprobs
-from priorl.grpo.parts import build_replay, build_sampler
+from priorl.grpo.parts import build_replay, build_sampler, idle_parts
 from priorl.grpo.progress import as_reporter, eval_summary
 from priorl.grpo.rundir import (
     RunDirectoryError,
@@ -197,6 +197,8 @@ class Trainer:
         c = self.config
         self._reporter = reporter = as_reporter(progress)
         with self.signals.handling(handle_signals), self._session(reporter):
+            for message in idle_parts(c, self.expected_steps(), len(self.problems)):  # a part that would do nothing
+                self._warn(message)
             if self.eval_pending():  # before training, or the one a stop or a kill cut short
                 self._evaluate_now()
             while not self.finished():
@@ -358,7 +360,8 @@ class Trainer:
         )
 
     def _warn(self, message: str) -> None:
-        if len(self.warnings) < 20:
+        """Show ``message`` through the reporter and keep it for summary.json (once: a resumed run repeats it)."""
+        if len(self.warnings) < 20 and message not in self.warnings:
             self.warnings.append(message)
         self._reporter.warn(message)
 
