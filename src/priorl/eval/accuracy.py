@@ -87,3 +87,30 @@ def evaluate(
             for i in example_indices(len(problems), examples)
         ]
     return result
+
+
+def evaluate_held_out(
+    generator,
+    problems: Sequence[Problem],
+    verifier,
+    *,
+    samples: int = 0,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    examples: int = 0,
+) -> dict:
+    """Greedy pass@1 by level (:func:`evaluate`), and with ``samples > 0`` also ``"sampled"``: avg@k and pass@k
+    over that many sampled completions per problem. What a run logs in eval.jsonl and ``priorl eval`` prints.
+    ``progress(done)`` counts generation units: problems, then problems again for the sampled pass."""
+    n = len(problems)
+    result = evaluate(
+        generator, problems, verifier, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+        examples=examples,
+    )  # fmt: skip
+    if samples > 0:
+        result["sampled"] = evaluate(
+            generator, problems, verifier, samples=samples, max_new_tokens=max_new_tokens, batch_size=batch_size,
+            progress=(lambda d: progress(n + d)) if progress else None,
+        )  # fmt: skip
+    return result

@@ -69,6 +69,7 @@ from priorl.grpo.rundir import (
 from priorl.grpo.schedule import Schedule, evaluated_at
 from priorl.grpo.signals import AbortStep, StopSignals, TrainingInterrupted
 from priorl.grpo.sinks import JsonlWriter, MetricSinks
+from priorl.grpo.stack import build_generator, build_policy, build_verifier
 from priorl.grpo.summary import before_after, read_jsonl, write_run_summary
 from priorl.sampling.coverage import Coverage
 from priorl.types import Rollout
@@ -104,10 +105,7 @@ class Trainer:
         evaluation, checkpoints, logging), which alter nothing training does, are accepted unless
         ``allow_change=False`` (``priorl train --resume`` passes False unless given ``--allow-change``).
         """
-        from priorl.data import PromptFormatter
-        from priorl.generation import HFGenerator
-        from priorl.models import load_policy, load_tokenizer
-        from priorl.rewards import make_verifier
+        from priorl.models import load_policy
 
         self.config = c = config
         self.run_dir = Path(c.out_dir)
@@ -124,22 +122,15 @@ class Trainer:
         # Data first: a bad dataset stops the run before anything is created on disk.
         data = run_problems(c)
         self.problems, self.test_problems, self.held_out = data.train, data.test, data.held_out
-        self.verifier = make_verifier(
-            c.verifier.name, timeout_s=c.verifier.timeout_s, isolation=c.verifier.isolation, workers=c.verifier.workers
-        )
+        self.verifier = build_verifier(c)
 
-        self.tokenizer = load_tokenizer(c.model)
-        self.formatter = PromptFormatter(self.tokenizer, c.data.chat_template, c.data.system_prompt)
-        self.model = load_policy(c.model)
+        policy = build_policy(c)  # the same builders as priorl eval's (priorl.grpo.stack)
+        self.tokenizer, self.formatter, self.model = policy.tokenizer, policy.formatter, policy.model
         encode = self.formatter.encode
         self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c, encode)
         self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c, encode)
         self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
-        self.generator = HFGenerator(
-            self.model, self.tokenizer, temperature=c.generation.temperature,
-            max_new_tokens=c.generation.max_new_tokens, batch_size=c.generation.sequences_per_call,
-            stop=c.generation.stop, encode=encode, share_prompts=c.generation.share_prompts,
-        )  # fmt: skip
+        self.generator = build_generator(c, policy)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             params, lr=c.train.lr, betas=c.train.betas, weight_decay=c.train.weight_decay
@@ -646,24 +637,18 @@ class Trainer:
         afterwards: when and how often a run evaluates never changes its training. ``progress(done)`` gets the
         number of generation units (problems x passes) done.
         """
-        from priorl.eval import evaluate
+        from priorl.eval import evaluate_held_out
 
         cfg = self.config.eval
-        n = len(self.test_problems)
         rng = capture_rng()
         try:
             torch.manual_seed((self.config.seed * 1_000_003 + self.step) % 2**63)
             maybe_fault("eval", self.step)
-            result = evaluate(
-                self.generator, self.test_problems, self.verifier, max_new_tokens=cfg.max_new_tokens,
-                batch_size=cfg.sequences_per_call, progress=progress, examples=cfg.log_samples,
+            result = evaluate_held_out(
+                self.generator, self.test_problems, self.verifier, samples=cfg.samples,
+                max_new_tokens=cfg.max_new_tokens, batch_size=cfg.sequences_per_call, progress=progress,
+                examples=cfg.log_samples,
             )  # fmt: skip
-            if cfg.samples > 0:
-                result["sampled"] = evaluate(
-                    self.generator, self.test_problems, self.verifier, samples=cfg.samples,
-                    max_new_tokens=cfg.max_new_tokens, batch_size=cfg.sequences_per_call,
-                    progress=(lambda d: progress(n + d)) if progress else None,
-                )  # fmt: skip
         finally:
             restore_rng(*rng)
         examples = result.pop("examples", [])
