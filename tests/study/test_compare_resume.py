@@ -68,9 +68,12 @@ def same_study(a: Path, b: Path) -> None:
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     assert sa["curves"] == sb["curves"]
     for preset, e in sa["presets"].items():
-        for key in ("final_accuracy_mean", "final_accuracy_std", "completions_to_target", "ratio_to_grpo",
-                    "informative_fraction", "aes_vs_grpo", "tokens_trained_mean", "seeds_ok", "seeds_failed"):  # fmt: skip
+        for key in ("final_accuracy_mean", "final_accuracy_std", "completions_to_target", "informative_fraction",
+                    "aes_vs_grpo", "tokens_trained_mean", "seeds_ok", "seeds_failed"):  # fmt: skip
             assert sb["presets"][preset][key] == e[key], (preset, key)
+        for level, r in e["ratio_to_grpo"].items():  # (training time is measured, not computed: it differs)
+            for what in ("completions", "tokens"):
+                assert sb["presets"][preset]["ratio_to_grpo"][level][what] == r[what], (preset, level, what)
     assert sb["study"]["sessions"][-1]["resume"] is True and (b / "report.md").exists()
 
 
