@@ -64,7 +64,7 @@ $(DEMO_STAMP): pyproject.toml Makefile
 # seed, the two runs side by side on 2 cores; prints the table and where the plot is.
 DEMO_PRESET ?= adv-replay
 demo: $(DEMO_STAMP)
-	$(BIN)/priorl compare -c configs/study.yaml --presets grpo,$(DEMO_PRESET) --seeds 1 --budget 61440 \
+	$(BIN)/priorl compare -c configs/study.yaml --presets grpo,$(DEMO_PRESET) --seeds 0, --budget 61440 \
 		--eval-points 6 --jobs 2 --out runs/demo --overwrite
 
 # One run of the saturated arithmetic task with every method on, TensorBoard logs and checkpoints.

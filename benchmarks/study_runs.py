@@ -42,11 +42,11 @@ def main() -> None:
     args = ap.parse_args()
     base = load_config("configs/study.yaml", MIXES[args.mix]).model_dump(mode="json")
     seeds = [int(s) for s in args.seeds.split(",")]
-    plan = [
-        run_config(base, p, seed=s, budget=args.budget, eval_points=8, out_dir=args.out / p.replace("+", "_") / f"seed_{s}")
-        for p in args.presets.split(",")
-        for s in seeds
-    ]
+    plan = []
+    for p in args.presets.split(","):
+        for s in seeds:
+            out_dir = args.out / p.replace("+", "_") / f"seed_{s}"
+            plan.append(run_config(base, p, seed=s, budget=args.budget, eval_points=8, out_dir=out_dir))
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(_run_one, c.model_dump(mode="json"), False, threads=1): c.out_dir for c in plan}
         for future in as_completed(futures):

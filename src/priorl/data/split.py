@@ -19,7 +19,8 @@ def held_out_split(
     problems: list[Problem], fraction: float, cap: int, *, seed: int = SPLIT_SEED
 ) -> tuple[list[Problem], list[Problem]]:
     """Split ``problems`` into (train, test): ``round(fraction * M)`` problems (at least 1, at most ``cap``)
-    drawn with ``seed`` (default :data:`SPLIT_SEED`; the validation split uses ``SPLIT_SEED + 1``) are held out. Both keep the file order and are re-numbered 0..n-1.
+    drawn with ``seed`` (default :data:`SPLIT_SEED`; the validation split uses ``SPLIT_SEED + 1``) are held
+    out. Both keep the file order and are re-numbered 0..n-1.
 
     Raises:
         ValueError: fewer than 2 problems (nothing would be left on one side).

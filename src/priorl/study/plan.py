@@ -270,8 +270,10 @@ class Plan:
                 f"{self.budget:,} completions each"
             )
             grid = "; ".join(f"{k} in {', '.join(_fmt(v) for v in vs)}" for k, vs in self.grid.items())
-            lines.append(f"  tuning: {grid or 'the base settings only'}, seeds {_seeds(self.tune_seeds)}, scored on the "
-                         "validation split (completions to the 90% target; area under the curve breaks ties)")  # fmt: skip
+            lines.append(
+                f"  tuning: {grid or 'the base settings only'}, seeds {_seeds(self.tune_seeds)}, scored on the "
+                "validation split (completions to the 90% target; area under the curve breaks ties)"
+            )
             lines.append(
                 f"  evaluation: each preset at its chosen value(s), seeds {_seeds(self.seeds)}, on the test split"
             )
@@ -332,7 +334,8 @@ def make_plan(
     if eval_points < MIN_EVAL_POINTS:
         plan.notes.append(
             f"{eval_points} evaluation points: completions to a target are interpolated between evaluations "
-            f"{budget // eval_points:,} completions apart (at least {MIN_EVAL_POINTS} points, every 1/{MIN_EVAL_POINTS} "
+            f"{budget // eval_points:,} completions apart (at least {MIN_EVAL_POINTS} points, every "
+            f"1/{MIN_EVAL_POINTS} "
             "of the budget, are needed for the targets to be read off a fine curve; the report says so)"
         )
     if tune_seeds and (base.get("data") or {}).get("validation") is None:

@@ -87,7 +87,7 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         )
     else:
         lines.append("n/a")
-    lines += ["", "## Completions to each target (seed-mean curve; 95% bootstrap interval; share of seeds that got there)",
+    lines += ["", "## Completions to each target (seed-mean curve; 95% bootstrap interval; share of seeds there)",
               "", "| preset | chosen | " + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
               "|---|---|" + "---|" * len(summary["targets"])]  # fmt: skip
     for preset, e in presets.items():
@@ -126,7 +126,8 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         lines.append(f"| {preset}{failed} | {acc} | {_pct(e['informative_fraction'])} | {a} | {wall} | {tokens} |")
     if tuning:
         lines += ["", "## Sensitivity (tuning, validation split)", "",
-                  "| preset | setting | completions to the criterion's target | area | final |", "|---|---|---|---|---|"]  # fmt: skip
+                  "| preset | setting | completions to the criterion's target | area | final |",
+                  "|---|---|---|---|---|"]  # fmt: skip
         for preset, e in presets.items():
             for row in e["sensitivity"]:
                 mark = " (chosen)" if row.get("chosen") else ""
