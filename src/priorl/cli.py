@@ -682,7 +682,13 @@ def compare(
         int | None, typer.Option(min=1, help="Generated completions per run (the equal budget). Default: 81920.")
     ] = None,
     config: Annotated[
-        str | None, typer.Option("--config", "-c", help="Base YAML config. Default: configs/study.yaml.")
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Base YAML config. Default: the study config shipped in the package (configs/study.yaml in a "
+            "clone), so compare runs from any directory.",
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -777,7 +783,9 @@ def compare(
         if config is None and recorded.get("base_config") is not None:
             base = recorded["base_config"]
         else:
-            base = resolve_paths(load_config(config or "configs/study.yaml")).model_dump(mode="json")
+            from priorl.assets import config_path
+
+            base = resolve_paths(load_config(config or config_path("study"))).model_dump(mode="json")
         out = out or "runs/compare"
         if num_seeds is not None:
             seed_list = list(range(num_seeds))
@@ -808,6 +816,14 @@ def compare(
         _fail(str(exc))
     console = Console()
     console.print(plan.describe(), highlight=False, soft_wrap=True)
+    reused = 0
+    if resume is not None:
+        from priorl.study.pool import _run_state
+
+        reused = sum(_run_state(r.dir) == "finished" for r in plan.tuning)
+        if reused:
+            console.print(f"  resume: {reused} of the {len(plan.tuning)} tuning runs already finished (reused)",
+                          highlight=False, soft_wrap=True)  # fmt: skip
     again = f"priorl compare --resume {shlex.quote(str(out))}"
     live = console.is_terminal
     progress = Progress(
@@ -834,7 +850,9 @@ def compare(
             state["done"] += 1
             progress.update(task, completed=state["done"], run=f"{run.phase} {run.preset} seed {run.seed}")
             final = record["evals"][-1]["accuracy"] if record.get("evals") else None
-            how = record["status"] + (f", final accuracy {final:.1%}" if final is not None else "")
+            how = ("reused" if record.get("reused") else record["status"]) + (
+                f", final accuracy {final:.1%}" if final is not None else ""
+            )
             line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset} "
                  f"{'/'.join(f'{k}={v}' for k, v in run.cell.items()) or ''} seed {run.seed} ({how})")  # fmt: skip
 
@@ -866,9 +884,9 @@ def compare(
             progress.stop()
             _fail(f"I/O error in {out}: {exc}")
     _print_compare_table(console, summary)
-    for flags in (e["edge"] for e in summary["presets"].values()):
-        for flag in flags:
-            console.print(f"[yellow]edge of the grid:[/] {flag}", highlight=False)
+    for name, e in summary["presets"].items():
+        for flag in e["edge"]:
+            console.print(f"[yellow]edge of the grid[/] ({name}): {flag}", highlight=False, soft_wrap=True)
     console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}")
     plot = Path(out, "accuracy_vs_rollouts.png")
     if plot.exists():

@@ -134,3 +134,19 @@ def test_sigkill_of_compare_ends_its_workers(tmp_path):
         time.sleep(0.5)
     alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text()]
     assert not alive, f"workers {alive} outlived their comparison"
+
+
+def test_compare_finds_its_default_config_outside_a_clone(tmp_path):
+    # run from a directory with no configs/: the shipped study config is the default (the run stops at the
+    # missing baseline, after the config was read)
+    proc = subprocess.run([sys.executable, "-m", "priorl.cli", "compare", "--presets", "adv-replay", "--seeds", "0,"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "baseline 'grpo'" in proc.stderr and "does not exist" not in proc.stderr
+
+
+def test_a_clones_study_configs_are_the_shipped_ones():
+    from priorl.assets import CONFIGS, config_path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in CONFIGS:
+        assert (root / "configs" / f"{name}.yaml").resolve() == config_path(name).resolve()

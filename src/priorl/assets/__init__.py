@@ -7,6 +7,9 @@
   (``builtin:rules``) with tag-specific slips, so that it often samples the right answer without
   saying it reliably: the base model of priorl's study (configs/study.yaml).
 
+``configs/`` holds the study configs (``study``, ``smollm2-study``): the canonical copies, so that ``priorl
+compare`` finds its default config outside a clone; a clone's ``configs/*.yaml`` of the same names link here.
+
 ``priorl_pretrain.json`` beside each model's weights records the exact recipe and arguments and the
 SHA-256 of ``model.safetensors``; ``priorl pretrain --recipe NAME`` reproduces them.
 """
@@ -15,10 +18,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MODELS", "default_model_path", "model_path"]
+__all__ = ["CONFIGS", "MODELS", "config_path", "default_model_path", "model_path"]
 
 _ASSETS = Path(__file__).resolve().parent
 MODELS = ("tiny-arith", "tiny-rules")
+CONFIGS = ("study", "smollm2-study")
+
+
+def config_path(name: str) -> Path:
+    """The shipped study config ``name`` (one of :data:`CONFIGS`), e.g. the default of ``priorl compare -c``."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown shipped config {name!r}; the shipped ones are {', '.join(CONFIGS)}")
+    return _ASSETS / "configs" / f"{name}.yaml"
 
 
 def model_path(name: str) -> Path:

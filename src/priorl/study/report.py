@@ -62,9 +62,9 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     if tuning:
         grid = "; ".join(f"{k} in {', '.join(map(str, v))}" for k, v in tuning["grid"].items()) or "base settings"
         lines += [
-            f"Each preset was tuned over {grid} on tuning seeds {', '.join(map(str, tuning['seeds']))}, scored on "
-            f"the validation split by {summary['criterion']}; the chosen setting ran on the evaluation seeds and is "
-            "reported on the test split.",
+            f"Each preset was tuned over {grid} on tuning seeds {', '.join(map(str, tuning['seeds']))}; the "
+            f"criterion: {summary['criterion']}. The chosen setting ran on the evaluation seeds and is reported on "
+            "the test split.",
             "",
         ]
     else:
@@ -133,7 +133,7 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
                 mark = " (chosen)" if row.get("chosen") else ""
                 lines.append(f"| {preset} | {row['name']}{mark} | {_num(row['completions'])} | "
                              f"{_pct(row['auc'])} | {_pct(row['final'])} |")  # fmt: skip
-        flags = [f for e in presets.values() for f in e["edge"]]
+        flags = [f"{p}: {f}" for p, e in presets.items() for f in e["edge"]]
         if flags:
             lines += ["", "Chosen at the edge of the grid:", ""] + [f"- {f}" for f in flags]
     lines += ["", "Accuracy is held-out greedy pass@1. " + AES_LINE, ""]

@@ -191,6 +191,8 @@ def _execute(runs: list[Run], *, resume: bool, overwrite: bool, jobs: int, on_ru
         if state == "finished":
             records[run.key] = {"seed": run.seed, "dir": str(run.dir), "status": "finished", "wall_seconds": None,
                                 **_read_run(run.dir)}  # fmt: skip
+            if on_run is not None:
+                on_run(run, {**records[run.key], "reused": True})
         else:
             todo.append((run.key, run.config, state))
     by_key = {r.key: r for r in runs}
