@@ -120,3 +120,12 @@ def test_run_curves_use_training_time_and_trained_tokens():
     acc, tok, sec = stats.run_curves(np.array([0.0, 50.0, 100.0]), evals, metrics)
     assert acc.tolist() == pytest.approx([0.1, 0.3, 0.5])
     assert tok.tolist() == [0.0, 10.0, 40.0] and sec.tolist() == [0.0, 1.0, 4.0]
+
+
+def test_t_interval_of_final_accuracy():
+    from priorl.study.runner import t_interval
+
+    lo, hi = t_interval([0.5, 0.6, 0.7])
+    assert (lo + hi) / 2 == pytest.approx(0.6) and hi - lo == pytest.approx(2 * 4.303 * 0.1 / 3**0.5)
+    assert t_interval([0.5]) is None
+    assert t_interval([0.99, 1.0, 0.95])[1] == 1.0  # an accuracy's interval stops at 100%

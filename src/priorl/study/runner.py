@@ -273,15 +273,15 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          20: 2.086, 25: 2.060, 30: 2.042}  # fmt: skip
 
 
-def t_interval(values: list[float]) -> list[float] | None:
-    """The 95% t interval of the mean of ``values`` (None for fewer than 2)."""
+def t_interval(values: list[float], bounds: tuple[float, float] = (0.0, 1.0)) -> list[float] | None:
+    """The 95% t interval of the mean of ``values`` (None for fewer than 2), cut to ``bounds`` (an accuracy's)."""
     n = len(values)
     if n < 2:
         return None
     df = n - 1
     t = _T975.get(df) or (_T975[max(k for k in _T975 if k <= df)] if df < 30 else 1.96)
     m, s = float(np.mean(values)), float(np.std(values, ddof=1))
-    return [m - t * s / math.sqrt(n), m + t * s / math.sqrt(n)]
+    return [max(bounds[0], m - t * s / math.sqrt(n)), min(bounds[1], m + t * s / math.sqrt(n))]
 
 
 def summarize(plan: Plan, eval_runs: list[Run], records: dict, tuning: dict | None, *, targets, target_kind: str,
