@@ -903,14 +903,17 @@ def _print_compare_table(console: Console, summary: dict) -> None:
     from priorl.study.report import _interval, _num, _ratio
 
     key = "0.9" if "0.9" in summary["targets"] else next(iter(summary["targets"]), None)
-    level = f" ({summary['targets'][key]['accuracy']:.1%})" if key else ""
-    table = Table(title=f"equal budget of {summary['budget']:,} completions; target {key}{level}")
+    if key:
+        what = f"target {key} ({summary['targets'][key]['accuracy']:.1%})"
+    else:
+        what = f"targets {summary['targets_from']}"  # e.g. "n/a: grpo did not improve"
+    table = Table(title=f"equal budget of {summary['budget']:,} completions; {what}")
     for col in ("preset", "chosen", "completions to target [95%]", "ratio to grpo [95%]", "final accuracy"):
         table.add_column(col, justify="left" if col in ("preset", "chosen") else "right")
     for preset, e in summary["presets"].items():
         chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["chosen"].items()) or "-"
         t = e["completions_to_target"].get(key) if key else None
-        reach = "-" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}"
+        reach = "n/a" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}"
         r = (e["ratio_to_grpo"].get(key) or {}).get("completions") if key else None
         ratio = "-" if preset == summary["baseline"] or r is None else _ratio(r)
         final = "failed" if e["final_accuracy_mean"] is None else f"{e['final_accuracy_mean']:.1%}"

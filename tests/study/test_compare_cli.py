@@ -48,6 +48,9 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
         assert e["seeds_ok"] == 1 and e["tokens_trained_mean"] > 0 and e["wall_s_mean"] > 0
     assert summary["presets"]["grpo"]["aes_vs_grpo"] == pytest.approx(0.0)
     assert (out / "report.md").exists() and (out / "accuracy_vs_rollouts.png").exists()
+    report = (out / "report.md").read_text()
+    assert "n=1, no interval" in report and "± 0.0%" not in report  # one seed: no pretend interval
+    assert "AES: accuracy-efficiency score" in report and "(n=1)" in proc.stdout
     assert "no tuning phase" in summary["targets_from"] or summary["targets_from"].startswith("n/a")
     metrics = [json.loads(line) for line in (out / "eval/grpo/default/seed_0/metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["rollouts_generated"] == 64  # stopped at the budget (4 problems x 4 completions x 4 steps)

@@ -30,6 +30,9 @@ def test_tuned_study_then_resume_with_a_new_grid_value_and_seed(tmp_path):
     text = " ".join(first.stdout.split())
     assert "2 presets x 2 grid value(s) x 1 tuning seeds + 2 presets x 1 evaluation seeds = 6 runs" in text
     assert "edge of the grid" in text  # two values: whichever wins is at an edge
+    # without a terminal, a line per finished run (issue 32: a study in a log used to print nothing for minutes)
+    assert "run 1/6 done: tune grpo train.lr=1e-05 seed 100 (finished" in first.stdout
+    assert "tuning: 4 runs" in first.stdout and "evaluation: 2 runs" in first.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert "validation" in summary["criterion"] and summary["primary"]["preset"] == "adv-replay"
     for preset in ("grpo", "adv-replay"):
