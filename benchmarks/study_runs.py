@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=61440)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    base = load_config("configs/study.yaml", MIXES[args.mix]).model_dump(mode="json")
+    base = load_config("configs/study-r3.yaml", MIXES[args.mix]).model_dump(mode="json")
     seeds = [int(s) for s in args.seeds.split(",")]
     plan = []
     for p in args.presets.split(","):

@@ -679,7 +679,12 @@ def compare(
         ),
     ] = None,
     budget: Annotated[
-        int | None, typer.Option(min=1, help="Generated completions per run (the equal budget). Default: 81920.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Generated completions per run (the equal budget). Default: the base config's train.max_rollouts "
+            "(20,480 in the study config), else 81920.",
+        ),
     ] = None,
     config: Annotated[
         str | None,
@@ -797,7 +802,8 @@ def compare(
         grid_map = parse_grid(grid) if grid else recorded.get("grid") or {}
         names = [p.strip() for p in presets.split(",") if p.strip()] if presets is not None else None
         names = names or recorded.get("presets") or list(DEFAULT_PRESETS)
-        budget = budget if budget is not None else recorded.get("budget", 81920)
+        if budget is None:  # the study's recorded budget, else the base config's own (train.max_rollouts)
+            budget = recorded.get("budget") or (base.get("train") or {}).get("max_rollouts") or 81920
         eval_points = eval_points if eval_points is not None else recorded.get("eval_points", 32)
         kind = target_kind or recorded.get("target_kind", "gain")
         if targets is not None:
