@@ -29,3 +29,23 @@ def test_example_config_is_runnable_as_written(path, monkeypatch):
 
 def test_there_are_example_configs():
     assert {p.name for p in CONFIGS} >= {"demo.yaml", "qwen3-0.6b-math.yaml", "smollm2-arith.yaml"}
+
+
+@pytest.mark.parametrize("name", ["study.yaml", "study-r3.yaml"])
+def test_the_study_configs_train(name, tmp_path, monkeypatch):
+    """The study testbed and the superseded one (kept so that earlier rounds' commands reproduce) both still run."""
+    from priorl.grpo.trainer import Trainer
+
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(
+        ROOT / "configs" / name,
+        [f"out_dir={tmp_path / 'run'}", "train.max_steps=1", "train.max_rollouts=null", "train.batch_size=4",
+         "generation.group_size=2", "eval.max_problems=4", "logging.tensorboard=false", "logging.progress=false",
+         "replay.warmup_steps=0"],
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    assert (tmp_path / "run" / "summary.json").exists()
