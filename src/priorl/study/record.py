@@ -25,7 +25,7 @@ STUDY_FILES = (
     "replay_age.png", "sensitivity.png", "tuning_curves.png",
 )  # fmt: skip
 # Inputs every run depends on: a resumed study must be given the same (presets, grid and seeds may grow).
-FIXED_INPUTS = ("base_config", "overrides", "budget", "eval_points", "targets", "target_kind")
+FIXED_INPUTS = ("base_config", "overrides", "budget", "eval_points", "targets", "target_kind", "primary")
 
 
 # Keys of a run's config that a resumed study may find changed in the run's saved config.yaml: where the run is,
