@@ -860,8 +860,8 @@ def compare(
             how = ("reused" if record.get("reused") else record["status"]) + (
                 f", final accuracy {final:.1%}" if final is not None else ""
             )
-            line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset} "
-                 f"{'/'.join(f'{k}={v}' for k, v in run.cell.items()) or ''} seed {run.seed} ({how})")  # fmt: skip
+            cell = "".join(f" {k}={v}" for k, v in run.cell.items())
+            line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset}{cell} seed {run.seed} ({how})")
 
         def heartbeat(detail: str = "") -> None:
             if not live and time.monotonic() - state["last_line"] >= 60:
