@@ -823,14 +823,6 @@ def compare(
         _fail(str(exc))
     console = Console()
     console.print(plan.describe(), highlight=False, soft_wrap=True)
-    reused = 0
-    if resume is not None:
-        from priorl.study.pool import _run_state
-
-        reused = sum(_run_state(r.dir) == "finished" for r in plan.tuning)
-        if reused:
-            console.print(f"  resume: {reused} of the {len(plan.tuning)} tuning runs already finished (reused)",
-                          highlight=False, soft_wrap=True)  # fmt: skip
     again = f"priorl compare --resume {shlex.quote(str(out))}"
     live = console.is_terminal
     progress = Progress(

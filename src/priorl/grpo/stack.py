@@ -1,6 +1,6 @@
 """The model side of a run, built from its config once, for training and for evaluation alike: the verifier,
 the tokenizer, the prompt formatter, the policy and its generator. :class:`~priorl.grpo.trainer.Trainer` and
-``priorl eval`` (:mod:`priorl.grpo.held_out`) both build them here, so a checkpoint is evaluated exactly as its
+``priorl eval`` (:mod:`priorl.grpo.model_eval`) both build them here, so a checkpoint is evaluated exactly as its
 run evaluated it.
 """
 

@@ -364,7 +364,7 @@ def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
     flags = []
     for key, values in grid.items():
         value = chosen.get(key)
-        nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        nums = [v for v in values if is_number(v)]
         if len(nums) != len(values) or value not in nums:
             continue
         if len(nums) == 1:

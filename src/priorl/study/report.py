@@ -14,7 +14,7 @@ import numpy as np
 
 from priorl.eval.plots import pyplot
 from priorl.eval.plots import save_figure as _save
-from priorl.study.plan import is_number
+from priorl.study.plan import MIN_EVAL_POINTS, is_number
 from priorl.study.pool import _read
 
 AES_LINE = (
@@ -73,8 +73,8 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     for key, t in summary["targets"].items():
         lines.append(f"- {key}: {t['accuracy']:.1%} held-out accuracy")
     if summary.get("coarse_evaluations"):
-        lines += ["", f"Warning: {summary['eval_points']} evaluation points (fewer than 32): completions to a target "
-                  "are interpolated across long stretches."]  # fmt: skip
+        lines += ["", f"Warning: {summary['eval_points']} evaluation points (fewer than {MIN_EVAL_POINTS}): "
+                  "completions to a target are interpolated across long stretches."]  # fmt: skip
     prim = summary["primary"]
     pe = presets.get(prim["preset"], {})
     r = (pe.get("ratio_to_grpo") or {}).get(prim["target"])

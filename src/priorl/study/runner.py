@@ -26,7 +26,7 @@ import numpy as np
 
 from priorl.presets import BASELINE
 from priorl.study import stats
-from priorl.study.plan import Plan, Run, cell_name, edge_flags, preset_grid
+from priorl.study.plan import MIN_EVAL_POINTS, Plan, Run, cell_name, edge_flags, preset_grid
 from priorl.study.pool import _STOP, StudyInterrupted, _read_json, _read_run, _run_state, run_all
 from priorl.study.record import (
     STUDY,
@@ -242,8 +242,7 @@ def choose(plan: Plan, records: dict) -> dict:
         for cell in plan.cells(preset):
             name = cell_name(cell)
             c = by.get((preset, name))
-            score = stats.criterion(c, target) if c is not None else {"completions": None, "auc": -math.inf,
-                                                                       "final": None}  # fmt: skip
+            score = stats.criterion(c, target) if c is not None else {"completions": None, "auc": None, "final": None}
             rows.append({"cell": cell, "name": name, **score, "seeds_ok": 0 if c is None else c.acc.shape[0],
                          "seeds_failed": failed[(preset, name)]})  # fmt: skip
             if c is not None:
@@ -254,8 +253,6 @@ def choose(plan: Plan, records: dict) -> dict:
         chosen[preset] = best["cell"]
         for r in rows:
             r["chosen"] = r is best
-            if r["auc"] == -math.inf:
-                r["auc"] = None
         sensitivity[preset] = rows
         edges[preset] = edge_flags(preset_grid(preset, plan.grid), best["cell"])
     grpo_final = next(r["final"] for r in sensitivity[BASELINE] if r["chosen"])
@@ -316,7 +313,7 @@ def summarize(plan: Plan, eval_runs: list[Run], records: dict, tuning: dict | No
         "primary": {"preset": primary, "baseline": BASELINE, "target": f"{stats.CRITERION_FRACTION:g}",
                     "note": "named before the runs; every other comparison is secondary"},
         "targets": {k: {"accuracy": v} for k, v in levels.items()}, "targets_from": source,
-        "base_test_accuracy": base_test, "coarse_evaluations": plan.eval_points < 32,
+        "base_test_accuracy": base_test, "coarse_evaluations": plan.eval_points < MIN_EVAL_POINTS,
         "tuning": None if tuning is None else {k: tuning[k] for k in ("base_validation", "criterion_target",
                                                                       "grpo_best_final", "grpo_final")},
         "presets": {},
