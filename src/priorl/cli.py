@@ -901,7 +901,7 @@ def _print_compare_table(console: Console, summary: dict) -> None:
 
     from priorl.study.report import _interval, _num, _ratio
 
-    key = "0.9" if "0.9" in summary["targets"] else next(iter(summary["targets"]), None)
+    key = summary["primary"]["target"]
     if key:
         what = f"target {key} ({summary['targets'][key]['accuracy']:.1%})"
     else:

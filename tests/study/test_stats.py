@@ -129,3 +129,11 @@ def test_t_interval_of_final_accuracy():
     assert (lo + hi) / 2 == pytest.approx(0.6) and hi - lo == pytest.approx(2 * 4.303 * 0.1 / 3**0.5)
     assert t_interval([0.5]) is None
     assert t_interval([0.99, 1.0, 0.95])[1] == 1.0  # an accuracy's interval stops at 100%
+
+
+def test_the_primary_target_with_gain_or_absolute_targets():
+    from priorl.study.runner import primary_target
+
+    assert primary_target({"0.5": 0.6, "0.75": 0.8, "0.9": 0.92}) == "0.9"
+    assert primary_target({"0.6217": 0.6217, "0.9196": 0.9196, "0.8081": 0.8081}) == "0.9196"  # absolute: highest
+    assert primary_target({}) is None

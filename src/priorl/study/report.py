@@ -77,7 +77,7 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
                   "completions to a target are interpolated across long stretches."]  # fmt: skip
     prim = summary["primary"]
     pe = presets.get(prim["preset"], {})
-    r = (pe.get("ratio_to_grpo") or {}).get(prim["target"])
+    r = (pe.get("ratio_to_grpo") or {}).get(prim["target"]) if prim["target"] else None
     lines += ["", f"## Primary comparison: {prim['preset']} against {prim['baseline']}, {prim['target']} target", ""]
     if r and prim["preset"] != prim["baseline"]:
         lines.append(
@@ -97,7 +97,8 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
             t = e["completions_to_target"].get(key)
             cells.append("-" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}, {t['reached']:.0%}")
         lines.append(f"| {preset} | {chosen} | " + " | ".join(cells) + " |")
-    lines += ["", "## Ratio to tuned grpo (completions / trained tokens / training time), paired over seeds", "",
+    heading = f"## Ratio to {'tuned ' if tuning else ''}grpo (completions / trained tokens / training time), paired"
+    lines += ["", heading, "",
               "| preset | " + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
               "|---|" + "---|" * len(summary["targets"])]  # fmt: skip
     for preset, e in presets.items():
