@@ -414,6 +414,9 @@ def _run_training(cfg, *, resume: bool, overwrite: bool, allow_change: bool = Fa
         f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}",
         highlight=False,
     )
+    if cfg.train.engine == "trl":
+        _run_trl_training(cfg, console, resume=resume, overwrite=overwrite)
+        return
     try:
         trainer = Trainer(cfg, resume=resume, overwrite=overwrite, allow_change=allow_change)
     except KeyboardInterrupt:
@@ -463,6 +466,38 @@ def _run_training(cfg, *, resume: bool, overwrite: bool, allow_change: bool = Fa
         trainer.close()
     _print_eval_table(console, results)
     _print_run_end(console, trainer)
+
+
+def _run_trl_training(cfg, console: Console, *, resume: bool, overwrite: bool) -> None:
+    """``train.engine: trl``: the same config trained by TRL's GRPOTrainer (priorl.integrations.trl_engine)."""
+    from priorl.grpo.rundir import RunDirectoryError
+
+    if resume:
+        _fail(f"{cfg.out_dir}: a train.engine=trl run keeps no checkpoint and cannot be resumed; start it again "
+              "with --overwrite")  # fmt: skip
+    try:
+        from priorl.integrations.trl_engine import train_with_trl
+    except ImportError as exc:
+        _fail(f"train.engine is 'trl' but TRL is not installed ({exc}): pip install 'priorl[trl]'")
+
+    def show(step: int, m: dict) -> None:
+        console.print(
+            f"generation {step}: {m['rollouts_generated']:,} completions, informative "
+            f"{m['informative_fraction']:.2f}, reward {m['reward_mean'] or 0:.3f}, {m['time/step']:.1f} s",
+            highlight=False,
+        )
+
+    try:
+        summary = train_with_trl(cfg, overwrite=overwrite, on_step=show)
+    except KeyboardInterrupt:
+        _err.print("stopped; a TRL run keeps no checkpoint: start it again with --overwrite")
+        raise typer.Exit(code=130) from None
+    except (ValueError, RunDirectoryError, OSError) as exc:
+        _fail(str(exc))
+    before, after = summary.get("before"), summary.get("after")
+    if before is not None or after is not None:
+        _print_eval_table(console, {k: v for k, v in (("before", before), ("after", after)) if v is not None})
+    console.print(f"summary: {Path(cfg.out_dir) / 'summary.json'}; logs: metrics.jsonl, eval.jsonl", highlight=False)
 
 
 def signal_name(signum: int) -> str:

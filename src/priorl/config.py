@@ -149,6 +149,9 @@ class TrainConfig(_Section):
     kl_beta: float = Field(0.0, ge=0)
     drop_zero_variance: bool = False  # drop the fresh rollouts of groups whose rewards are all equal
     max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
+    # Who runs the loop: priorl's trainer, or TRL's GRPOTrainer on the same config (priorl.integrations.trl_engine:
+    # what maps onto TRL and what it refuses; needs the trl extra; no checkpoints, a stopped run starts over).
+    engine: Literal["priorl", "trl"] = "priorl"
 
 
 # Which sampler options apply to which ``sampler.kind``. SHARED apply to both prioritized kinds; none to uniform.

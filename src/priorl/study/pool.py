@@ -81,6 +81,11 @@ def _run_one(
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     run_dir = Path(cfg.out_dir)
+    if cfg.train.engine == "trl":
+        record.update(_run_trl(cfg, overwrite or resume, on_step))
+        record["wall_seconds"] = time.perf_counter() - t0
+        record.update(_read_run(run_dir) if record["status"] == "finished" else {"evals": [], "metrics": []})
+        return record
     trainer = None
     try:
         if resume:
@@ -114,6 +119,24 @@ def _run_one(
     record["wall_seconds"] = time.perf_counter() - t0
     record.update(_read_run(run_dir) if record["status"] == "finished" else {"evals": [], "metrics": []})
     return record
+
+
+def _run_trl(cfg: RunConfig, overwrite: bool, on_step) -> dict:
+    """A ``train.engine: trl`` run (:mod:`priorl.integrations.trl_engine`): status and what went wrong. It keeps
+    no checkpoint, so a stop ends it *interrupted* with nothing to resume from, and ``--resume`` starts it over."""
+    from priorl.integrations.trl_engine import EngineStopped, train_with_trl
+
+    run_dir = Path(cfg.out_dir)
+    try:
+        train_with_trl(cfg, overwrite=overwrite, on_step=on_step, stop=lambda: bool(_STOP))
+        return {"status": "finished"}
+    except EngineStopped as exc:
+        name = signal.Signals(_STOP[0]).name if _STOP else "stop"
+        return {"status": "interrupted", "signal": name, "step": exc.generation, "checkpoint": None}
+    except Exception as exc:  # noqa: BLE001 - a failed run is reported, the others go on
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _read_run(run_dir: Path) -> dict:
