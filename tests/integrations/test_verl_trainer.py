@@ -21,9 +21,9 @@ from integrations.verl_helpers import (  # noqa: E402
     step_of,
     tiny_model_with_template,
 )
-from priorl.integrations.verl import PrioritizedProblemSampler  # noqa: E402
+from priorl.integrations.verl import PrioritizedProblemSampler, main_ppo  # noqa: E402
 from priorl.integrations.verl.main_ppo import VERL_LINE, PriorlTaskRunner, check_config, main  # noqa: E402
-from priorl.integrations.verl.trainer import PriorlRayPPOTrainer  # noqa: E402
+from priorl.integrations.verl.trainer import PriorlRayPPOTrainer, priorl_options  # noqa: E402
 
 PROBLEMS, PER_STEP, N = 24, 4, 3  # 6 steps per epoch; 12 fresh rows per step
 UNIT = 6  # ppo_mini_batch_size 2 × rollout.n 3, data-parallel size 2
@@ -39,7 +39,20 @@ def files(tmp_path_factory):
     }
 
 
-def config(files, *overrides):
+# Both pieces on, replay with a short warm-up and window so a few steps exercise it.
+PIECES = (
+    "priorl.sampler.enable=true",
+    "priorl.replay.enable=true",
+    "priorl.replay.replay_ratio=0.5",
+    "priorl.replay.warmup_steps=1",
+    "priorl.replay.tau_max=2",
+    "+priorl.sampler.retest_every=3",
+)
+
+
+def config(files, *overrides, pieces=PIECES, estimator="grpo"):
+    """The entry point's composed config for the tiny run; ``pieces=()`` keeps the priorl defaults and
+    ``estimator=None`` verl's own ``algorithm.adv_estimator``."""
     base = [
         f"data.train_files={files['train']}",
         f"data.val_files={files['val']}",
@@ -52,19 +65,15 @@ def config(files, *overrides):
         "actor_rollout_ref.actor.ppo_mini_batch_size=2",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
-        "algorithm.adv_estimator=grpo",
         "trainer.n_gpus_per_node=1",
         "trainer.nnodes=1",
         "trainer.device=cpu",
         "trainer.logger=[console]",
-        "priorl.replay.enable=true",
-        "priorl.replay.replay_ratio=0.5",
-        "priorl.replay.warmup_steps=1",
-        "priorl.replay.tau_max=2",
-        "+priorl.sampler.retest_every=3",
     ]
+    if estimator is not None:
+        base.append(f"algorithm.adv_estimator={estimator}")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        return compose("priorl_ppo_trainer", overrides=base + list(overrides))
+        return compose("priorl_ppo_trainer", overrides=base + list(pieces) + list(overrides))
 
 
 class Workers:
@@ -237,9 +246,94 @@ def test_config_errors_name_the_setting(files):
 
 def test_cli_reports_config_errors_without_a_traceback(files, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # hydra writes its outputs/ here
-    monkeypatch.setattr("sys.argv", ["main_ppo", "data.dataloader_num_workers=2", "hydra.run.dir=."])
+    argv = ["main_ppo", "priorl.sampler.enable=true", "data.dataloader_num_workers=2", "hydra.run.dir=."]
+    monkeypatch.setattr("sys.argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "priorl: error: data.dataloader_num_workers=2" in err and "Traceback" not in err
+
+
+def test_defaults_are_replay_on_and_the_sampler_off(files):
+    cfg = config(files, pieces=())
+    assert cfg.priorl.sampler.enable is False and cfg.priorl.replay.enable is True
+    options = check_config(cfg)
+    assert options.sampler is None and options.replay is not None
+    # The code's default for a section without `enable` is the same.
+    bare = config(files, pieces=())
+    with open_dict(bare):
+        del bare.priorl.sampler["enable"]
+        del bare.priorl.replay["enable"]
+    assert priorl_options(bare) == options
+    trainer = build(cfg)
+    assert trainer.priorl_sampler is None and trainer.priorl_replay is not None
+    assert not isinstance(trainer.train_dataloader.sampler, PrioritizedProblemSampler)  # verl's own sampler
+    assert trainer.priorl_replay.buffer.replay_ratio == 0.5 and trainer.priorl_replay.buffer.warmup_steps == 20
+    # A batch replay cannot take says how to turn the default off.
+    batch = next(iter(trainer.train_dataloader))
+    step = ppo_batch([int(info["index"]) for info in batch["extra_info"]], 1, n=N)
+    odd = DataProto.from_dict(
+        tensors={**step.batch, "mystery": torch.zeros(len(step))}, non_tensors=step.non_tensor_batch
+    )
+    trainer.global_steps = 1
+    with pytest.raises(ValueError, match=r"\['mystery'\].*priorl.replay.enable=false turns replay off"):
+        trainer._update_actor(odd)
+
+
+def test_gae_with_the_default_replay_names_both_fixes(files, tmp_path, monkeypatch, capsys):
+    for cfg in (config(files, pieces=(), estimator=None), config(files, pieces=(), estimator="gae")):
+        assert cfg.algorithm.adv_estimator == "gae"  # verl's own default
+        with pytest.raises(ValueError) as error:
+            check_config(cfg)
+        message = str(error.value)
+        assert "algorithm.adv_estimator=gae" in message
+        assert "algorithm.adv_estimator=grpo" in message and "priorl.replay.enable=false" in message
+    # Either fix is accepted.
+    assert check_config(config(files, pieces=(), estimator="rloo")).replay is not None
+    assert check_config(config(files, "priorl.replay.enable=false", pieces=(), estimator=None)).replay is None
+    # From the command line: the same message, no traceback.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["main_ppo", "hydra.run.dir=."])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "priorl: error: algorithm.adv_estimator=gae" in err and "priorl.replay.enable=false" in err
+    assert "algorithm.adv_estimator=grpo" in err and "Traceback" not in err
+
+
+def test_sampler_options_while_the_sampler_is_off_are_an_error(files):
+    for overrides, given in (
+        (("+priorl.sampler.retest_every=3",), "['retest_every']"),
+        (("priorl.sampler.kind=pass",), "['kind']"),
+        (("priorl.sampler.enable=false", "priorl.sampler.reward_min=-1"), "['reward_min']"),
+    ):
+        with pytest.raises(ValueError) as error:
+            check_config(config(files, *overrides, pieces=()))
+        assert f"priorl.sampler options {given} are set, but the sampler is off" in str(error.value)
+        assert "priorl.sampler.enable=true" in str(error.value)
+    check_config(config(files, "priorl.sampler.reward_min=0", "priorl.sampler.seed=null", pieces=()))  # defaults
+
+
+def test_with_both_pieces_off_the_run_is_verls_own(files, tmp_path, monkeypatch, capsys):
+    off = ("priorl.replay.enable=false",)
+    options = check_config(config(files, *off, pieces=()))
+    assert options.sampler is None and options.replay is None
+    trainer = build(config(files, *off, pieces=()))
+    assert trainer.priorl_sampler is None and trainer.priorl_replay is None
+    assert not isinstance(trainer.train_dataloader.sampler, PrioritizedProblemSampler)
+    batch = next(iter(trainer.train_dataloader))
+    step = ppo_batch([int(info["index"]) for info in batch["extra_info"]], 1, n=N)
+    trainer.global_steps = 1
+    output = trainer._update_actor(step)
+    assert trainer.actor_rollout_wg.updates[-1]["responses"].shape[0] == len(step)  # the fresh batch only
+    assert not any(key.startswith("priorl/") for key in output.meta_info["metrics"])
+    # The command line says that priorl adds nothing, then runs verl.
+    ran = []
+    monkeypatch.setattr(main_ppo, "run", ran.append)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["main_ppo", *off, "hydra.run.dir=."])
+    main()
+    assert len(ran) == 1
+    assert "priorl: note: priorl.replay.enable=false and priorl.sampler.enable=false" in capsys.readouterr().err

@@ -1,10 +1,16 @@
 """``python -m priorl.integrations.verl.main_ppo``: verl's PPO entry point with priorl's sampler and replay.
 
 Stands in for ``python -m verl.trainer.main_ppo``: the same hydra arguments (verl's ``ppo_trainer`` config is
-the base of ``config/priorl_ppo_trainer.yaml``), plus the ``priorl.*`` section::
+the base of ``config/priorl_ppo_trainer.yaml``), plus the ``priorl.*`` section. Rollout replay is on by
+default and the prioritized problem sampler off: in priorl's own tuned studies (benchmarks/RESULTS.md round
+7, not run in verl) uniform problems with advantage-prioritized replay needed fewer completions than tuned
+GRPO, the prioritized samplers did not. Replay needs an outcome-level estimator; verl's default is gae::
 
-    python -m priorl.integrations.verl.main_ppo <verl arguments> \\
-        priorl.replay.enable=true priorl.replay.replay_ratio=0.5 +priorl.sampler.retest_every=10
+    python -m priorl.integrations.verl.main_ppo <verl arguments> algorithm.adv_estimator=grpo \\
+        priorl.replay.replay_ratio=0.5 \\
+        priorl.sampler.enable=true +priorl.sampler.retest_every=10   # to add the sampler
+
+With ``priorl.replay.enable=false`` and the sampler off, the run is verl's own PPO (priorl adds nothing).
 
 It runs verl's own ``TaskRunner`` (worker roles, tokenizer, datasets, reward: verl's code for the installed
 version) with :class:`~priorl.integrations.verl.trainer.PriorlRayPPOTrainer` in place of verl's
@@ -106,10 +112,17 @@ def run(config, task_runner_class=None) -> None:
 def main(config) -> None:
     """Hydra entry point: verl's arguments plus ``priorl.*``."""
     try:
-        check_config(config)
+        options = check_config(config)
     except ValueError as exc:
         print(f"priorl: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    if options.sampler is None and options.replay is None:
+        print(
+            "priorl: note: priorl.replay.enable=false and priorl.sampler.enable=false: this runs verl's own "
+            "RayPPOTrainer with nothing of priorl's (priorl.replay.enable=true adds replay, "
+            "priorl.sampler.enable=true the prioritized sampler)",
+            file=sys.stderr,
+        )
     run(config)
 
 

@@ -16,6 +16,9 @@ reference log-probs, advantages, ``_update_critic`` (with a critic), ``_update_a
 
 Options come from the config's ``priorl`` section (``config/priorl_ppo_trainer.yaml``); everything that
 can be checked before Ray starts is checked by :func:`priorl_options`, with errors naming the setting.
+Defaults: replay on, the problem sampler off (verl's own sampler picks the prompts), as in priorl's own
+trainer (the adv-replay preset; benchmarks/RESULTS.md round 7). With both off every override below
+only calls verl's own method: the trainer is verl's ``RayPPOTrainer``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ REPLAY_STATE = "priorl_replay"
 _REPLAY_KEYS = ("enable", "replay_ratio", "tau_max", "alpha", "eps", "warmup_steps", "capacity", "seed")
 # Estimators whose advantages vary along a response: replay needs one advantage per rollout.
 _PER_TOKEN_ESTIMATORS = ("gae",)
+# Defaults for a missing ``enable`` (those of config/priorl_ppo_trainer.yaml): replay on, the sampler off.
+SAMPLER_DEFAULT, REPLAY_DEFAULT = False, True
+# The sampler options the entry point's config always carries, at their defaults there.
+_SAMPLER_DEFAULTS = {"kind": "prioritized", "seed": None, "reward_min": 0.0, "reward_max": 1.0}
+_REPLAY_OFF = "priorl.replay.enable=false turns replay off"
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,16 @@ def priorl_options(config) -> PriorlOptions:
     data = config.data
     rollout_n = int(config.actor_rollout_ref.rollout.n)
 
-    sampler_on = bool(sampler.pop("enable", True))
+    sampler_on = bool(sampler.pop("enable", SAMPLER_DEFAULT))
+    if not sampler_on:
+        # Options for a sampler that is off would be ignored without a word (the sampler was on by default
+        # before: a command written then would silently run without it).
+        given = sorted(k for k, v in sampler.items() if k not in _SAMPLER_DEFAULTS or v != _SAMPLER_DEFAULTS[k])
+        if given:
+            raise ValueError(
+                f"priorl.sampler options {given} are set, but the sampler is off (priorl.sampler.enable=false, "
+                "the default): add priorl.sampler.enable=true to use it, or drop them"
+            )
     if sampler_on:
         workers = data.get("dataloader_num_workers", 0)
         if workers != 0:
@@ -84,7 +101,7 @@ def priorl_options(config) -> PriorlOptions:
                 "remove data.sampler.* and pass the options as priorl.sampler.*"
             )
 
-    replay_on = bool(replay.get("enable", False))
+    replay_on = bool(replay.get("enable", REPLAY_DEFAULT))
     unknown = sorted(set(replay) - set(_REPLAY_KEYS))
     if unknown:
         raise ValueError(f"priorl.replay has unknown options {unknown}; it takes {list(_REPLAY_KEYS)}")
@@ -93,12 +110,15 @@ def priorl_options(config) -> PriorlOptions:
         estimator = str(config.algorithm.adv_estimator)
         if estimator in _PER_TOKEN_ESTIMATORS:
             raise ValueError(
-                f"algorithm.adv_estimator={estimator}: priorl replay needs one advantage per rollout "
-                "(grpo, rloo and the other outcome-level estimators)"
+                f"algorithm.adv_estimator={estimator}: priorl replay (on by default) needs one advantage per "
+                "rollout. Either set algorithm.adv_estimator=grpo (or rloo or another outcome-level estimator), "
+                "or run without replay: priorl.replay.enable=false (verl's own default estimator is gae)"
             )
         actor = config.actor_rollout_ref.actor
         if actor.get("use_prefix_grouper", False):
-            raise ValueError("actor_rollout_ref.actor.use_prefix_grouper=True is not supported with priorl.replay")
+            raise ValueError(
+                f"actor_rollout_ref.actor.use_prefix_grouper=True is not supported with priorl.replay: {_REPLAY_OFF}"
+            )
         if replay.get("seed") is None:
             replay["seed"] = int(data.get("seed") or 0)
         ratio = VerlReplay(**replay).buffer.replay_ratio  # also checks every option
@@ -108,7 +128,7 @@ def priorl_options(config) -> PriorlOptions:
             raise ValueError(
                 f"priorl.replay.replay_ratio={ratio} × {fresh} fresh rows = {round(ratio * fresh)} replayed rows, "
                 f"which rounds to 0 whole actor mini-batches of {mini} rows (ppo_mini_batch_size × rollout.n): "
-                "replay would never add a row. Raise replay_ratio or lower ppo_mini_batch_size"
+                f"replay would never add a row. Raise replay_ratio or lower ppo_mini_batch_size; {_REPLAY_OFF}"
             )
     return PriorlOptions(sampler=sampler if sampler_on else None, replay=replay if replay_on else None)
 
@@ -165,7 +185,12 @@ class PriorlRayPPOTrainer(RayPPOTrainer):
         if self.priorl_replay is None:
             output = super()._update_actor(batch)
         else:
-            actor_batch, fresh_rows = self.priorl_replay.compose(batch, self.global_steps, self.priorl_replay_unit())
+            try:
+                actor_batch, fresh_rows = self.priorl_replay.compose(
+                    batch, self.global_steps, self.priorl_replay_unit()
+                )
+            except ValueError as exc:  # a batch replay cannot take; replay is on by default, so say how to stop it
+                raise ValueError(f"{exc} ({_REPLAY_OFF})") from exc
             if actor_batch is not batch and self.config.trainer.balance_batch:
                 # The same token balancing across data-parallel ranks verl gave the fresh batch.
                 self._balance_batch(actor_batch, metrics={})
