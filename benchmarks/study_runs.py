@@ -40,7 +40,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=61440)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    base = load_config("configs/study-r3.yaml", MIXES[args.mix]).model_dump(mode="json")
+    # rounds 2-3 ran every preset at 2e-5 (the file now carries the tuned rate, 6.4e-4)
+    base = load_config("configs/study-r3.yaml", [*MIXES[args.mix], "train.lr=2e-5"]).model_dump(mode="json")
     seeds = [int(s) for s in args.seeds.split(",")]
     plan = []
     for p in args.presets.split(","):
