@@ -372,7 +372,8 @@ class RunConfig(_Section):
         """The name of the preset whose parts this config has (first in the table), or None for another mix."""
         from priorl.presets import PRESETS
 
-        for name, overlay in PRESETS.items():
+        # The most specific first: grpo-centred (which also sets train.advantage_scale) before grpo.
+        for name, overlay in sorted(PRESETS.items(), key=lambda item: -len(item[1])):
             if all(_get(self, k) == v for k, v in overlay.items()):
                 return name
         return None

@@ -8,8 +8,12 @@ A run is made of three parts, each named by one key (see :mod:`priorl.config`):
   (:class:`~priorl.RolloutReplayBuffer`, |advantage|-prioritized, age <= ``tau_max``);
 - DAPO dynamic sampling, ``dynamic_sampling.enabled``.
 
-A preset sets those keys (and, for the prioritized presets, the sampler options that define the method) and
-nothing else, so every preset of one comparison shares model, data, batch shape and optimizer. ``priorl train
+A preset sets those keys (and, for the prioritized presets, the sampler options that define the method) and,
+where a method defines it, the one training key that is part of a method: ``train.advantage_scale`` (the paper's
+sampler ranks groups by p(1-p), the squared-advantage mass of a group whose advantages are centred on the group
+mean and *not* divided by its standard deviation, so ``prioritized-paper`` sets ``none``, and ``grpo-centred`` is
+its baseline). Nothing else, so every preset of one comparison shares model, data, batch shape and optimizer;
+``--set`` and ``--grid`` come after the preset and override it. ``priorl train
 --preset NAME`` and ``priorl compare --presets a,b`` read this table, and so does anything else that names a
 method. Applying a preset over a config resets the keys of the parts it turns off (or switches to another kind)
 to their defaults, and says which (:func:`apply_preset`).
@@ -32,11 +36,14 @@ _PASS = {"sampler.kind": "pass"}  # selection within a shuffled pass, by the pos
 _NO_REPLAY = {"replay.kind": "none"}
 _ADV = {"replay.kind": "adv"}
 _PLAIN = {"dynamic_sampling.enabled": False}
+_CENTRED = {"train.advantage_scale": "none"}  # A_i = r_i - mean(r): the paper's advantage (Fatemi, 2026)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "grpo": {**_UNIFORM, **_NO_REPLAY, **_PLAIN},
+    "grpo-centred": {**_UNIFORM, **_NO_REPLAY, **_PLAIN, **_CENTRED},
     "dynamic-sampling": {**_UNIFORM, **_NO_REPLAY, "dynamic_sampling.enabled": True},
     "prioritized": {**_PAPER, **_NO_REPLAY, **_PLAIN},
+    "prioritized-paper": {**_PAPER, **_NO_REPLAY, **_PLAIN, **_CENTRED},
     "prioritized-beta": {**_BAYES, **_NO_REPLAY, **_PLAIN},
     "prioritized-pass": {**_PASS, **_NO_REPLAY, **_PLAIN},
     "naive-replay": {**_UNIFORM, "replay.kind": "naive", **_PLAIN},
@@ -49,8 +56,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 # What each preset is, in a few words (for --help and the docs).
 DESCRIPTIONS: dict[str, str] = {
     "grpo": "uniform problems, no replay: plain GRPO, the baseline",
+    "grpo-centred": "plain GRPO with mean-centred advantages (not divided by the group std): the paper pair's baseline",
     "dynamic-sampling": "uniform problems, DAPO dynamic sampling (regenerate until B informative groups)",
     "prioritized": "the paper's heap sampler: top-B p(1-p) of the last group, solved/unsolved retested",
+    "prioritized-paper": "the paper's heap sampler with the paper's mean-centred advantages (advantage_scale none)",
     "prioritized-beta": "heap sampler with a Beta posterior per problem and Thompson selection",
     "prioritized-pass": "pass sampler: selection within a shuffled pass by the posterior P(informative group)",
     "naive-replay": "uniform problems, replay of past rollouts drawn uniformly (no age limit)",

@@ -105,3 +105,24 @@ def test_edge_flag_names_the_next_value():
     assert "add 9" in flag
     assert edge_flags({"sampler.estimator": ["ema", "last"]}, {"sampler.estimator": "ema"}) == []
     assert "nothing was tuned" in edge_flags({"train.lr": [1e-5]}, {"train.lr": 1e-5})[0]
+
+
+def test_the_papers_pair_sets_centred_advantages_and_set_or_grid_override_it(base, tmp_path):
+    plan = make_plan(base, presets=["grpo", "grpo-centred", "prioritized-paper"], seeds=[0], budget=100, out=tmp_path)
+    runs = {r.preset: r.config for r in plan.eval_runs({p: {} for p in ("grpo", "grpo-centred", "prioritized-paper")})}
+    assert runs["grpo"].train.advantage_scale == "group"  # grpo keeps the base config's (std-scaled) advantages
+    assert runs["grpo-centred"].train.advantage_scale == "none" and runs["grpo-centred"].sampler.kind == "uniform"
+    paper = runs["prioritized-paper"]
+    assert (paper.train.advantage_scale, paper.sampler.kind, paper.sampler.estimator) == ("none", "heap", "last")
+    assert paper.preset == "prioritized-paper" and runs["grpo-centred"].preset == "grpo-centred"
+    # --set comes after the preset, and a grid value after --set
+    plan = make_plan(base, presets=["grpo", "prioritized-paper"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
+                     overrides=["train.advantage_scale=group"])  # fmt: skip
+    cfg = next(r.config for r in plan.tuning if r.preset == "prioritized-paper")
+    assert cfg.train.advantage_scale == "group" and cfg.preset == "prioritized"
+    grid = parse_grid(["train.advantage_scale=group,none"])
+    plan = make_plan(base, presets=["grpo", "prioritized-paper"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
+                     overrides=["train.advantage_scale=none"], grid=grid)  # fmt: skip
+    cells = {r.cell["train.advantage_scale"]: r.config.train.advantage_scale
+             for r in plan.tuning if r.preset == "prioritized-paper"}  # fmt: skip
+    assert cells == {"group": "group", "none": "none"}
