@@ -166,7 +166,7 @@ REPLAY_KEYS = {
     "naive": ("replay_ratio", "warmup_steps", "capacity"),
     "adv": ("tau_max", "replay_ratio", "priority_exponent", "eps", "warmup_steps", "capacity"),
 }
-DYNAMIC_KEYS = {False: (), True: ("max_rounds",)}
+DYNAMIC_KEYS = {False: (), True: ("max_rounds", "informative_target", "round_size")}
 
 
 def _refuse_foreign(section: str, part: BaseModel, kind_field: str, applies: tuple[str, ...]) -> None:
@@ -259,10 +259,17 @@ class ReplayConfig(_Section):
 
 class DynamicSamplingConfig(_Section):
     """DAPO dynamic sampling: keep only groups whose rewards differ, and generate up to ``max_rounds`` rounds per
-    step to fill the batch with B of them (every extra completion counts against the generation budget)."""
+    step to fill the batch with B of them (every extra completion counts against the generation budget).
+
+    With ``informative_target`` (K) and/or ``round_size`` (b) it is the K-of-B step (docs/sampler.md): rounds of b
+    problems, each round's problems chosen by the sampler from what it knows then (a prioritized sampler picks the
+    ones it predicts informative), until K informative groups are in hand; the step trains on every informative
+    group it generated (between K and K + b - 1, fewer only when ``max_rounds`` ends it first)."""
 
     enabled: bool = False
     max_rounds: int = Field(3, ge=1)
+    informative_target: int | None = Field(None, ge=1)  # K groups; None: train.batch_size, keeping the first B (DAPO)
+    round_size: int | None = Field(None, ge=1)  # b problems per round; None: train.batch_size
 
     @model_validator(mode="after")
     def _keys_fit_kind(self) -> DynamicSamplingConfig:

@@ -21,7 +21,19 @@ STEPS = {
 
 @pytest.mark.parametrize(
     "preset, extra",
-    [("dynamic-sampling", {}), ("prioritized", {"dynamic_sampling.enabled": "true"})],
+    [
+        ("dynamic-sampling", {}),
+        ("prioritized", {"dynamic_sampling.enabled": "true"}),
+        # the K-of-B step: rounds of 2 pass-sampler-chosen problems until 3 informative groups are in hand
+        (
+            "prioritized-pass",
+            {
+                "dynamic_sampling.enabled": "true",
+                "dynamic_sampling.informative_target": 3,
+                "dynamic_sampling.round_size": 2,
+            },
+        ),  # fmt: skip
+    ],
 )
 def test_a_step_dropped_between_dynamic_rounds_is_undone_without_snapshots(tmp_path, monkeypatch, preset, extra):
     full = Trainer(tiny_config(tmp_path / "a", preset, **STEPS, **extra))
@@ -61,3 +73,31 @@ def test_a_step_dropped_between_dynamic_rounds_is_undone_without_snapshots(tmp_p
     assert read_jsonl(Path(cfg.out_dir) / "batches.jsonl") == read_jsonl(Path(full.run_dir) / "batches.jsonl")
     a, b = resumed.sampler.state_dict(), full.sampler.state_dict()
     assert a.keys() == b.keys() and all(str(a[k]) == str(b[k]) for k in a), [k for k in a if str(a[k]) != str(b[k])]
+
+
+def test_the_k_of_b_step_counts_every_completion_and_keeps_every_informative_group(tmp_path):
+    K, b, G = 3, 2, 4
+    cfg = tiny_config(
+        tmp_path, "prioritized-pass", **STEPS, **{"dynamic_sampling.enabled": "true",
+        "dynamic_sampling.informative_target": K, "dynamic_sampling.round_size": b},
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    generated = []
+    generate = trainer.generator.generate
+    trainer.generator.generate = lambda prompts, n, **kw: (
+        generated.append(len(prompts) * n) or generate(prompts, n, **kw)
+    )
+    trainer.train()
+    trainer.close()
+    metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
+    batches = read_jsonl(Path(cfg.out_dir) / "batches.jsonl")
+    assert metrics[-1]["rollouts_generated"] == sum(generated)  # every round's completions, kept or not
+    previous = 0
+    for m, batch in zip(metrics, batches, strict=True):
+        assert m["rollouts_generated"] - previous == m["groups_generated"] * G == m["dynamic_rounds"] * b * G
+        previous = m["rollouts_generated"]
+        assert all(len(set(r)) > 1 for r in batch["rewards"])  # the step's batch: informative groups only
+        informative = len(batch["rewards"])
+        assert m["groups_kept"] == informative and m["n_fresh"] == informative * G  # all of them trained on
+        assert informative >= K or m["dynamic_rounds"] == cfg.dynamic_sampling.max_rounds
+        assert informative < K + b  # it stops at the round that reaches K

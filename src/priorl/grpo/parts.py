@@ -68,12 +68,14 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
                     "train longer)"
                 )
     if s.kind == "heap":
-        rounds = config.dynamic_sampling.max_rounds if config.dynamic_sampling.enabled else 1
+        d = config.dynamic_sampling
+        rounds = d.max_rounds if d.enabled else 1
         calls = steps * rounds  # at most this many sampler calls
-        if s.estimator != "beta" and calls * t.batch_size <= num_problems:
+        per_call = (d.round_size or t.batch_size) if d.enabled else t.batch_size
+        if s.estimator != "beta" and calls * per_call <= num_problems:
             out.append(
                 f"sampler.kind 'heap' takes never-sampled problems first, and {run} draw at most "
-                f"{calls * t.batch_size:,} of the {num_problems:,} problems: every batch is first visits, so the "
+                f"{calls * per_call:,} of the {num_problems:,} problems: every batch is first visits, so the "
                 "priorities never choose a problem (the run samples as uniform without replacement does)"
             )
         elif s.retest_every is not None and s.retest_every > calls:

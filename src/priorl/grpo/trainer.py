@@ -460,14 +460,18 @@ class Trainer:
         return groups, stats
 
     def _dynamic_sampling_groups(self, timing: dict) -> tuple[list[dict], dict]:
-        """DAPO: keep only groups with differing rewards; generate more rounds until B are kept."""
-        c, B = self.config, self.config.train.batch_size
+        """DAPO: keep only groups with differing rewards; generate more rounds until B are kept. With
+        ``informative_target`` K / ``round_size`` b (the K-of-B step): rounds of b sampler-chosen problems until K
+        informative groups are in hand, all of them kept. Every generated completion is counted either way."""
+        c, d = self.config, self.config.dynamic_sampling
+        B = c.train.batch_size
+        K, b = d.informative_target or B, d.round_size or B
         kept: list[dict] = []
         all_groups: list[dict] = []
         totals = {"verifier_errors": 0, "verifier_timeouts": 0}
         rounds = 0
-        while len(kept) < B and rounds < c.dynamic_sampling.max_rounds:
-            groups, stats = self._rollout_groups(self.sampler.sample(B), timing)
+        while len(kept) < K and rounds < d.max_rounds:
+            groups, stats = self._rollout_groups(self.sampler.sample(b), timing)
             all_groups += groups
             kept += [g for g in groups if g["informative"]]
             totals["verifier_errors"] += stats["verifier_errors"]
@@ -481,8 +485,11 @@ class Trainer:
             **totals,
             "groups_generated": len(all_groups),
             "dynamic_rounds": rounds,
+            "groups_kept": len(kept) if d.informative_target or d.round_size else min(len(kept), B),
         }
-        return kept[:B], stats
+        if d.informative_target is None and d.round_size is None:
+            return kept[:B], stats  # DAPO: a batch of B (informative groups past B are dropped)
+        return kept, stats
 
     # ------------------------------------------------------------------ the update
     def _update(self, batch: list[Rollout], *, n_fresh: int) -> dict:
