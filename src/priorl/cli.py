@@ -500,6 +500,18 @@ def _run_trl_training(cfg, console: Console, *, resume: bool, overwrite: bool) -
     console.print(f"summary: {Path(cfg.out_dir) / 'summary.json'}; logs: metrics.jsonl, eval.jsonl", highlight=False)
 
 
+def _run_warnings(run_dir: str | None) -> list[str]:
+    """The warnings a finished run gave (its summary.json's ``warnings``); none when it has no readable summary."""
+    import json
+
+    if not run_dir:
+        return []
+    try:
+        return [str(w) for w in json.loads((Path(run_dir) / "summary.json").read_text()).get("warnings", [])]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def signal_name(signum: int) -> str:
     import signal
 
@@ -864,7 +876,8 @@ def compare(
         TextColumn("[bold]{task.fields[run]}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,}"),
         TimeElapsedColumn(), console=console, disable=not live,
     )  # fmt: skip
-    state = {"done": 0, "total": plan.n_runs, "last_line": time.monotonic(), "phase": "", "t0": time.monotonic()}
+    state = {"done": 0, "total": plan.n_runs, "last_line": time.monotonic(), "phase": "", "t0": time.monotonic(),
+             "warned": set()}  # fmt: skip
 
     def line(text: str) -> None:
         """Without a terminal (a log), one line per event and a progress line at least every minute."""
@@ -889,6 +902,11 @@ def compare(
             )
             cell = "".join(f" {k}={v}" for k, v in run.cell.items())
             line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset}{cell} seed {run.seed} ({how})")
+            if not record.get("reused"):  # the run's own warnings (summary.json), each text once per study
+                for text in _run_warnings(record.get("dir")):
+                    if text not in state["warned"]:
+                        state["warned"].add(text)
+                        _err.print(f"warning ({run.preset}{cell} seed {run.seed}; said once): {text}", highlight=False)
 
         def heartbeat(detail: str = "") -> None:
             if not live and time.monotonic() - state["last_line"] >= 60:

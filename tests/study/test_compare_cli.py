@@ -153,3 +153,16 @@ def test_a_clones_study_configs_are_the_shipped_ones():
     root = Path(__file__).resolve().parents[2]
     for name in CONFIGS:
         assert (root / "configs" / f"{name}.yaml").resolve() == config_path(name).resolve()
+
+
+def test_compare_echoes_a_runs_warnings_once(tmp_path):
+    # replay that starts after the run's last step: each adv-replay run warns; the study says it once
+    proc = cli(
+        "compare", "--presets", "grpo,adv-replay", "--seeds", "0,1", "--budget", "32", "--eval-points", "1",
+        "--out", str(tmp_path / "cmp"), "-c", "configs/demo.yaml", "--set", "train.batch_size=4",
+        "--set", "generation.group_size=4", "--set", "eval.max_problems=8", "--set", "eval.samples=0",
+        "--set", "replay.warmup_steps=5",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if line.startswith("warning (adv-replay")]
+    assert len(said) == 1 and "replay.warmup_steps is 5" in said[0], proc.stderr
