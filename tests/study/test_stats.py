@@ -87,7 +87,8 @@ def test_a_preset_that_never_reaches_the_target_is_censored():
     r = stats.ratio_to_baseline(slow, fast, 0.5, rng=np.random.default_rng(0))
     assert r["completions"]["mean"] is None and r["completions"]["ci95"][1] is None  # beyond the budget
     r = stats.ratio_to_baseline(fast, slow, 0.5, rng=np.random.default_rng(0))
-    assert r["completions"]["mean"] == 0.0  # the baseline never gets there
+    # the baseline never gets there: counted at the budget (1000), an upper bound on the ratio (625 / 1000)
+    assert r["completions"]["mean"] == pytest.approx(0.625) and r["completions"]["upper_bound"]
     both = stats.ratio_to_baseline(slow, slow, 0.5, rng=np.random.default_rng(0))
     assert both["completions"]["mean"] is None and both["completions"]["undefined"] == 1.0
 
@@ -137,3 +138,16 @@ def test_the_primary_target_with_gain_or_absolute_targets():
     assert primary_target({"0.5": 0.6, "0.75": 0.8, "0.9": 0.92}) == "0.9"
     assert primary_target({"0.6217": 0.6217, "0.9196": 0.9196, "0.8081": 0.8081}) == "0.9196"  # absolute: highest
     assert primary_target({}) is None
+
+
+def test_a_censored_baseline_gives_an_upper_bound_not_zero():
+    # the preset reaches 0.5 at 500 completions; grpo (slope 0.4) never does within the budget of 1000: counted at
+    # the budget, the ratio is at most 0.5, and says it is a bound (it used to read 0.00x)
+    fast, slow = linear([1.0, 1.0, 1.0]), linear([0.4, 0.4, 0.4])
+    r = stats.ratio_to_baseline(fast, slow, 0.5, rng=np.random.default_rng(0))
+    assert r["completions"]["mean"] == pytest.approx(0.5) and r["completions"]["upper_bound"] is True
+    assert r["tokens"]["mean"] == pytest.approx(0.5) and r["wall"]["mean"] == pytest.approx(0.5)
+    assert stats.ratio_to_baseline(fast, fast, 0.5, rng=np.random.default_rng(0))["completions"]["upper_bound"] is False
+    from priorl.study.report import _ratio
+
+    assert _ratio(r["completions"]).startswith("<= 0.50x")

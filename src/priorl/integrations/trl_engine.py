@@ -33,6 +33,7 @@ of the generation, evaluations excluded), ``n_fresh``, ``n_replayed``), ``eval.j
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -167,10 +168,11 @@ def train_with_trl(
     common = dict(model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tok)
     sampler = None if c.sampler.kind == "uniform" else build_sampler(c, len(data.train), [p.level for p in data.train])
     replay = build_replay(c)
-    if sampler is None and replay is None:
-        trainer = GRPOTrainer(**common)
-    else:
-        trainer = PrioritizedGRPOTrainer(**common, sampler=sampler, replay=replay)
+    with _quiet_deprecations():
+        if sampler is None and replay is None:
+            trainer = GRPOTrainer(**common)
+        else:
+            trainer = PrioritizedGRPOTrainer(**common, sampler=sampler, replay=replay)
 
     def encode(texts):  # the ids TRL generates from and trains on
         return [[int(i) for i in ids] for ids in trainer._tokenize_prompts(list(texts))[0]]
@@ -269,7 +271,8 @@ def train_with_trl(
         if c.eval.before and held_out:
             evaluate(0)
         clock["last"] = time.perf_counter()
-        trainer.train()
+        with _quiet_deprecations():
+            trainer.train()
         status = "finished"
     finally:
         metrics_log.close()
@@ -287,6 +290,17 @@ def train_with_trl(
         if status == "finished":
             write_atomic(run_dir / "summary.json", _dumps(summary))
     return summary
+
+
+@contextlib.contextmanager
+def _quiet_deprecations():
+    """TRL 1.16 calls transformers' gradient_checkpointing names that transformers 5 deprecates: a FutureWarning
+    per run that the user cannot act on. Silenced here only (the warnings filter is restored after)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*(is_)?gradient_checkpointing.*")
+        yield
 
 
 def _lines(path: Path) -> list[str]:

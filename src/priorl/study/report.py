@@ -43,10 +43,13 @@ def _ratio(entry: dict | None) -> str:
     if not entry or entry.get("mean") is None:
         return "n/a" if not entry else "beyond the budget"
     ci = entry.get("ci95")
+    at_most = "<= " if entry.get("upper_bound") else ""  # grpo never reached the target: counted at the budget
     if ci is None:
-        return f"{entry['mean']:.2f}x (n=1, no interval)"
+        return f"{at_most}{entry['mean']:.2f}x (n=1, no interval)"
     lo, hi = ci
-    return f"{entry['mean']:.2f}x [{'-' if lo is None else f'{lo:.2f}'}, {'inf' if hi is None else f'{hi:.2f}'}]"
+    text = f"{'-' if lo is None else f'{lo:.2f}'}, {'inf' if hi is None else f'{hi:.2f}'}"
+    note = " (grpo beyond the budget: counted at it)" if at_most else ""
+    return f"{at_most}{entry['mean']:.2f}x [{text}]{note}"
 
 
 def report_markdown(summary: dict, plots: list[str]) -> str:

@@ -184,7 +184,9 @@ def ratio_to_baseline(
     """Paired ratios of a preset to the baseline at ``target``: ``completions``, ``tokens`` (trained) and ``wall``
     (training seconds), each ``mean`` (from the full seed-mean curves), ``ci95`` and ``method``. Seeds both have
     are resampled jointly and the ratio is taken within each replicate; a replicate where both are censored is
-    undefined (``undefined`` counts them), where only the preset is, the ratio is ``inf`` (None in JSON)."""
+    undefined (``undefined`` counts them), where only the preset is, the ratio is ``inf`` (None in JSON). Where only
+    the baseline is censored, it is counted as reaching the target at the budget, so the ratio is an *upper bound*
+    (the baseline would need more): ``upper_bound`` is True when the point estimate's baseline is censored."""
     seeds = [s for s in c.seeds if s in base.seeds]
     out: dict = {"seeds": len(seeds), "target": float(target)}
     if not seeds:
@@ -192,15 +194,18 @@ def ratio_to_baseline(
     a, b = c.take(seeds), base.take(seeds)
     n = len(seeds)
     full = np.arange(n)[None, :]
-    est = _ratio(_reads(a, full, target), _reads(b, full, target))[0]
+    base_full = _reads(b, full, target)
+    censored = bool(np.isinf(base_full[0, 0]))
+    cap = np.array([float(c.x[-1]), float(b.tokens[:, -1].mean()), float(b.wall[:, -1].mean())])
+    est = _ratio(_reads(a, full, target), base_full, cap)[0]
     boots = jack = None
     if n >= 2:
         idx = rng.integers(0, n, size=(n_boot, n))
-        boots = _ratio(_reads(a, idx, target), _reads(b, idx, target))
+        boots = _ratio(_reads(a, idx, target), _reads(b, idx, target), cap)
         j = _jack_indices(n)
-        jack = _ratio(_reads(a, j, target), _reads(b, j, target))
+        jack = _ratio(_reads(a, j, target), _reads(b, j, target), cap)
     for col, name in enumerate(_WHAT):
-        entry = {"mean": _finite(est[col])}
+        entry = {"mean": _finite(est[col]), "upper_bound": censored}
         if boots is None:
             entry.update(ci95=None, method="none (one seed: no interval)")
         else:
@@ -214,10 +219,15 @@ def ratio_to_baseline(
 _WHAT = ("completions", "tokens", "wall")
 
 
-def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _ratio(a: np.ndarray, b: np.ndarray, cap: np.ndarray | None = None) -> np.ndarray:
+    """``a / b`` per column; inf/inf is undefined (nan), inf/x is inf, and x/inf is ``x / cap`` (the baseline
+    counted as reaching the target at the budget: an upper bound) or 0 without a cap."""
+    both = np.isinf(a) & np.isinf(b)
+    if cap is not None:
+        b = np.where(np.isinf(b) & ~np.isinf(a), np.broadcast_to(cap, b.shape), b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = a / b  # inf/inf -> nan (undefined), inf/x -> inf, x/inf -> 0
-    r[np.isinf(a) & np.isinf(b)] = np.nan
+        r = a / b
+    r[both] = np.nan
     r[(a == 0) & (b == 0)] = 1.0  # both there before any training
     return r
 
