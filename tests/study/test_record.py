@@ -32,3 +32,21 @@ def test_what_every_run_depends_on_is_refused(tmp_path, key, value, named):
     with pytest.raises(ValueError, match="started with other inputs") as err:
         check_inputs(tmp_path, {"inputs": INPUTS}, {**INPUTS, key: value})
     assert named in str(err.value)
+
+
+def test_a_run_saved_before_a_key_was_added_is_still_this_studys(tmp_path):
+    import yaml
+
+    from priorl.config import load_config
+    from priorl.study.record import check_run_config
+
+    cfg = load_config("configs/study.yaml", [f"out_dir={tmp_path / 'run'}"])
+    saved = cfg.model_dump(mode="json")
+    del saved["train"]["engine"]  # written by a priorl without train.engine (at its default now)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    check_run_config(tmp_path, cfg)
+    saved["train"]["lr"] = 1.0  # a real difference is still refused, by name
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ValueError, match=r"train.lr \(1.0 there"):
+        check_run_config(tmp_path, cfg)

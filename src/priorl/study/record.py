@@ -138,7 +138,11 @@ def check_run_config(out: Path, cfg: RunConfig) -> None:
         saved = yaml.safe_load(saved_path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"--resume {out}: cannot read {saved_path} ({exc})") from None
-    changed = _changes(saved or {}, cfg.model_dump(mode="json"), free=_RUN_KEYS_FREE)
+    try:  # with every key filled in: a key added to priorl since (at its default) changes nothing
+        saved = RunConfig.model_validate(saved or {}).model_dump(mode="json")
+    except ValueError:
+        saved = saved or {}  # (a config this priorl cannot read: compared as written, so the keys get named)
+    changed = _changes(saved, cfg.model_dump(mode="json"), free=_RUN_KEYS_FREE)
     if changed:
         raise ValueError(
             f"--resume {out}: the run in {cfg.out_dir} was started with another config: "
