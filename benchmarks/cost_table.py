@@ -23,7 +23,8 @@ def _ratio(entry: dict | None) -> str:
         return "n/a"
     lo, hi = entry.get("ci95") or [None, None]
     fmt = lambda v: "beyond" if v is None else f"{v:.2f}"  # noqa: E731 - a censored end is beyond the budget
-    return f"{entry['mean']:.2f}x [{fmt(lo)}, {fmt(hi)}]"
+    bound = "<= " if entry.get("upper_bound") else ""  # grpo never reached the target: counted at the budget
+    return f"{bound}{entry['mean']:.2f}x [{fmt(lo)}, {fmt(hi)}]"
 
 
 def _final(e: dict) -> str:
@@ -48,7 +49,7 @@ def rows(name: str, summary: dict, target: str) -> list[str]:
         r = (e.get("ratio_to_grpo") or {}).get(target) or {}
         if preset == summary.get("baseline", "grpo"):
             c = (e.get("completions_to_target") or {}).get(target) or {}
-            done = "n/a" if c.get("mean") is None else f"1 ({c['mean']:,.0f} completions)"
+            done = "1 (beyond the budget)" if c.get("mean") is None else f"1 ({c['mean']:,.0f} completions)"
             cells = [done, "1", "1"]
         else:
             cells = [_ratio(r.get("completions")), _ratio(r.get("tokens")), _ratio(r.get("wall"))]
