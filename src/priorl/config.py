@@ -8,6 +8,7 @@ as ``config.yaml``, and a resumed run reads it back from there.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import typing
 from pathlib import Path
@@ -166,7 +167,7 @@ REPLAY_KEYS = {
     "naive": ("replay_ratio", "warmup_steps", "capacity"),
     "adv": ("tau_max", "replay_ratio", "priority_exponent", "eps", "warmup_steps", "capacity"),
 }
-DYNAMIC_KEYS = {False: (), True: ("max_rounds", "informative_target", "round_size")}
+DYNAMIC_KEYS = {False: (), True: ("max_rounds", "informative_target", "informative_share", "round_size")}
 
 
 def _refuse_foreign(section: str, part: BaseModel, kind_field: str, applies: tuple[str, ...]) -> None:
@@ -261,20 +262,50 @@ class DynamicSamplingConfig(_Section):
     """DAPO dynamic sampling: keep only groups whose rewards differ, and generate up to ``max_rounds`` rounds per
     step to fill the batch with B of them (every extra completion counts against the generation budget).
 
-    With ``informative_target`` (K) and/or ``round_size`` (b) it is the K-of-B step (docs/sampler.md): rounds of b
-    problems, each round's problems chosen by the sampler from what it knows then (a prioritized sampler picks the
-    ones it predicts informative), until K informative groups are in hand; the step trains on every informative
-    group it generated (between K and K + b - 1, fewer only when ``max_rounds`` ends it first)."""
+    With ``informative_target`` (K) or ``informative_share`` (K as a share of ``train.batch_size`` B), and/or
+    ``round_size`` (b), it is the K-of-B step (docs/sampler.md): rounds of b problems, each round's problems chosen
+    by the sampler from what it knows then (a prioritized sampler picks the ones it predicts informative), until K
+    informative groups are in hand; the step trains on every informative group it generated (between K and
+    K + b - 1, fewer only when ``max_rounds`` ends it first)."""
 
     enabled: bool = False
     max_rounds: int = Field(3, ge=1)
     informative_target: int | None = Field(None, ge=1)  # K groups; None: train.batch_size, keeping the first B (DAPO)
-    round_size: int | None = Field(None, ge=1)  # b problems per round; None: train.batch_size
+    informative_share: float | None = Field(None, gt=0, le=1)  # K = ceil(share x B); instead of informative_target
+    round_size: int | None = Field(None, ge=1)  # b problems per round; None: B/4 in the K-of-B step, B in DAPO's
 
     @model_validator(mode="after")
     def _keys_fit_kind(self) -> DynamicSamplingConfig:
         _refuse_foreign("dynamic_sampling", self, "enabled", DYNAMIC_KEYS[self.enabled])
+        if self.informative_target is not None and self.informative_share is not None:
+            raise ValueError(
+                f"dynamic_sampling.informative_target ({self.informative_target}) and "
+                f"dynamic_sampling.informative_share ({self.informative_share}) both set K: set one of them"
+            )
         return self
+
+    @property
+    def k_of_b(self) -> bool:
+        """Whether this is the K-of-B step (K or b set) rather than DAPO's dynamic sampling."""
+        return self.enabled and (
+            self.informative_target is not None or self.informative_share is not None or self.round_size is not None
+        )
+
+    def step_shape(self, batch_size: int) -> tuple[int, int]:
+        """(K, b) for a batch size B: K informative groups per step, b problems per generation round.
+
+        DAPO's form (no K-of-B key set) is (B, B). In the K-of-B step K is ``informative_target``, or
+        ``ceil(informative_share x B)``, or B; b is ``round_size``, or ``ceil(B / 4)``.
+        """
+        if not self.k_of_b:
+            return batch_size, batch_size
+        if self.informative_target is not None:
+            k = self.informative_target
+        elif self.informative_share is not None:
+            k = math.ceil(self.informative_share * batch_size - 1e-9)
+        else:
+            k = batch_size
+        return k, self.round_size or math.ceil(batch_size / 4)
 
 
 _KEYS: dict[str, dict] = {"sampler": SAMPLER_KEYS, "replay": REPLAY_KEYS, "dynamic_sampling": DYNAMIC_KEYS}
@@ -380,9 +411,14 @@ class RunConfig(_Section):
         """The name of the preset whose parts this config has (first in the table), or None for another mix."""
         from priorl.presets import PRESETS
 
-        # The most specific first: grpo-centred (which also sets train.advantage_scale) before grpo.
+        # The most specific first: grpo-centred (which also sets train.advantage_scale) before grpo. The K-of-B
+        # step's K, b and max_rounds are settings to tune, not the method: a K-of-B preset is any K and b.
         for name, overlay in sorted(PRESETS.items(), key=lambda item: -len(item[1])):
-            if all(_get(self, k) == v for k, v in overlay.items()):
+            kofb = any(k.startswith("dynamic_sampling.") and k != "dynamic_sampling.enabled" for k in overlay)
+            if kofb == self.dynamic_sampling.k_of_b and all(
+                _get(self, k) == v for k, v in overlay.items() if k == "dynamic_sampling.enabled" or not kofb
+                or not k.startswith("dynamic_sampling.")
+            ):  # fmt: skip
                 return name
         return None
 

@@ -6,7 +6,8 @@ A run is made of three parts, each named by one key (see :mod:`priorl.config`):
   (:class:`~priorl.PrioritizedSampler`, the paper's form);
 - the replay buffer, ``replay.kind``: ``none``, ``naive`` (uniform, no age limit) or ``adv``
   (:class:`~priorl.RolloutReplayBuffer`, |advantage|-prioritized, age <= ``tau_max``);
-- DAPO dynamic sampling, ``dynamic_sampling.enabled``.
+- DAPO dynamic sampling, ``dynamic_sampling.enabled``, or with its K-of-B options the K-of-B step (train once K
+  informative groups are in hand; docs/sampler.md).
 
 A preset sets those keys (and, for the prioritized presets, the sampler options that define the method) and,
 where a method defines it, the one training key that is part of a method: ``train.advantage_scale`` (the paper's
@@ -37,15 +38,23 @@ _NO_REPLAY = {"replay.kind": "none"}
 _ADV = {"replay.kind": "adv"}
 _PLAIN = {"dynamic_sampling.enabled": False}
 _CENTRED = {"train.advantage_scale": "none"}  # A_i = r_i - mean(r): the paper's advantage (Fatemi, 2026)
+# The K-of-B step (docs/sampler.md): train once K = 3/8 B informative groups are in hand, generating rounds of B/4
+_KOFB = {
+    "dynamic_sampling.enabled": True,
+    "dynamic_sampling.informative_share": 0.375,
+    "dynamic_sampling.max_rounds": 16,
+}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "grpo": {**_UNIFORM, **_NO_REPLAY, **_PLAIN},
     "grpo-centred": {**_UNIFORM, **_NO_REPLAY, **_PLAIN, **_CENTRED},
     "dynamic-sampling": {**_UNIFORM, **_NO_REPLAY, "dynamic_sampling.enabled": True},
+    "grpo-kofb": {**_UNIFORM, **_NO_REPLAY, **_KOFB},
     "prioritized": {**_PAPER, **_NO_REPLAY, **_PLAIN},
     "prioritized-paper": {**_PAPER, **_NO_REPLAY, **_PLAIN, **_CENTRED},
     "prioritized-beta": {**_BAYES, **_NO_REPLAY, **_PLAIN},
     "prioritized-pass": {**_PASS, **_NO_REPLAY, **_PLAIN},
+    "prioritized-pass-kofb": {**_PASS, **_NO_REPLAY, **_KOFB},
     "naive-replay": {**_UNIFORM, "replay.kind": "naive", **_PLAIN},
     "adv-replay": {**_UNIFORM, **_ADV, **_PLAIN},
     "prioritized+adv-replay": {**_PAPER, **_ADV, **_PLAIN},
@@ -58,10 +67,12 @@ DESCRIPTIONS: dict[str, str] = {
     "grpo": "uniform problems, no replay: plain GRPO, the baseline",
     "grpo-centred": "plain GRPO with mean-centred advantages (not divided by the group std): the paper pair's baseline",
     "dynamic-sampling": "uniform problems, DAPO dynamic sampling (regenerate until B informative groups)",
+    "grpo-kofb": "uniform problems and the K-of-B step (the control for prioritized-pass-kofb)",
     "prioritized": "the paper's heap sampler: top-B p(1-p) of the last group, solved/unsolved retested",
     "prioritized-paper": "the paper's heap sampler with the paper's mean-centred advantages (advantage_scale none)",
     "prioritized-beta": "heap sampler with a Beta posterior per problem and Thompson selection",
     "prioritized-pass": "pass sampler: selection within a shuffled pass by the posterior P(informative group)",
+    "prioritized-pass-kofb": "pass sampler, and the K-of-B step: train once K = 3/8 B informative groups are in hand",
     "naive-replay": "uniform problems, replay of past rollouts drawn uniformly (no age limit)",
     "adv-replay": "uniform problems, |advantage|-prioritized replay with age <= tau_max (the default)",
     "prioritized+adv-replay": "the paper's heap sampler plus adv replay",

@@ -101,3 +101,30 @@ def test_the_k_of_b_step_counts_every_completion_and_keeps_every_informative_gro
         assert m["groups_kept"] == informative and m["n_fresh"] == informative * G  # all of them trained on
         assert informative >= K or m["dynamic_rounds"] == cfg.dynamic_sampling.max_rounds
         assert informative < K + b  # it stops at the round that reaches K
+
+
+def test_the_k_of_b_step_shape_from_a_share_of_the_batch_and_its_defaults():
+    from priorl.config import DynamicSamplingConfig
+
+    assert DynamicSamplingConfig(enabled=True).step_shape(64) == (64, 64)  # DAPO: B informative, rounds of B
+    assert DynamicSamplingConfig(enabled=True, informative_share=0.375).step_shape(64) == (24, 16)  # b = B/4
+    assert DynamicSamplingConfig(enabled=True, informative_share=0.25).step_shape(10) == (3, 3)  # ceil(2.5), ceil
+    assert DynamicSamplingConfig(enabled=True, informative_target=5, round_size=2).step_shape(64) == (5, 2)
+    assert DynamicSamplingConfig(enabled=True, round_size=8).step_shape(64) == (64, 8)
+    with pytest.raises(ValueError, match=r"informative_target \(5\) and dynamic_sampling.informative_share"):
+        DynamicSamplingConfig(enabled=True, informative_target=5, informative_share=0.5)
+    with pytest.raises(ValueError, match="informative_share is set, but dynamic_sampling.enabled"):
+        DynamicSamplingConfig(informative_share=0.5)
+
+
+@pytest.mark.parametrize("preset", ["grpo-kofb", "prioritized-pass-kofb"])
+def test_the_k_of_b_presets_train_on_k_or_more_informative_groups_of_rounds_of_b(tmp_path, preset):
+    cfg = tiny_config(tmp_path, preset, **STEPS, **{"train.batch_size": 8})
+    K, b = cfg.dynamic_sampling.step_shape(cfg.train.batch_size)
+    assert (K, b) == (3, 2) and cfg.preset == preset  # K = ceil(3/8 x 8), b = 8 / 4
+    trainer = Trainer(cfg)
+    trainer.train()
+    trainer.close()
+    for m in read_jsonl(Path(cfg.out_dir) / "metrics.jsonl"):
+        assert m["groups_generated"] == m["dynamic_rounds"] * b
+        assert K <= m["groups_kept"] < K + b or m["dynamic_rounds"] == cfg.dynamic_sampling.max_rounds

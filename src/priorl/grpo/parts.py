@@ -71,7 +71,7 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
         d = config.dynamic_sampling
         rounds = d.max_rounds if d.enabled else 1
         calls = steps * rounds  # at most this many sampler calls
-        per_call = (d.round_size or t.batch_size) if d.enabled else t.batch_size
+        per_call = d.step_shape(t.batch_size)[1] if d.enabled else t.batch_size
         if s.estimator != "beta" and calls * per_call <= num_problems:
             out.append(
                 f"sampler.kind 'heap' takes never-sampled problems first, and {run} draw at most "

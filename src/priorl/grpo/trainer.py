@@ -465,7 +465,7 @@ class Trainer:
         informative groups are in hand, all of them kept. Every generated completion is counted either way."""
         c, d = self.config, self.config.dynamic_sampling
         B = c.train.batch_size
-        K, b = d.informative_target or B, d.round_size or B
+        K, b = d.step_shape(B)
         kept: list[dict] = []
         all_groups: list[dict] = []
         totals = {"verifier_errors": 0, "verifier_timeouts": 0}
@@ -485,9 +485,9 @@ class Trainer:
             **totals,
             "groups_generated": len(all_groups),
             "dynamic_rounds": rounds,
-            "groups_kept": len(kept) if d.informative_target or d.round_size else min(len(kept), B),
+            "groups_kept": len(kept) if d.k_of_b else min(len(kept), B),
         }
-        if d.informative_target is None and d.round_size is None:
+        if not d.k_of_b:
             return kept[:B], stats  # DAPO: a batch of B (informative groups past B are dropped)
         return kept, stats
 
