@@ -1,16 +1,20 @@
 """Per-preset details behind the analysis in RESULTS.md, read from a `priorl compare` output directory.
 
-    python benchmarks/compare_details.py runs/compare
+    python benchmarks/compare_details.py runs/c-default            # a markdown table
+    python benchmarks/compare_details.py runs/c-default --json     # everything, as JSON
 
-For each preset, averaged over its seeds: the final held-out accuracy by level (greedy) and avg@k, the
-sampler's pool sizes and forgetting / breakthrough totals at the last step, the informative fraction
-over all steps and the last 50, and, from batches.jsonl, which levels the generation budget went to
-and the training reward per level in the first and the last 20 steps. (Under `grpo` and `adv-replay` the
-sampler is uniform and its pools are bookkeeping.)
+For each preset's evaluation runs (a tuned study's `eval/PRESET/CELL/seed_S`, or an untuned study's
+`PRESET/seed_S`), averaged over its seeds: the informative fraction of the generated groups over all steps and
+the last 10, where the generation went (visits per problem: the 99th percentile and the maximum, problems never
+generated; the budget share per level, every generated group counted, kept or not), the number of training steps
+the budget bought, and the final held-out accuracy by level. All of it is read from each run's metrics.jsonl
+(the trainer's `coverage/*` and `sampler/*` metrics) and eval.jsonl. Under uniform sampling the sampler's pools
+are bookkeeping.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,73 +43,94 @@ def _levels(run_dir: Path) -> list | None:
     return [p.level for p in problems]
 
 
-def _by_level(batches: list[dict], levels: list) -> tuple[dict, dict]:
-    """(share of generated groups per level, mean training reward per level) over ``batches``."""
-    count: dict = {}
-    reward: dict = {}
-    for b in batches:
-        for pid, rewards in zip(b["problem_ids"], b["rewards"], strict=True):
-            lvl = str(levels[pid])
-            count[lvl] = count.get(lvl, 0) + 1
-            reward.setdefault(lvl, []).append(sum(rewards) / len(rewards))
-    total = sum(count.values()) or 1
-    return (
-        {k: round(v / total, 3) for k, v in sorted(count.items())},
-        {k: round(mean(v), 3) for k, v in sorted(reward.items())},
-    )
+def _avg(values: list[float], digits: int = 3) -> float | None:
+    return round(mean(values), digits) if values else None
 
 
-def preset_details(preset_dir: Path) -> dict:
-    seeds = sorted(p for p in preset_dir.glob("seed_*") if (p / "eval.jsonl").exists())
-    by_level: dict[str, list[float]] = {}
-    sampled, pools, late_informative, informative = [], {k: [] for k in POOL_KEYS}, [], []
-    budget_share: dict[str, list[float]] = {}
-    reward_first: dict[str, list[float]] = {}
-    reward_last: dict[str, list[float]] = {}
-    for seed_dir in seeds:
-        final = _lines(seed_dir / "eval.jsonl")[-1]
-        for level, row in final["by_level"].items():
-            by_level.setdefault(level, []).append(row["accuracy"])
-        if "sampled" in final:
-            sampled.append(final["sampled"]["accuracy"])
-        metrics = _lines(seed_dir / "metrics.jsonl")
-        for key in POOL_KEYS:
-            pools[key].append(metrics[-1][f"sampler/{key}"])
-        late_informative.append(mean(m["sampler/informative_fraction"] for m in metrics[-50:]))
+def preset_details(seed_dirs: list[Path]) -> dict:
+    """The details of one preset, averaged over the finished runs in ``seed_dirs``."""
+    runs = [d for d in seed_dirs if (d / "summary.json").exists()]  # finished runs only
+    acc_by_level: dict[str, list[float]] = {}
+    share: dict[str, list[float]] = {}
+    informative, late, steps, p99, top, never = [], [], [], [], [], []
+    pools: dict[str, list[float]] = {k: [] for k in POOL_KEYS}
+    for run in runs:
+        metrics = _lines(run / "metrics.jsonl")
+        last = metrics[-1]
+        for level, row in _lines(run / "eval.jsonl")[-1].get("by_level", {}).items():
+            acc_by_level.setdefault(level, []).append(row["accuracy"])
         informative.append(mean(m["informative_fraction"] for m in metrics))
-        levels = _levels(seed_dir)
-        batches = _lines(seed_dir / "batches.jsonl") if (seed_dir / "batches.jsonl").exists() else []
-        if levels is not None and batches:
-            share, _ = _by_level(batches, levels)
-            _, first = _by_level(batches[:20], levels)
-            _, last = _by_level(batches[-20:], levels)
-            for target, values in ((budget_share, share), (reward_first, first), (reward_last, last)):
-                for k, v in values.items():
-                    target.setdefault(k, []).append(v)
-
-    def avg(d: dict) -> dict:
-        return {k: round(mean(v), 3) for k, v in sorted(d.items())}
-
+        late.append(mean(m["informative_fraction"] for m in metrics[-10:]))
+        steps.append(last["step"])
+        p99.append(last.get("coverage/p99_visits", float("nan")))
+        top.append(last.get("coverage/max_visits", float("nan")))
+        never.append(last.get("coverage/never_visited", float("nan")))
+        for key, value in last.items():
+            if key.startswith("coverage/share_level_"):
+                share.setdefault(key.removeprefix("coverage/share_level_"), []).append(value)
+        for key in POOL_KEYS:
+            if f"sampler/{key}" in last:
+                pools[key].append(last[f"sampler/{key}"])
     return {
-        "seeds": len(seeds),
-        "final_by_level": {lvl: round(mean(v), 3) for lvl, v in sorted(by_level.items())},
-        "final_avg_at_k": round(mean(sampled), 3) if sampled else None,
-        "final_pools": {k: round(mean(v), 1) for k, v in pools.items()},
-        "informative_fraction": round(mean(informative), 3),
-        "informative_fraction_last_50_steps": round(mean(late_informative), 3),
-        "budget_share_by_level": avg(budget_share),
-        "train_reward_by_level_first_20_steps": avg(reward_first),
-        "train_reward_by_level_last_20_steps": avg(reward_last),
+        "seeds": len(runs),
+        "steps": _avg(steps, 1),
+        "informative_fraction": _avg(informative),
+        "informative_fraction_last_10_steps": _avg(late),
+        "p99_visits": _avg(p99, 1),
+        "max_visits": _avg(top, 1),
+        "never_visited": _avg(never, 1),
+        "budget_share_by_level": {k: _avg(v) for k, v in sorted(share.items())},
+        "final_accuracy_by_level": {k: _avg(v) for k, v in sorted(acc_by_level.items())},
+        "final_pools": {k: _avg(v, 1) for k, v in pools.items() if v},
     }
 
 
-def main(out_dir: str) -> None:
-    root = Path(out_dir)
-    if not (root / "summary.json").exists():
-        sys.exit(f"{root}/summary.json not found: give the --out directory of a finished `priorl compare`")
-    details = {p.name: preset_details(p) for p in sorted(root.iterdir()) if p.is_dir() and any(p.glob("seed_*"))}
-    print(json.dumps(details, indent=1))
+def study_details(root: Path) -> dict[str, dict]:
+    """``{preset: details}`` for the evaluation runs of the study in ``root``."""
+    eval_dir = root / "eval"
+    if eval_dir.is_dir():  # a tuned study: eval/PRESET/CELL/seed_S (one cell per preset, the chosen one)
+        presets = {p.name: sorted(p.glob("*/seed_*")) for p in sorted(eval_dir.iterdir()) if p.is_dir()}
+    else:  # an untuned study: PRESET/seed_S
+        presets = {p.name: sorted(p.glob("seed_*")) for p in sorted(root.iterdir()) if p.is_dir()}
+    summary = root / "summary.json"
+    order = json.loads(summary.read_text()).get("presets", {}) if summary.exists() else {}
+    names = [n for n in order if n in presets] + [n for n in presets if n not in order]
+    return {name: preset_details(presets[name]) for name in names if presets[name]}
+
+
+def markdown(details: dict[str, dict]) -> str:
+    """One row per preset: steps, informative fraction, visits, never generated, budget share per level."""
+    levels = sorted({lvl for d in details.values() for lvl in d["budget_share_by_level"]}, key=str)
+    head = ["preset", "seeds", "steps", "informative (all / last 10 steps)", "visits p99 / max", "never generated"]
+    head += [f"budget L{lvl}" for lvl in levels]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, d in details.items():
+        row = [
+            name,
+            str(d["seeds"]),
+            f"{d['steps']:g}",
+            f"{d['informative_fraction']:.1%} / {d['informative_fraction_last_10_steps']:.1%}",
+            f"{d['p99_visits']:g} / {d['max_visits']:g}",
+            f"{d['never_visited']:g}",
+        ]
+        row += [f"{d['budget_share_by_level'].get(lvl, 0):.1%}" for lvl in levels]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="the --out directory of a `priorl compare` (its run directories are read)")
+    parser.add_argument("--json", action="store_true", help="print every detail as JSON instead of the table")
+    args = parser.parse_args(argv)
+    root = Path(args.out)
+    if not root.is_dir():
+        sys.exit(f"{root}: no such directory; give the --out directory of a `priorl compare`")
+    details = study_details(root)
+    if not details:
+        sys.exit(f"{root}: no finished evaluation runs found (eval/PRESET/CELL/seed_S or PRESET/seed_S)")
+    print(json.dumps(details, indent=1) if args.json else markdown(details))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/compare")
+    main()

@@ -128,3 +128,22 @@ def test_the_k_of_b_presets_train_on_k_or_more_informative_groups_of_rounds_of_b
     for m in read_jsonl(Path(cfg.out_dir) / "metrics.jsonl"):
         assert m["groups_generated"] == m["dynamic_rounds"] * b
         assert K <= m["groups_kept"] < K + b or m["dynamic_rounds"] == cfg.dynamic_sampling.max_rounds
+
+
+def test_coverage_counts_every_generated_group_of_a_dynamic_step_kept_or_not(tmp_path):
+    cfg = tiny_config(tmp_path, "prioritized-pass-kofb", **STEPS, **{"train.batch_size": 8})
+    trainer = Trainer(cfg)
+    trainer.train()
+    trainer.close()
+    batches = read_jsonl(Path(cfg.out_dir) / "batches.jsonl")
+    metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
+    for m, batch in zip(metrics, batches, strict=True):
+        assert len(batch["generated_ids"]) == m["groups_generated"] >= len(batch["problem_ids"])
+        assert set(batch["problem_ids"]) <= set(batch["generated_ids"])
+    visits = trainer.coverage.visits()
+    assert visits.sum() == sum(len(b["generated_ids"]) for b in batches) == metrics[-1]["rollouts_generated"] // 4
+    from priorl.sampling.coverage import Coverage
+
+    rebuilt = Coverage(len(visits))
+    rebuilt.replay_batches(Path(cfg.out_dir) / "batches.jsonl")  # what a resume rebuilds
+    assert (rebuilt.visits() == visits).all()

@@ -363,9 +363,11 @@ class Trainer:
 
         if c.dynamic_sampling.enabled:
             groups, gen_stats = self._dynamic_sampling_groups(timing)
+            generated = gen_stats.pop("generated_ids")  # every round's problems, kept or not
         else:
             ids = self._draw_problems()
             groups, gen_stats = self._rollout_groups(ids, timing, observe=False)
+            generated = None
 
         fresh = [r for g in groups for r in g["rollouts"] if not (c.train.drop_zero_variance and not g["informative"])]
         # From here on the step changes the sampler, the replay buffer and the weights: it completes.
@@ -381,13 +383,15 @@ class Trainer:
         self.generator.sync_weights()  # the next generation samples the weights this update made
         timing["update"] = time.perf_counter() - t_up
 
-        self.coverage.observe([g["problem_id"] for g in groups])
+        # Coverage counts generation (a visit is a generated group), so with dynamic sampling every round's problems.
+        self.coverage.observe(generated if generated is not None else [g["problem_id"] for g in groups])
         self.batches.write(
             {
                 "step": self.step,
                 "problem_ids": [g["problem_id"] for g in groups],
                 "rewards": [g["rewards"] for g in groups],
                 "replayed": [[r.problem_id, r.step] for r in replayed],
+                **({"generated_ids": generated} if generated is not None else {}),
             }
         )
         metrics = {
@@ -486,6 +490,7 @@ class Trainer:
             "groups_generated": len(all_groups),
             "dynamic_rounds": rounds,
             "groups_kept": len(kept) if d.k_of_b else min(len(kept), B),
+            "generated_ids": [g["problem_id"] for g in all_groups],
         }
         if not d.k_of_b:
             return kept[:B], stats  # DAPO: a batch of B (informative groups past B are dropped)

@@ -69,11 +69,13 @@ class Coverage:
         return self._visits.copy()
 
     def replay_batches(self, path: Path) -> None:
-        """Count the groups of every step in a run's ``batches.jsonl`` (rebuilds the counts on resume)."""
+        """Count the groups of every step in a run's ``batches.jsonl`` (rebuilds the counts on resume): every
+        generated group, ``generated_ids`` where a step has them (dynamic sampling), else ``problem_ids``."""
         path = Path(path)
         if not path.exists():
             return
         with path.open() as f:
             for line in f:
                 if line.strip():
-                    self.observe(json.loads(line)["problem_ids"])
+                    row = json.loads(line)
+                    self.observe(row.get("generated_ids", row["problem_ids"]))
