@@ -65,8 +65,10 @@ def test_every_preset_runs_end_to_end(tmp_path, strategy):
         assert key in metrics[-1], key
     batches = read_jsonl(run / "batches.jsonl")
     assert len(batches) == 3 and all(len(r) == 4 for b in batches for r in b["rewards"])
-    if strategy == "dynamic-sampling":
-        assert metrics[-1]["rollouts_generated"] >= 3 * 4 * 4  # extra rounds count
+    if PRESETS[strategy]["dynamic_sampling.enabled"]:  # DAPO, or the K-of-B step: every round counts
+        assert metrics[-1]["rollouts_generated"] == sum(m["groups_generated"] for m in metrics) * 4
+        for m, b in zip(metrics, batches, strict=True):
+            assert m["groups_generated"] >= m["groups_kept"] == len(b["problem_ids"])
     else:
         assert metrics[-1]["rollouts_generated"] == 3 * 4 * 4
         assert all(len(b["problem_ids"]) == 4 for b in batches)
