@@ -92,8 +92,13 @@ def study_details(root: Path) -> dict[str, dict]:
         presets = {p.name: sorted(p.glob("*/seed_*")) for p in sorted(eval_dir.iterdir()) if p.is_dir()}
     else:  # an untuned study: PRESET/seed_S
         presets = {p.name: sorted(p.glob("seed_*")) for p in sorted(root.iterdir()) if p.is_dir()}
-    summary = root / "summary.json"
-    order = json.loads(summary.read_text()).get("presets", {}) if summary.exists() else {}
+    study, summary = root / "study.json", root / "summary.json"
+    if study.exists():  # a tuned study names its presets in order
+        order = list(json.loads(study.read_text())["inputs"]["presets"])
+    else:
+        order = list(json.loads(summary.read_text()).get("presets", {})) if summary.exists() else []
+    dirs = {name.replace("+", "_"): name for name in order}  # a run directory spells '+' as '_'
+    presets = {dirs.get(d, d): runs for d, runs in presets.items()}
     names = [n for n in order if n in presets] + [n for n in presets if n not in order]
     return {name: preset_details(presets[name]) for name in names if presets[name]}
 
