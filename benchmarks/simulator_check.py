@@ -17,15 +17,15 @@ from priorl.bench.simulate_tags import TagLearner, run_tag_simulation
 
 TESTBED = {  # mix -> (mid ranking, end ranking), best first
     "solved=0.25,unsolved=0.25": (
-        ("prioritized", "prioritized-beta", "grpo"),
-        ("grpo", "prioritized", "prioritized-beta"),
+        ("prioritized", "experimental-beta", "grpo"),
+        ("grpo", "prioritized", "experimental-beta"),
     ),
     "solved=0.05,unsolved=0.05": (
-        ("prioritized", "grpo", "prioritized-beta"),
-        ("grpo", "prioritized", "prioritized-beta"),
+        ("prioritized", "grpo", "experimental-beta"),
+        ("grpo", "prioritized", "experimental-beta"),
     ),
 }
-SHORT = {"grpo": "grpo", "prioritized": "prio", "prioritized-beta": "beta"}
+SHORT = {"grpo": "grpo", "prioritized": "prio", "experimental-beta": "beta"}
 GRID = {
     "lr_tag": (0.005, 0.01, 0.02),
     "repeats_half": (0.5, 2.0),
@@ -44,7 +44,7 @@ def main() -> None:
     for values in points:
         kw = dict(zip(GRID, values, strict=True))
         report = run_tag_simulation(seeds=2, mixes=((0.25, 0.25), (0.05, 0.05)), learner=TagLearner(**kw))
-        rows = [r for r in report["results"] if r["sampler"] in ("grpo", "prioritized", "prioritized-beta")]
+        rows = [r for r in report["results"] if r["sampler"] in ("grpo", "prioritized", "experimental-beta")]
         cells, ok = [], {"mid": True, "end": True}
         for mix, (mid, end) in TESTBED.items():
             mine = [r for r in rows if r["mix"] == mix]

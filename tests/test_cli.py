@@ -47,7 +47,7 @@ def test_bench_simulate_tags_reports_every_mix_and_bounds_the_pass_samplers_visi
     for mix in mixes:
         by = {r["sampler"]: r for r in rows if r["mix"] == mix}
         assert by["prioritized-pass"]["max_visits"] <= -(-40 * 128 // 1500) + 1  # once per pass: ceil(T C / M) + 1
-        assert by["prioritized-beta"]["informative_fraction"] > by["grpo"]["informative_fraction"]
+        assert by["experimental-beta"]["informative_fraction"] > by["grpo"]["informative_fraction"]
         assert abs(sum(by["grpo"]["budget_share"]) - 1) < 1e-2 and len(by["grpo"]["curve"]) == 9
 
 

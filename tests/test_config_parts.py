@@ -100,3 +100,13 @@ def test_apply_preset_leaves_its_input_alone():
     data = RunConfig().model_dump()
     out, dropped = apply_preset(data, "prioritized")
     assert data["sampler"]["kind"] == "uniform" and out["sampler"]["kind"] == "heap" and dropped == []
+
+
+def test_a_renamed_preset_is_refused_with_its_new_name_and_why():
+    from priorl.presets import PresetError, check_preset
+
+    with pytest.raises(PresetError, match=r"'prioritized-beta' is now 'experimental-beta': slower than tuned grpo"):
+        check_preset("prioritized-beta")
+    with pytest.raises(ConfigError, match=r"--preset: preset 'prioritized-beta\+adv-replay' is now"):
+        load_config(None, preset="prioritized-beta+adv-replay")
+    assert check_preset("experimental-beta")["sampler.estimator"] == "beta"

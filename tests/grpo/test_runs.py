@@ -383,7 +383,7 @@ def test_the_trainer_warns_about_each_idle_part_once(tmp_path):
     retest = idle("prioritized", steps=5, problems=40, **{"sampler.retest_every": 10})
     assert retest == ["sampler.retest_every is 10, more than the 5 sampler calls of this run's 5 steps: "
                       "no whole-batch retest happens"]  # fmt: skip
-    assert idle("prioritized-beta", steps=50, problems=40) == [] and idle("grpo", steps=1) == []
+    assert idle("experimental-beta", steps=50, problems=40) == [] and idle("grpo", steps=1) == []
     assert "never reaches train.lr" in idle("grpo", steps=5, **{"train.lr_warmup_steps": 10})[0]
 
     cfg = tiny_config(tmp_path, "prioritized", **{"train.max_steps": 2, "sampler.retest_every": 5})
