@@ -126,3 +126,14 @@ def test_the_papers_pair_sets_centred_advantages_and_set_or_grid_override_it(bas
     cells = {r.cell["train.advantage_scale"]: r.config.train.advantage_scale
              for r in plan.tuning if r.preset == "prioritized-paper"}  # fmt: skip
     assert cells == {"group": "group", "none": "none"}
+
+
+def test_no_edge_flag_past_a_keys_own_bound():
+    from priorl.study.plan import edge_flags
+
+    # retest_fraction >= 0: a choice of 0 has nothing below it; informative_share <= 1: nothing above 1
+    assert edge_flags({"sampler.retest_fraction": [0, 0.25]}, {"sampler.retest_fraction": 0}) == []
+    share = "dynamic_sampling.informative_share"
+    assert edge_flags({share: [0.5, 1.0]}, {share: 1.0}) == []
+    flags = edge_flags({share: [0.25, 0.5]}, {share: 0.25})
+    assert len(flags) == 1 and "add 0.125" in flags[0]

@@ -382,11 +382,33 @@ def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
                 nxt = int(round(nxt))
             elif isinstance(nxt, float):
                 nxt = float(f"{nxt:.3g}")
+            if not _within_bounds(key, nxt):
+                continue  # the choice is at the key's own bound (e.g. 0 for a share): nothing lies beyond it
             flags.append(
                 f"{key}={_fmt(value)} is the {side} value tried: the best may lie beyond it; add {_fmt(nxt)} "
                 f"(--grid {key}={','.join(_fmt(v) for v in values)},{_fmt(nxt)} with --resume reuses every run done)"
             )
     return flags
+
+
+def _within_bounds(key: str, value: float) -> bool:
+    """Whether ``value`` is allowed for the config key ``key`` by its field's bounds (ge/gt/le/lt); unknown keys
+    and fields without bounds allow anything."""
+    from priorl.config import RunConfig
+
+    model, field = RunConfig, None
+    for part in key.split("."):
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return True
+        field = fields[part]
+        model = field.annotation
+    for meta in getattr(field, "metadata", []):
+        for name, ok in (("ge", value.__ge__), ("gt", value.__gt__), ("le", value.__le__), ("lt", value.__lt__)):
+            bound = getattr(meta, name, None)
+            if bound is not None and not ok(bound):
+                return False
+    return True
 
 
 def is_number(value) -> bool:
