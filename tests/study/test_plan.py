@@ -137,3 +137,9 @@ def test_no_edge_flag_past_a_keys_own_bound():
     assert edge_flags({share: [0.5, 1.0]}, {share: 1.0}) == []
     flags = edge_flags({share: [0.25, 0.5]}, {share: 0.25})
     assert len(flags) == 1 and "add 0.125" in flags[0]
+
+
+def test_a_renamed_preset_in_a_study_names_its_new_name(tmp_path):
+    base = load_config(None).model_dump(mode="json")
+    with pytest.raises(ValueError, match=r"'prioritized-beta' is now 'experimental-beta'.*cannot be resumed"):
+        make_plan(base, presets=["grpo", "prioritized-beta"], seeds=[0], budget=100, out=tmp_path)

@@ -308,8 +308,16 @@ def make_plan(
 ) -> Plan:
     """Check a study's inputs and build its plan (every tuning run's config is built, so a bad key or value is
     reported here, before anything runs). Raises ValueError (ConfigError) naming the problem."""
-    from priorl.presets import BASELINE
+    from priorl.presets import BASELINE, RENAMED
 
+    renamed = [p for p in presets if p in RENAMED]
+    if renamed:  # e.g. a study recorded before a preset was renamed: its runs stay readable, it cannot grow
+        old = renamed[0]
+        new, why = RENAMED[old]
+        raise ValueError(
+            f"preset {old!r} is now {new!r} ({why}); a study recorded under the old name keeps its runs and "
+            f"report but cannot be resumed: start a new study with --presets ...,{new}"
+        )
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
         raise ValueError(f"unknown preset(s) {unknown}; choose from {', '.join(PRESETS)}")
