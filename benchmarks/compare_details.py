@@ -85,14 +85,40 @@ def preset_details(seed_dirs: list[Path]) -> dict:
     }
 
 
+def chosen_cell_runs(preset_dir: Path, summary: Path) -> list[Path]:
+    """The seed directories of the setting the study chose for this preset.
+
+    A study grown with `--resume` keeps the evaluation runs of settings chosen before the growth beside the new
+    choice, so the cell is read from summary.json (its eval runs' ``cell``); without it, more than one cell is an
+    error rather than a silent mix of settings.
+    """
+    cells = sorted(d for d in preset_dir.iterdir() if d.is_dir())
+    chosen: set[str] = set()
+    if summary.exists():
+        for runs in json.loads(summary.read_text()).get("runs", {}).values():
+            for run in runs:
+                cell = Path(run.get("dir", "")).parent
+                if run.get("phase") == "eval" and cell.parent.name == preset_dir.name:
+                    chosen.add(cell.name)
+    picked = [c for c in cells if c.name in chosen]
+    if not picked:
+        if len(cells) > 1:
+            sys.exit(
+                f"{preset_dir}: evaluation runs of {len(cells)} settings ({', '.join(c.name for c in cells)}) and "
+                f"no summary.json naming the chosen one; finish the study (`priorl compare --resume`) first"
+            )
+        picked = cells
+    return sorted(run for cell in picked for run in cell.glob("seed_*"))
+
+
 def study_details(root: Path) -> dict[str, dict]:
     """``{preset: details}`` for the evaluation runs of the study in ``root``."""
     eval_dir = root / "eval"
-    if eval_dir.is_dir():  # a tuned study: eval/PRESET/CELL/seed_S (one cell per preset, the chosen one)
-        presets = {p.name: sorted(p.glob("*/seed_*")) for p in sorted(eval_dir.iterdir()) if p.is_dir()}
+    study, summary = root / "study.json", root / "summary.json"
+    if eval_dir.is_dir():  # a tuned study: eval/PRESET/CELL/seed_S
+        presets = {p.name: chosen_cell_runs(p, summary) for p in sorted(eval_dir.iterdir()) if p.is_dir()}
     else:  # an untuned study: PRESET/seed_S
         presets = {p.name: sorted(p.glob("seed_*")) for p in sorted(root.iterdir()) if p.is_dir()}
-    study, summary = root / "study.json", root / "summary.json"
     if study.exists():  # a tuned study names its presets in order
         order = list(json.loads(study.read_text())["inputs"]["presets"])
     else:

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from compare_details import chosen_cell_runs  # this folder's script (run as a script: it is on sys.path)
 
 from priorl.study import stats
 
@@ -33,7 +34,9 @@ def load_arm(spec: str) -> tuple[Path, str, list[dict]]:
     if not sep:
         sys.exit(f"{spec!r}: expected STUDY_DIR:PRESET, e.g. runs/k-default:grpo-kofb")
     root = Path(study) / "eval" / preset.replace("+", "_")
-    seeds = sorted(root.glob("*/seed_*"))
+    if not root.is_dir():
+        sys.exit(f"{spec}: no evaluation runs under {root} (a tuned study's eval/PRESET/CELL/seed_S)")
+    seeds = chosen_cell_runs(root, Path(study) / "summary.json")  # the chosen setting's runs only
     if not seeds:
         sys.exit(f"{spec}: no evaluation runs under {root} (a tuned study's eval/PRESET/CELL/seed_S)")
     runs = []

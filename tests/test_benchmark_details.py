@@ -1,0 +1,51 @@
+"""benchmarks/compare_details.py reads the chosen setting's runs only, in a study grown with --resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _details_module():
+    spec = importlib.util.spec_from_file_location("compare_details", ROOT / "benchmarks" / "compare_details.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _grown_study(tmp_path: Path) -> Path:
+    """eval/grpo with the runs of an earlier choice (B=32) beside the current one (B=4)."""
+    for cell in ("train.batch_size=32,train.lr=0.00032", "train.batch_size=4,train.lr=0.00016"):
+        for seed in range(2):
+            (tmp_path / "eval" / "grpo" / cell / f"seed_{seed}").mkdir(parents=True)
+    return tmp_path
+
+
+def test_chosen_cell_runs_reads_the_cell_summary_json_names(tmp_path):
+    module = _details_module()
+    root = _grown_study(tmp_path)
+    chosen = root / "eval" / "grpo" / "train.batch_size=4,train.lr=0.00016"
+    runs = [{"phase": "eval", "dir": str(chosen / f"seed_{s}")} for s in range(2)]
+    runs.append({"phase": "tune", "dir": str(root / "tune" / "grpo" / "x" / "seed_100")})
+    (root / "summary.json").write_text(json.dumps({"runs": {"grpo": runs}}))
+    picked = module.chosen_cell_runs(root / "eval" / "grpo", root / "summary.json")
+    assert picked == [chosen / "seed_0", chosen / "seed_1"]
+
+
+def test_two_cells_without_summary_is_an_error_not_a_mix(tmp_path):
+    module = _details_module()
+    root = _grown_study(tmp_path)
+    with pytest.raises(SystemExit, match="2 settings"):
+        module.chosen_cell_runs(root / "eval" / "grpo", root / "summary.json")
+
+
+def test_one_cell_without_summary_is_read(tmp_path):
+    module = _details_module()
+    (tmp_path / "eval" / "grpo" / "train.lr=0.00032" / "seed_0").mkdir(parents=True)
+    picked = module.chosen_cell_runs(tmp_path / "eval" / "grpo", tmp_path / "summary.json")
+    assert [p.name for p in picked] == ["seed_0"]
