@@ -49,3 +49,31 @@ def test_one_cell_without_summary_is_read(tmp_path):
     (tmp_path / "eval" / "grpo" / "train.lr=0.00032" / "seed_0").mkdir(parents=True)
     picked = module.chosen_cell_runs(tmp_path / "eval" / "grpo", tmp_path / "summary.json")
     assert [p.name for p in picked] == ["seed_0"]
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_at_target_reads_each_cell_at_one_target(tmp_path):
+    """Two studies' cells read at one absolute target: a crossing is interpolated, a cell below it never reaches it."""
+    module = _module("validation_at_target")
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"tuning_curves": {"rollouts": [0, 100, 200], "by_preset": {
+        "grpo": {"train.batch_size=2,train.lr=4e-05": [0.2, 0.6, 1.0],
+                 "train.batch_size=2,train.lr=8e-05": [0.2, 0.5, 0.7]},
+    }}}))
+    rows = {cell: hit for _, cell, hit, _, _ in module.cells(summary, 0.8)}
+    assert rows["train.batch_size=2,train.lr=4e-05"] == pytest.approx(150.0)
+    assert rows["train.batch_size=2,train.lr=8e-05"] == float("inf")
+
+
+def test_validation_at_target_names_a_summary_without_tuning(tmp_path):
+    module = _module("validation_at_target")
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"presets": {}}))
+    with pytest.raises(SystemExit, match="summary.json: no tuning curves"):
+        module.cells(summary, 0.9)
