@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from priorl.study.stats import area, first_crossing
+from priorl.study.stats import area, first_crossing, rank_key
 
 
 def cells(summary_path: Path, target: float) -> list[tuple[str, str, float, float, float]]:
@@ -47,7 +47,7 @@ def main() -> None:
         for preset, cell, hit, auc, final in cells(path, args.target):
             shown = "never" if math.isinf(hit) else f"{hit:,.0f}"
             print(f"{preset:30s} {cell:42s} {shown:>8s}  area {auc:.3f}  final {final:.3f}")
-            key = (math.isinf(hit), hit, -auc)
+            key = rank_key({"completions": None if math.isinf(hit) else hit, "auc": auc})
             if preset not in best or key < best[preset][0]:
                 best[preset] = (key, cell, shown)
     print()

@@ -11,11 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _details_module():
-    spec = importlib.util.spec_from_file_location("compare_details", ROOT / "benchmarks" / "compare_details.py")
+def _module(name: str):
+    """A script of benchmarks/ (not a package) loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _details_module():
+    return _module("compare_details")
 
 
 def _grown_study(tmp_path: Path) -> Path:
@@ -49,13 +54,6 @@ def test_one_cell_without_summary_is_read(tmp_path):
     (tmp_path / "eval" / "grpo" / "train.lr=0.00032" / "seed_0").mkdir(parents=True)
     picked = module.chosen_cell_runs(tmp_path / "eval" / "grpo", tmp_path / "summary.json")
     assert [p.name for p in picked] == ["seed_0"]
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_validation_at_target_reads_each_cell_at_one_target(tmp_path):
