@@ -139,7 +139,9 @@ def test_signal_to_the_parent_checkpoints_every_worker_then_resume_matches(tmp_p
     assert [r["status"] for r in study["runs"]] == ["interrupted", "interrupted"]
     for run, record in zip(RUNS, study["runs"], strict=True):
         steps = len(read_jsonl(out / run / "metrics.jsonl"))
-        assert 1 <= steps < 10 and record["checkpoint"].endswith(f"step_{steps:06d}"), run
+        # A fast worker may have logged its last step (10) before the signal landed, and still not have finished:
+        # it is interrupted too, with that step's checkpoint (this raced in a loaded `make test`).
+        assert 1 <= steps <= 10 and record["checkpoint"].endswith(f"step_{steps:06d}"), run
         assert json.loads((out / run / "summary.json").read_text())["status"] == "interrupted"
 
     # A resume with other inputs is refused, names each key, and changes nothing.
