@@ -60,10 +60,21 @@ def test_validation_at_target_reads_each_cell_at_one_target(tmp_path):
     """Two studies' cells read at one absolute target: a crossing is interpolated, a cell below it never reaches it."""
     module = _module("validation_at_target")
     summary = tmp_path / "summary.json"
-    summary.write_text(json.dumps({"tuning_curves": {"rollouts": [0, 100, 200], "by_preset": {
-        "grpo": {"train.batch_size=2,train.lr=4e-05": [0.2, 0.6, 1.0],
-                 "train.batch_size=2,train.lr=8e-05": [0.2, 0.5, 0.7]},
-    }}}))
+    summary.write_text(
+        json.dumps(
+            {
+                "tuning_curves": {
+                    "rollouts": [0, 100, 200],
+                    "by_preset": {
+                        "grpo": {
+                            "train.batch_size=2,train.lr=4e-05": [0.2, 0.6, 1.0],
+                            "train.batch_size=2,train.lr=8e-05": [0.2, 0.5, 0.7],
+                        },
+                    },
+                }
+            }
+        )
+    )
     rows = {cell: hit for _, cell, hit, _, _ in module.cells(summary, 0.8)}
     assert rows["train.batch_size=2,train.lr=4e-05"] == pytest.approx(150.0)
     assert rows["train.batch_size=2,train.lr=8e-05"] == float("inf")

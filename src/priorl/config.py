@@ -53,10 +53,27 @@ class ModelConfig(_Section):
 
     path: str = "builtin:tiny-arith"
     gguf_file: str | None = None  # a GGUF file inside the directory model.path
+    # The weights' dtype (and so the optimizer's). Keep float32 for training: an Adam update at 1e-5..1e-6 is below
+    # bfloat16's resolution for a typical weight and is lost; for bf16 speed use precision: bf16-mixed.
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    # fp32: compute in the weights' dtype. bf16-mixed: float32 master weights and optimizer state, bfloat16
+    # autocast for generation, the training forward/backward and evaluation; the output head, log-softmax, loss
+    # and advantages in float32 (priorl.precision). Needs model.dtype float32; a device without fast bfloat16
+    # falls back to fp32 with a warning.
+    precision: Literal["fp32", "bf16-mixed"] = "fp32"
     device: str = "auto"  # "auto": cuda if available, else cpu
     lora: LoraConfig | None = None
     gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _precision_needs_float32(self) -> ModelConfig:
+        if self.precision == "bf16-mixed" and self.dtype != "float32":
+            raise ValueError(
+                f"model.precision is bf16-mixed (float32 master weights, bfloat16 compute) but model.dtype is "
+                f"{self.dtype!r}, which contradicts it: set model.dtype to float32, or model.precision to fp32 for "
+                f"{self.dtype} weights"
+            )
+        return self
 
 
 class DataConfig(_Section):
@@ -149,6 +166,11 @@ class TrainConfig(_Section):
     advantage_scale: Literal["group", "none"] = "group"
     kl_beta: float = Field(0.0, ge=0)
     drop_zero_variance: bool = False  # drop the fresh rollouts of groups whose rewards are all equal
+    # The old log-probs of the clipped ratio for fresh rollouts: "behavior" (recorded during generation),
+    # "recompute" (a no-grad training forward before the update, as verl does: under bf16-mixed generation's
+    # token-at-a-time rounding and the full forward's differ, and ~0.5% of tokens would start clipped), or "auto":
+    # recompute under bf16-mixed, behavior in fp32 (where the two agree to ~1e-6). Replay stores the value used.
+    old_logprobs: Literal["auto", "behavior", "recompute"] = "auto"
     max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
     # Who runs the loop: priorl's trainer, or TRL's GRPOTrainer on the same config (priorl.integrations.trl_engine:
     # what maps onto TRL and what it refuses; needs the trl extra; no checkpoints, a stopped run starts over).

@@ -101,6 +101,15 @@ class PresetError(ValueError):
     """An unknown preset name; the message lists the known ones."""
 
 
+def unknown_preset(name: str) -> str:
+    """The message for a preset name that is not one: the closest known name first (``did you mean``), then all."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(PRESETS), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown preset {name!r}{hint} (the presets: {', '.join(PRESETS)})"
+
+
 def check_preset(name: str) -> dict[str, Any]:
     """The overlay of preset ``name``, or :class:`PresetError` naming the presets there are."""
     try:
@@ -109,7 +118,7 @@ def check_preset(name: str) -> dict[str, Any]:
         if name in RENAMED:
             new, why = RENAMED[name]
             raise PresetError(f"preset {name!r} is now {new!r}: {why}") from None
-        raise PresetError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+        raise PresetError(unknown_preset(name)) from None
 
 
 def preset_overrides(name: str) -> list[str]:

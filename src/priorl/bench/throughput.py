@@ -41,7 +41,8 @@ def _defaults(model: str, data: str | None, chat_template: str | None) -> tuple[
 
 
 def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new_tokens, temperature, lr, steps,
-                  warmup, seed, out_dir) -> dict:  # fmt: skip
+                  warmup, seed, out_dir, precision="fp32", eval_problems=0, eval_batch=150,
+                  updates_per_step=1) -> dict:  # fmt: skip
     from priorl.config import load_config
     from priorl.grpo.trainer import Trainer
     from priorl.presets import preset_overrides
@@ -53,8 +54,11 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
             f"model.path={model}",
             "model.device=cpu",
             "model.dtype=float32",
+            f"model.precision={precision}",
             f"data.train={data}",
-            "data.test=null",
+            "data.test=auto" if eval_problems else "data.test=null",
+            f"eval.max_problems={eval_problems or 1}",
+            f"eval.sequences_per_call={eval_batch}",
             f"data.chat_template={chat_template}",
             "verifier.name=numeric",
             f"seed={seed}",
@@ -66,7 +70,7 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
             "generation.stop=[]",
             f"train.batch_size={batch_size}",
             f"train.micro_batch_size={batch_size * group_size}",
-            "train.updates_per_step=1",
+            f"train.updates_per_step={updates_per_step}",
             f"train.max_steps={steps + warmup}",
             f"train.lr={lr}",
             "train.lr_warmup_steps=0",
@@ -91,10 +95,15 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
                 split["other"] = dt - sum(split.values())
                 for k in PHASES:
                     phases[k].append(split[k])
+        eval_seconds = None
+        if eval_problems:  # one held-out evaluation (greedy pass@1) of eval_problems problems, after training
+            t0 = time.perf_counter()
+            trainer.evaluate()
+            eval_seconds = time.perf_counter() - t0
     finally:
         trainer.close_logs()
         trainer.close()
-    return {"times": times, "phases": phases}
+    return {"times": times, "phases": phases, "eval_seconds": eval_seconds, "precision": trainer.precision.name}
 
 
 def _trl_steps(*, model, data, chat_template, batch_size, group_size, max_new_tokens, temperature, lr, steps,
@@ -269,6 +278,96 @@ def run_throughput_bench(
         ours = PromptFormatter(trl_prompt["tokenizer"], chat_template).encode([text])[0]
         results["same_prompt_ids"] = list(ours) == trl_prompt["first_prompt_ids"]
     return results
+
+
+def run_precision_bench(
+    *,
+    model: str,
+    precisions: list[str],
+    data: str | None = None,
+    chat_template: str | None = None,
+    batch_size: int = 8,
+    group_size: int = 8,
+    max_new_tokens: int = 16,
+    temperature: float = 0.6,
+    lr: float = 1e-5,
+    steps: int = 5,
+    warmup: int = 1,
+    seed: int = 0,
+    updates_per_step: int = 2,
+    eval_problems: int = 300,
+    eval_batch: int = 150,
+    progress: bool = True,
+) -> dict:
+    """priorl's trainer at each of ``precisions`` (``fp32``, ``bf16-mixed``) on the same setup, in one run:
+    median seconds per phase of a step (generate, score, update, other), one evaluation of ``eval_problems``
+    held-out problems, and each precision's speed-up over the first. Old log-probs follow ``train.old_logprobs``'s
+    default (recomputed under bf16-mixed, so its update includes that forward)."""
+    from priorl.bench.common import progress_bar
+
+    data, chat_template = _defaults(model, data, chat_template)
+    setup = dict(
+        model=model, data=data, chat_template=chat_template, batch_size=batch_size, group_size=group_size,
+        max_new_tokens=max_new_tokens, temperature=temperature, lr=lr, steps=steps, warmup=warmup,
+    )  # fmt: skip
+    results: dict = {
+        "setup": {**setup, "seed": seed, "updates_per_step": updates_per_step, "eval_problems": eval_problems,
+                  "eval_batch": eval_batch, "precisions": list(precisions)},
+        "engines": {},
+    }  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="priorl-precision-") as tmp,
+        progress_bar(len(precisions), "precision", enabled=progress) as advance,
+    ):
+        for name in precisions:
+            run = _priorl_steps(**setup, seed=seed, out_dir=Path(tmp) / name, precision=name,
+                                eval_problems=eval_problems, eval_batch=eval_batch,
+                                updates_per_step=updates_per_step)  # fmt: skip
+            median = statistics.median(run["times"])
+            results["engines"][name] = {
+                "resolved": run["precision"],
+                "seconds_per_step": median,
+                "completions_per_second": batch_size * group_size / median,
+                "step_seconds": run["times"],
+                "phase_seconds_median": {k: statistics.median(v) for k, v in run["phases"].items()},
+                "eval_seconds": run["eval_seconds"],
+            }
+            advance(name)
+    base = results["engines"][precisions[0]]
+    for r in results["engines"].values():
+        r["step_speedup"] = base["seconds_per_step"] / r["seconds_per_step"]
+        r["eval_speedup"] = base["eval_seconds"] / r["eval_seconds"] if r["eval_seconds"] else None
+    return results
+
+
+def print_precision(results: dict, *, as_json: bool = False) -> None:
+    """A table (or JSON) of each precision's step split, evaluation time and speed-up over the first."""
+    import json
+
+    if as_json:
+        print(json.dumps(results, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    s = results["setup"]
+    table = Table(
+        title=(
+            f"priorl GRPO step on {s['model']}, CPU: {s['batch_size']} problems x {s['group_size']} completions, "
+            f"{s['max_new_tokens']} new tokens, median of {s['steps']} steps; evaluation of {s['eval_problems']} "
+            "problems"
+        )
+    )
+    for col in ("precision", "s / step", *(f"{p} s" for p in PHASES), "eval s", "step speed-up", "eval speed-up"):
+        table.add_column(col, justify="right" if col != "precision" else "left")
+    for name, r in results["engines"].items():
+        ev = r["eval_seconds"]
+        table.add_row(
+            name if r["resolved"] == name else f"{name} (ran {r['resolved']})", f"{r['seconds_per_step']:.2f}",
+            *(f"{r['phase_seconds_median'][p]:.2f}" for p in PHASES), f"{ev:.1f}" if ev else "-",
+            f"{r['step_speedup']:.2f}x", f"{r['eval_speedup']:.2f}x" if r["eval_speedup"] else "-",
+        )  # fmt: skip
+    Console().print(table)
 
 
 def print_throughput(results: dict, *, as_json: bool = False) -> None:

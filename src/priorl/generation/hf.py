@@ -233,7 +233,8 @@ class HFGenerator:
     module docstring): the same quantity the trainer's forward computes, so on-policy ratios start at 1.
 
     ``encode`` turns prompts into token ids (a :class:`priorl.data.PromptFormatter`'s ``encode``, to apply a
-    chat template); by default the tokenizer's plain encoding. ``stop`` lists stop strings. With
+    chat template); by default the tokenizer's plain encoding. ``stop`` lists stop strings. ``autocast`` makes
+    the context each ``generate()`` chunk runs in (:meth:`priorl.precision.Precision.autocast`). With
     ``share_prompts`` (the default) the prompt of a group is prefilled once and its KV cache copied to the
     group's rows (:meth:`_shared_prompt_cache`); ``False`` prefills every row.
     """
@@ -250,6 +251,7 @@ class HFGenerator:
         stop: Sequence[str] = (),
         encode: Callable[[Sequence[str]], list[list[int]]] | None = None,
         share_prompts: bool = True,
+        autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> None:
         if top_p != 1.0:
             raise ValueError(
@@ -276,6 +278,9 @@ class HFGenerator:
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
         self._encode = encode
         self.share_prompts = bool(share_prompts)
+        # A fresh context per generate() chunk (bf16-mixed: torch.autocast; priorl.precision), never one held
+        # across a weight update: autocast caches bf16 copies of the weights until its context exits.
+        self._autocast = autocast or contextlib.nullcontext
         self._cache_kwarg: str | None = None  # generate()'s name for a given cache ("" : not shareable)
         self._stop_table: torch.Tensor | None = None  # stop_completion_table, computed at the first generate
         self._stop_table_done = False
@@ -339,7 +344,8 @@ class HFGenerator:
         try:
             with _clean_model_generation_config(self.model, self.eos_ids, self.pad_id):
                 for start in range(0, len(seqs), chunk):
-                    self._generate_chunk(seqs[start : start + chunk], greedy, max_new, out)
+                    with self._autocast():
+                        self._generate_chunk(seqs[start : start + chunk], greedy, max_new, out)
         finally:
             if was_training:
                 self.model.train()

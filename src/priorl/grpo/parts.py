@@ -5,6 +5,8 @@ step. Any object speaking the same protocol can stand in for either (see ``docs/
 
 from __future__ import annotations
 
+import math
+
 from priorl.config import RunConfig
 from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
 from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
@@ -43,7 +45,8 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
     problems, one sentence each (empty when every part can act). The trainer warns with these at the start.
 
     Checked: replay that starts at or after the last step (``replay.warmup_steps``; the buffer is empty at
-    step 1), never draws (``replay_ratio`` 0) or keeps nothing replayable (``tau_max`` 0); a heap sampler whose
+    step 1), never draws (``replay_ratio`` 0) or keeps nothing replayable (``tau_max`` 0); a pass sampler whose
+    candidates within the run are all unseen (no revisits: it selects as uniform does); a heap sampler whose
     batches are all first visits (it takes never-sampled problems first, so its priorities never choose) or
     whose whole-batch retest (``retest_every``) comes after the run's last sampler call; a learning-rate warm-up
     as long as the run.
@@ -61,17 +64,31 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
         else:
             first = max(r.warmup_steps, 2)  # the buffer is empty at step 1
             if first >= steps:
-                when = "never replays" if first > steps else f"replays only at the last step ({steps})"
-                out.append(
-                    f"replay.warmup_steps is {r.warmup_steps} for {run}: replay {when}, so the run trains on "
-                    f"fresh rollouts{' only' if first > steps else ' until then'} (lower replay.warmup_steps, or "
-                    "train longer)"
+                when = "nothing is ever replayed" if first > steps else f"replay acts only at the last step ({steps})"
+                per_step = t.batch_size * config.generation.group_size
+                longer = (
+                    f"a budget above {first * per_step:,} completions ({first} steps of {per_step:,})"
+                    if t.max_rollouts is not None and not config.dynamic_sampling.enabled
+                    else f"more than {first} steps"
                 )
+                out.append(
+                    f"replay.warmup_steps is {r.warmup_steps} for {run}: {when}, so the run trains on "
+                    f"fresh rollouts{' only' if first > steps else ' until then'} (lower replay.warmup_steps, or "
+                    f"train longer: {longer})"
+                )
+    d = config.dynamic_sampling
+    rounds = d.max_rounds if d.enabled else 1
+    calls = steps * rounds  # at most this many sampler calls
+    per_call = d.step_shape(t.batch_size)[1] if d.enabled else t.batch_size
+    candidates = calls * math.ceil(s.candidates * per_call) if s.kind == "pass" else 0
+    if s.kind == "pass" and candidates <= num_problems:
+        out.append(
+            f"sampler.kind 'pass' ranks each problem by its earlier groups, and {run} take at most {candidates:,} "
+            f"candidates of the {num_problems:,} problems from one shuffled pass: every candidate is unseen, with "
+            "the same prior, so it selects as uniform sampling does (fewer problems, e.g. a smaller data.train, or "
+            "a longer run gives it revisits to learn from)"
+        )
     if s.kind == "heap":
-        d = config.dynamic_sampling
-        rounds = d.max_rounds if d.enabled else 1
-        calls = steps * rounds  # at most this many sampler calls
-        per_call = d.step_shape(t.batch_size)[1] if d.enabled else t.batch_size
         if s.estimator != "beta" and calls * per_call <= num_problems:
             out.append(
                 f"sampler.kind 'heap' takes never-sampled problems first, and {run} draw at most "

@@ -6,7 +6,7 @@ run evaluated it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from priorl.config import RunConfig
@@ -14,11 +14,14 @@ from priorl.config import RunConfig
 
 @dataclass
 class Policy:
-    """A tokenizer, the prompt formatter over it, and the model (``trainable`` or frozen for evaluation)."""
+    """A tokenizer, the prompt formatter over it, the model (``trainable`` or frozen for evaluation), and the
+    precision it computes in (:class:`priorl.precision.Precision`, with the warning of a fallback to fp32)."""
 
     tokenizer: Any
     formatter: Any  # priorl.data.PromptFormatter: prompt -> token ids (chat template, system prompt)
     model: Any
+    precision: Any = None  # priorl.precision.Precision
+    notes: list[str] = field(default_factory=list)  # what the run should be told once (precision fallback, dtype)
 
 
 def build_verifier(config: RunConfig):
@@ -31,13 +34,27 @@ def build_verifier(config: RunConfig):
 
 def build_policy(config: RunConfig, *, trainable: bool = True) -> Policy:
     """Load ``model`` (path, dtype, device, LoRA) and its tokenizer; the formatter applies ``data.chat_template``
-    and ``data.system_prompt``."""
+    and ``data.system_prompt``. Under ``model.precision: bf16-mixed`` (resolved for the model's device) the
+    output head computes in float32 (:func:`priorl.precision.keep_head_float32`)."""
     from priorl.data import PromptFormatter
     from priorl.models import load_policy, load_tokenizer
+    from priorl.precision import keep_head_float32, resolve_precision
 
     tokenizer = load_tokenizer(config.model)
     formatter = PromptFormatter(tokenizer, config.data.chat_template, config.data.system_prompt)
-    return Policy(tokenizer, formatter, load_policy(config.model, trainable=trainable))
+    model = load_policy(config.model, trainable=trainable)
+    device = next(model.parameters()).device
+    precision, fallback = resolve_precision(config.model.precision, device)
+    notes = [fallback] if fallback else []
+    if precision.mixed:
+        keep_head_float32(model)
+    if trainable and config.model.dtype in ("bfloat16", "float16"):
+        notes.append(
+            f"model.dtype is {config.model.dtype}: the weights and the optimizer state are {config.model.dtype}, so "
+            f"an update smaller than the weight's resolution (2^-8 relative for bfloat16) is lost, as most Adam "
+            f"updates at lr {config.train.lr:g} are; train with model.dtype float32 and model.precision bf16-mixed"
+        )
+    return Policy(tokenizer, formatter, model, precision, notes)
 
 
 def build_generator(config: RunConfig, policy: Policy):
@@ -48,4 +65,5 @@ def build_generator(config: RunConfig, policy: Policy):
     return HFGenerator(
         policy.model, policy.tokenizer, temperature=g.temperature, max_new_tokens=g.max_new_tokens,
         batch_size=g.sequences_per_call, stop=g.stop, encode=policy.formatter.encode, share_prompts=g.share_prompts,
+        autocast=policy.precision.autocast if policy.precision is not None else None,
     )  # fmt: skip

@@ -72,6 +72,8 @@ def _table(results: dict) -> list[dict]:
 
 def build_summary(trainer, *, status: str, error: str | None = None) -> dict:
     """The summary of ``trainer``'s run as it stands (see the module docstring)."""
+    from priorl.precision import machine_record
+
     c, run = trainer.config, Path(trainer.run_dir)
     metrics = read_jsonl(run / "metrics.jsonl")
     evals = read_jsonl(run / "eval.jsonl")
@@ -94,6 +96,9 @@ def build_summary(trainer, *, status: str, error: str | None = None) -> dict:
         "preset": c.preset,  # the preset whose parts the run had, or null for another mix
         "parts": {"sampler": c.sampler.kind, "replay": c.replay.kind, "dynamic_sampling": c.dynamic_sampling.enabled},
         "model": c.model.path,
+        "precision": trainer.precision.name,  # what model.precision resolved to on this device
+        "old_logprobs": "recompute" if trainer.recompute_old_logprobs else "behavior",
+        "machine": machine_record(trainer.precision),  # where it ran (CPU and its bf16 units, threads, versions)
         "data": {
             "train": c.data.train,
             "train_problems": len(trainer.problems),

@@ -26,6 +26,11 @@ How it differs from textbook GRPO (DeepSeekMath):
   wrong) skip their forward and backward: their gradient is exactly zero, and their tokens stay in the
   token-mean denominator, so the update is unchanged and only the time is saved.
 - No KL to a reference by default (beta 0); when beta > 0, the k3 estimator against a frozen copy.
+- ``model.precision: bf16-mixed`` keeps float32 master weights and AdamW state and runs generation, each
+  micro-batch's forward (so its backward) and evaluation under bf16 autocast, one context per call; the output
+  head, log-softmax and loss stay float32 (:mod:`priorl.precision`). There fresh rollouts' old log-probs come
+  from a no-grad training forward (``train.old_logprobs: auto``, verl's choice), not from generation, whose
+  token-at-a-time bf16 rounding differs from the full forward's.
 - Dynamic sampling (DAPO, ``dynamic_sampling.enabled``) generates more groups until the batch holds B
   informative ones, and every extra completion counts in ``rollouts_generated``: comparisons are at equal generation.
 """
@@ -126,10 +131,20 @@ class Trainer:
 
         policy = build_policy(c)  # the same builders as priorl eval's (priorl.grpo.stack)
         self.tokenizer, self.formatter, self.model = policy.tokenizer, policy.formatter, policy.model
+        self.precision = policy.precision  # resolved for the device: fp32 or bf16-mixed (priorl.precision)
+        # train.old_logprobs auto: recomputed by a training forward under bf16-mixed, generation's in fp32.
+        self.recompute_old_logprobs = c.train.old_logprobs == "recompute" or (
+            c.train.old_logprobs == "auto" and self.precision.mixed
+        )
+        self._startup_notes = list(policy.notes)  # told once when training starts (a precision fallback, dtype)
         encode = self.formatter.encode
         self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c, encode)
         self.test_problems, _ = fit_context(self.test_problems, self.tokenizer, self.model, c, encode)
         self.ref_model = load_policy(c.model, trainable=False) if c.train.kl_beta > 0 else None
+        if self.ref_model is not None and self.precision.mixed:
+            from priorl.precision import keep_head_float32
+
+            keep_head_float32(self.ref_model)
         self.generator = build_generator(c, policy)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -189,6 +204,8 @@ class Trainer:
         self._reporter = reporter = as_reporter(progress)
         with self.signals.handling(handle_signals), self._session(reporter):
             for message in idle_parts(c, self.expected_steps(), len(self.problems)):  # a part that would do nothing
+                self._warn(message)
+            for message in self._startup_notes:
                 self._warn(message)
             if self.eval_pending():  # before training, or the one a stop or a kill cut short
                 self._evaluate_now()
@@ -497,6 +514,45 @@ class Trainer:
         return kept, stats
 
     # ------------------------------------------------------------------ the update
+    def _forwarded(self, r: Rollout) -> bool:
+        """Whether the update forwards ``r`` (with kl_beta 0 a zero-advantage row has zero gradient: skipped)."""
+        skip_zero = self.skip_zero_advantage and self.config.train.kl_beta == 0
+        return bool(len(r.completion_ids)) and not (skip_zero and r.advantage == 0.0)
+
+    def _micro_batches(self, rows: list[Rollout], fresh: list[bool]) -> list[list[tuple[Rollout, bool]]]:
+        """The micro-batches a mini-batch is forwarded in: its forwarded rows (see :meth:`_forwarded`) sorted by
+        length (similar lengths pad less; a stable sort keeps it deterministic), ``train.micro_batch_size`` each.
+        The update and the old log-probs' recomputation both use this, so their shapes (and so, in bf16, their
+        rounding) are the same."""
+        work = [(r, f) for r, f in zip(rows, fresh, strict=True) if self._forwarded(r)]
+        work.sort(key=lambda rf: len(rf[0].prompt_ids) + len(rf[0].completion_ids))
+        mb = self.config.train.micro_batch_size
+        return [work[i : i + mb] for i in range(0, len(work), mb)]
+
+    @torch.no_grad()
+    def _recompute_old_logprobs(self, minibatches: list[tuple[list[Rollout], list[bool]]]) -> None:
+        """Old log-probs from a no-grad training forward at the current weights (verl's), for every fresh rollout
+        the update forwards, replacing those generation recorded: ``train.old_logprobs`` recompute, or auto under
+        bf16-mixed, where generation's token-at-a-time rounding and the full forward's differ (~0.5% of tokens
+        would start outside the clip range). Each micro-batch is the update's own (:meth:`_micro_batches`), so
+        before the first optimizer step the ratio is exactly 1. Replayed rows keep their stored values; the replay
+        buffer holds these same ``Rollout`` objects, so it stores the recomputed log-probs."""
+        c = self.config
+        temperature, pad = c.generation.temperature, self.generator.pad_id
+        for rows, fresh in minibatches:
+            for chunk in self._micro_batches(rows, fresh):
+                if not any(f for _, f in chunk):
+                    continue
+                with self.precision.autocast():
+                    logp, _ = sequence_logprobs(
+                        self.model, [list(r.prompt_ids) for r, _ in chunk], [list(r.completion_ids) for r, _ in chunk],
+                        temperature, pad,
+                    )  # fmt: skip
+                host = logp.float().cpu().numpy()
+                for i, (r, f) in enumerate(chunk):
+                    if f:
+                        r.behavior_logprobs = host[i, : len(r.completion_ids)].copy()
+
     def _update(self, batch: list[Rollout], *, n_fresh: int) -> dict:
         """``train.updates_per_step`` optimizer steps on ``batch`` (first ``n_fresh`` fresh, then replayed).
 
@@ -509,12 +565,17 @@ class Trainer:
         order = np.random.default_rng([c.seed, self.step]).permutation(len(batch))
         totals = {"loss": 0.0, "clipped": 0.0, "ratio_sum": 0.0, "ratio_max": 0.0, "kl": 0.0, "grad_norm": 0.0}
         tokens = {"trained": 0, "forwarded": 0}
-        gap = {"sum": 0.0, "tokens": 0}
+        gap = {"sum": 0.0, "tokens": 0, "outside": 0.0}
         updates = nonfinite = 0
-        for k, rows in enumerate(np.array_split(order, n_updates) if n_updates else []):
-            stats = self._minibatch_step(
-                [batch[i] for i in rows], [bool(i < n_fresh) for i in rows], gap if k == 0 else None
-            )
+        minibatches = [
+            ([batch[i] for i in rows], [bool(i < n_fresh) for i in rows])
+            for rows in (np.array_split(order, n_updates) if n_updates else [])
+        ]
+        self.model.train()
+        if self.recompute_old_logprobs:
+            self._recompute_old_logprobs(minibatches)
+        for k, (rows, fresh) in enumerate(minibatches):
+            stats = self._minibatch_step(rows, fresh, gap if k == 0 else None)
             updates += stats.pop("stepped")
             nonfinite += stats.pop("nonfinite")
             tokens["trained"] += stats.pop("tokens")
@@ -546,6 +607,9 @@ class Trainer:
             # Stored behavior log-probs vs this forward's, fresh rollouts of the first mini-batch, before any
             # optimizer step of the step: ~0 unless generation and training disagree (processors, dropout, dtype).
             "behavior_logprob_gap": gap["sum"] / gap["tokens"] if gap["tokens"] else 0.0,
+            # The share of those tokens whose ratio already lies outside [1 - eps_low, 1 + eps_high] before any
+            # update: what disagreement costs (bf16-mixed keeps it under 0.5%; float32 ~0).
+            "behavior_clip_fraction": gap["outside"] / gap["tokens"] if gap["tokens"] else 0.0,
         }
 
     def _minibatch_step(self, rows: list[Rollout], fresh: list[bool], gap: dict | None) -> dict:
@@ -563,30 +627,23 @@ class Trainer:
                "ratio_max": 0.0, "kl": 0.0, "grad_norm": 0.0}  # fmt: skip
         if T == 0:
             return out
-        skip_zero = self.skip_zero_advantage and c.train.kl_beta == 0
-        work = [
-            (r, f)
-            for r, f in zip(rows, fresh, strict=True)
-            if len(r.completion_ids) and not (skip_zero and r.advantage == 0.0)
-        ]
-        # Micro-batches of similar lengths pad less. The mini-batch's gradient is the sum over its rows whatever
-        # their grouping, so the order changes only float rounding; a stable sort keeps it deterministic.
-        work.sort(key=lambda rf: len(rf[0].prompt_ids) + len(rf[0].completion_ids))
+        # The mini-batch's gradient is the sum over its rows whatever their grouping into micro-batches.
+        micro_batches = self._micro_batches(rows, fresh)
         temperature, pad = c.generation.temperature, self.generator.pad_id
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        mb = c.train.micro_batch_size
         device = next(self.model.parameters()).device
         # Statistics stay on the device, summed in float64 (the float64 of the host sums they replace), and are
         # read once, with the gradient norm: one host synchronisation per mini-batch.
         acc_dtype = torch.float32 if device.type == "mps" else torch.float64
-        acc = torch.zeros(6, dtype=acc_dtype, device=device)  # loss, clipped, ratio_sum, kl, gap sum, gap tokens
+        acc = torch.zeros(7, dtype=acc_dtype, device=device)  # loss, clipped, ratio_sum, kl, gap sum/tokens/outside
         ratio_max = torch.zeros((), dtype=acc_dtype, device=device)
-        for start in range(0, len(work), mb):
-            chunk = [r for r, _ in work[start : start + mb]]
+        for micro in micro_batches:
+            chunk = [r for r, _ in micro]
             prompts = [list(r.prompt_ids) for r in chunk]
             completions = [list(r.completion_ids) for r in chunk]
-            logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
+            with self.precision.autocast():  # its own context per micro-batch (bf16-mixed; a no-op in fp32)
+                logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
             # Behavior log-probs (lists, arrays or tensors) padded on the host, then one copy to the device.
             old_host = np.zeros(tuple(logp.shape), dtype=np.float32)
             for i, r in enumerate(chunk):
@@ -595,15 +652,19 @@ class Trainer:
                 old_host[i, : b.shape[0]] = b
             old = torch.from_numpy(old_host).to(logp.device)
             zero = torch.zeros((), device=logp.device)
-            gap_sum = gap_tokens = zero
+            gap_sum = gap_tokens = gap_outside = zero
             if gap is not None:
-                fresh_rows = torch.tensor([f for _, f in work[start : start + mb]], device=logp.device)
+                fresh_rows = torch.tensor([f for _, f in micro], device=logp.device)
                 sel = mask * fresh_rows[:, None]
-                gap_sum, gap_tokens = ((logp.detach() - old).abs() * sel).sum(), sel.sum()
+                delta = logp.detach() - old
+                gap_sum, gap_tokens = (delta.abs() * sel).sum(), sel.sum()
+                ratio = delta.exp()
+                outside = (ratio < 1.0 - c.train.eps_low) | (ratio > 1.0 + c.train.eps_high)
+                gap_outside = (outside.float() * sel).sum()
             adv = torch.tensor([r.advantage for r in chunk], dtype=torch.float32, device=logp.device)
             ref = None
             if self.ref_model is not None:
-                with torch.no_grad():
+                with torch.no_grad(), self.precision.autocast():
                     ref, _ = sequence_logprobs(self.ref_model, prompts, completions, temperature, pad)
             loss_sum, stats = clipped_surrogate(
                 logp, old, adv, mask, eps_low=c.train.eps_low, eps_high=c.train.eps_high,
@@ -611,7 +672,7 @@ class Trainer:
             )  # fmt: skip
             (loss_sum / T).backward()
             maybe_fault("update", self.step)
-            parts = (loss_sum.detach(), stats.clipped, stats.ratio_sum, stats.kl_sum, gap_sum, gap_tokens)
+            parts = (loss_sum.detach(), stats.clipped, stats.ratio_sum, stats.kl_sum, gap_sum, gap_tokens, gap_outside)
             step_stats = torch.stack([t.to(acc_dtype) for t in parts]).to(device)
             step_stats[0] /= T
             acc += step_stats
@@ -625,10 +686,11 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         values = torch.cat([acc, ratio_max[None], norm.detach().to(device, acc_dtype)[None]]).tolist()  # the sync
         out["loss"], out["clipped"], out["ratio_sum"], out["kl"], gap_sum_value, gap_tokens_value = values[:6]
-        out["ratio_max"], grad_norm = values[6], values[7]
+        gap_outside_value, out["ratio_max"], grad_norm = values[6], values[7], values[8]
         if gap is not None:
             gap["sum"] += gap_sum_value
             gap["tokens"] += int(gap_tokens_value)
+            gap["outside"] += gap_outside_value
         out["grad_norm"] = grad_norm
         if not (math.isfinite(out["loss"]) and math.isfinite(grad_norm)):
             # Skip this optimizer step and keep the last good weights (the caller counts such steps).

@@ -15,6 +15,8 @@ How the config maps onto TRL 1.16 (one training *generation* of TRL = one priorl
   ``epsilon_high``), ``dual_clip`` (TRL's ``delta``, which bounds the ratio of the unclipped term: the same
   bound on negative-advantage tokens as priorl's dual clip), ``kl_beta`` (``beta``), ``advantage_scale``
   (``scale_rewards``: group or none); TRL's ``dapo`` loss (token mean over the batch, as priorl's).
+- ``model.precision`` (``bf16``: accelerate's bf16 autocast over the float32 weights). TRL computes its own
+  old log-probs where it needs them, so ``train.old_logprobs`` does not apply.
 - ``generation.temperature`` and ``max_new_tokens`` (``max_completion_length``). Prompts are rendered with the
   run's prompt formatter (chat template, system prompt) and passed to TRL as text.
 - ``sampler.kind`` other than uniform and ``replay.kind`` other than none run through priorl's adapter
@@ -115,6 +117,7 @@ def train_with_trl(
     from priorl.grpo.sinks import JsonlWriter
     from priorl.grpo.stack import build_policy, build_verifier
     from priorl.integrations.trl import PrioritizedGRPOTrainer
+    from priorl.precision import machine_record
     from priorl.statefile import write_atomic
 
     c, t, g = config, config.train, config.generation
@@ -157,6 +160,8 @@ def train_with_trl(
         save_strategy="no",
         report_to="none",
         use_cpu=str(c.model.device) == "cpu" or not torch.cuda.is_available(),
+        # model.precision bf16-mixed: TRL's (accelerate's) bf16 autocast over float32 weights and AdamW state.
+        bf16=policy.precision.mixed,
         seed=c.seed,
         data_seed=c.seed,
         disable_tqdm=True,
@@ -286,6 +291,7 @@ def train_with_trl(
             "train_seconds": wall - clock["eval"], "eval_seconds": clock["eval"],
             "before": evals[0] if evals and evals[0]["step"] == 0 else None,
             "after": evals[-1] if status == "finished" and evals else None,
+            "precision": policy.precision.name, "machine": machine_record(policy.precision),
         }  # fmt: skip
         if status == "finished":
             write_atomic(run_dir / "summary.json", _dumps(summary))

@@ -231,6 +231,11 @@ class Plan:
     out: Path
     tuning: list[Run] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Per preset, why a part it turns on cannot act within the budget (priorl.grpo.parts.idle_parts), each
+    # sentence once; run_study refuses such a plan unless allow_inactive.
+    inactive: dict[str, list[str]] = field(default_factory=dict)
+    # Per preset, (training steps, evaluations including before and after) of its base-setting run.
+    schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def tunes(self) -> bool:
@@ -282,10 +287,33 @@ class Plan:
                 f"plan: {len(self.presets)} presets x {len(self.seeds)} seeds = {self.n_runs} runs, {self.budget:,} "
                 f"completions each, on the test split; no tuning (every preset at the base config's settings)"
             )
-        lines.append(f"  presets: {', '.join(self.presets)}; evaluations every {self.budget // self.eval_points:,} "
-                     f"completions ({self.eval_points} points)")  # fmt: skip
+        lines.append(f"  presets: {', '.join(self.presets)}")
+        lines += self._schedule_lines()
         lines += [f"  note: {n}" for n in self.notes]
+        for preset, why in self.inactive.items():
+            lines += [f"  will not act ({preset}): {w}" for w in why]
         return "\n".join(lines)
+
+    def _schedule_lines(self) -> list[str]:
+        """The evaluation schedule that will run: one evaluation per step at most, so a budget of few steps gets
+        fewer points than asked."""
+        every = max(1, self.budget // self.eval_points)
+        by_shape: dict[tuple[int, int], list[str]] = {}
+        for preset, shape in self.schedule.items():
+            by_shape.setdefault(shape, []).append(preset)
+        lines = []
+        for (steps, evals), presets in by_shape.items():
+            who = "" if len(by_shape) == 1 else f" ({', '.join(presets)})"
+            fewer = (
+                f"; fewer than the {self.eval_points + 1} asked: a run evaluates at most once a step"
+                if evals < self.eval_points + 1
+                else ""
+            )
+            lines.append(
+                f"  schedule{who}: {steps} training steps; {evals} evaluations (before training, then every "
+                f"{every:,} completions, and at the end){fewer}"
+            )
+        return lines
 
 
 def _seeds(seeds: list[int]) -> str:
@@ -308,7 +336,7 @@ def make_plan(
 ) -> Plan:
     """Check a study's inputs and build its plan (every tuning run's config is built, so a bad key or value is
     reported here, before anything runs). Raises ValueError (ConfigError) naming the problem."""
-    from priorl.presets import BASELINE, RENAMED
+    from priorl.presets import BASELINE, RENAMED, unknown_preset
 
     renamed = [p for p in presets if p in RENAMED]
     if renamed:  # e.g. a study recorded before a preset was renamed: its runs stay readable, it cannot grow
@@ -320,7 +348,7 @@ def make_plan(
         )
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
-        raise ValueError(f"unknown preset(s) {unknown}; choose from {', '.join(PRESETS)}")
+        raise ValueError("; ".join(unknown_preset(p) for p in unknown))
     if BASELINE not in presets:
         raise ValueError(f"--presets must include the baseline '{BASELINE}' (targets and ratios refer to it)")
     if len(set(presets)) != len(presets):
@@ -363,7 +391,53 @@ def make_plan(
     else:  # check every preset's config now, as the tuning runs' are
         for p in presets:
             plan.run("eval", p, {}, seeds[0])
+    _check_parts(plan)
     return plan
+
+
+def evaluations(config: RunConfig) -> tuple[int, int]:
+    """``(training steps, held-out evaluations)`` of a run of ``config`` with its budget: the evaluation before
+    training, those the schedule makes due (at most one a step) and the one at the end. Exact for runs that
+    generate B x G completions a step; dynamic sampling may generate more a step."""
+    from priorl.grpo.schedule import Schedule
+
+    t, g, e = config.train, config.generation, config.eval
+    per_step = t.batch_size * g.group_size
+    steps = t.max_steps if t.max_rollouts is None else min(t.max_steps, -(-t.max_rollouts // per_step))
+    schedule = Schedule(config)
+    count = int(e.before)
+    for step in range(1, steps + 1):
+        due = schedule.eval_due(step, (step - 1) * per_step, step * per_step)
+        count += int(due and step < steps) + int(step == steps and (e.after or due))
+    return steps, count
+
+
+def _check_parts(plan: Plan) -> None:
+    """Fill ``plan.schedule`` and ``plan.inactive``: for each preset and each of its cells, the steps the budget
+    allows and the parts that cannot act in them (:func:`priorl.grpo.parts.idle_parts`)."""
+    from priorl.data.prepare import run_problems
+    from priorl.grpo.parts import idle_parts
+
+    sizes: dict[str, int] = {}
+    for preset in plan.presets:
+        cells = plan.cells(preset) if plan.tunes else [{}]
+        seed = plan.tune_seeds[0] if plan.tunes else plan.seeds[0]
+        per_cell: list[tuple[dict, list[str]]] = []
+        for i, cell in enumerate(cells):
+            cfg = plan.run("tune" if plan.tunes else "eval", preset, cell, seed).config
+            steps, evals = evaluations(cfg)
+            if i == 0:
+                plan.schedule[preset] = (steps, evals)
+            key = json.dumps(cfg.data.model_dump(mode="json"), sort_keys=True) + cfg.eval.split
+            if key not in sizes:
+                sizes[key] = len(run_problems(cfg).train)
+            per_cell.append((cell, idle_parts(cfg, steps, sizes[key])))
+        if all(why == per_cell[0][1] for _, why in per_cell):  # the same in every cell: said once
+            found = list(per_cell[0][1])
+        else:
+            found = [f"at {cell_name(cell)}: {w}" for cell, why in per_cell for w in why]
+        if found:
+            plan.inactive[preset] = found
 
 
 def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:

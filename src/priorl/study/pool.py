@@ -48,6 +48,9 @@ def _run_reporter(on_step=None):
             if on_step is not None:
                 on_step(step, metrics)
 
+        def warn(self, message: str) -> None:
+            """Kept in the run's summary.json, which ``priorl compare`` echoes once per study (not once a run)."""
+
     return RunReporter()
 
 

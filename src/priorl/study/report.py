@@ -78,6 +78,11 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     if summary.get("coarse_evaluations"):
         lines += ["", f"Warning: {summary['eval_points']} evaluation points (fewer than {MIN_EVAL_POINTS}): "
                   "completions to a target are interpolated across long stretches."]  # fmt: skip
+    inactive = summary.get("inactive") or {}
+    if inactive:
+        lines += ["", "## Parts that could not act within the budget (run with --allow-inactive)", ""]
+        lines += [f"- {preset}: {why}" for preset, reasons in inactive.items() for why in reasons]
+        lines += ["", "Those presets' figures measure them without the part named: read them as such."]
     prim = summary["primary"]
     pe = presets.get(prim["preset"], {})
     r = (pe.get("ratio_to_grpo") or {}).get(prim["target"]) if prim["target"] else None

@@ -50,6 +50,16 @@ def study_inputs(plan: Plan, targets: list[float], target_kind: str, primary: st
     }  # fmt: skip
 
 
+def inactive_message(plan: Plan) -> str:
+    """Why ``plan`` is refused: each preset whose part cannot act, with the reason, and the way out."""
+    lines = [f"{preset}: {why}" for preset, reasons in plan.inactive.items() for why in reasons]
+    return (
+        "a preset's part cannot act within this study's budget, so the comparison would measure it without that "
+        "part:\n  " + "\n  ".join(lines) + "\nchange the budget or the settings named, or pass --allow-inactive to "
+        "run it anyway (report.md then says which parts never acted)"
+    )
+
+
 def default_primary(presets: list[str]) -> str:
     """The primary comparison when none is named: the first preset after the baseline in ``presets``."""
     others = [p for p in presets if p != BASELINE]
@@ -70,6 +80,7 @@ def run_study(
     on_tick=None,
     on_phase=None,
     seed: int = 0,
+    allow_inactive: bool = False,
 ) -> dict:
     """Run ``plan`` and write its summary, report and plots into ``plan.out``; return the summary.
 
@@ -80,6 +91,10 @@ def run_study(
     ``on_step(run_key, step, metrics)`` (``jobs == 1``), ``on_tick()`` (``jobs > 1``), ``on_phase(name, runs)``
     as each phase starts. SIGINT / SIGTERM checkpoint every run in flight and raise :class:`StudyInterrupted`;
     no summary is written. ``seed`` seeds the bootstrap.
+
+    A plan in which a preset's part cannot act within the budget (``plan.inactive``: replay whose warm-up outlasts
+    the run, a sampler that never revisits a problem, ...) is refused with ``ValueError`` before anything runs,
+    unless ``allow_inactive``; then the summary and report.md say which parts never acted.
     """
     if resume and overwrite:
         raise ValueError("--resume continues a study and --overwrite replaces it: pass one of them")
@@ -91,6 +106,8 @@ def run_study(
     bad = [t for t in targets if not 0 < t <= 1]
     if bad or not targets:
         raise ValueError(f"--targets {targets}: expected values in (0, 1]")
+    if plan.inactive and not allow_inactive:
+        raise ValueError(inactive_message(plan))
     out = plan.out
     inputs = study_inputs(plan, list(targets), target_kind, primary)
     if resume:
@@ -153,6 +170,7 @@ def run_study(
 
     summary = summarize(plan, eval_runs, eval_records, tuning, targets=targets, target_kind=target_kind,
                         primary=primary, seed=seed)  # fmt: skip
+    summary["inactive"] = dict(plan.inactive)  # parts that could not act within the budget (allow_inactive)
     summary["study"] = {**provenance(), **inputs,
                         "created": study.get("created"), "sessions": study["sessions"]}  # fmt: skip
     summary["runs"] = {
