@@ -14,6 +14,7 @@ from rich.console import Console
 
 from priorl.config import SAFE_RESUME_CHANGES
 from priorl.presets import DEFAULT_PRESETS, DESCRIPTIONS
+from priorl.study.stats import DEFAULT_CRITERION
 
 app = typer.Typer(
     name="priorl",
@@ -264,7 +265,8 @@ def bench_throughput(
         str | None,
         typer.Option(
             help="Compare priorl's trainer at these model.precision settings instead of against TRL, e.g. "
-            "fp32,bf16-mixed: per-phase step times, one evaluation (--eval-problems) and the speed-ups."
+            "fp32,bf16-mixed (NAME:behavior or NAME:recompute also sets train.old_logprobs): per-phase step "
+            "times, seconds per 1,000 tokens, one evaluation (--eval-problems) and the speed-ups."
         ),
     ] = None,
     eval_problems: Annotated[
@@ -296,9 +298,13 @@ def bench_throughput(
 
     if precision is not None:
         names = [p.strip() for p in precision.split(",") if p.strip()]
-        bad = [p for p in names if p not in ("fp32", "bf16-mixed")]
+        bad = [p for p in names if p.partition(":")[0] not in ("fp32", "bf16-mixed")
+               or p.partition(":")[2] not in ("", "auto", "behavior", "recompute")]  # fmt: skip
         if not names or bad:
-            _fail(f"--precision {precision!r}: expected a comma-separated list of fp32, bf16-mixed")
+            _fail(
+                f"--precision {precision!r}: expected a comma-separated list of fp32, bf16-mixed, each optionally "
+                "with :behavior or :recompute (train.old_logprobs)"
+            )
         try:
             results = run_precision_bench(
                 model=model, precisions=names, data=data, chat_template=chat_template, batch_size=batch_size,
@@ -768,7 +774,8 @@ def compare(
         str | None,
         typer.Option(
             help="Tuning seeds (same syntax as --seeds; disjoint from them): each preset runs at each --grid value "
-            "on these, scored on the validation split. Needed by --grid."
+            "on these, scored on the validation split. Default with --grid: three seeds after the evaluation seeds "
+            "(100-102 for seeds below 100)."
         ),
     ] = None,
     grid: Annotated[
@@ -838,6 +845,17 @@ def compare(
             "--jobs", "-j", min=1, help="Runs at once, each in its own process with cores/jobs threads (2 on 2 cores)."
         ),
     ] = 1,
+    criterion: Annotated[
+        str | None,
+        typer.Option(
+            help="How a tuning cell is scored over its tuning seeds: mean (completions to the 90% target on the "
+            "seed-mean curve) or worst (the worst seed's, so one lucky seed cannot win). Default: mean; a resumed "
+            "study keeps its own unless given (the runs are reused; only the choice is made again)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (and any refusal) and exit without running anything.")
+    ] = False,
     allow_inactive: Annotated[
         bool,
         typer.Option(
@@ -933,6 +951,7 @@ def compare(
         plan = make_plan(
             base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
             grid=grid_map, tune_seeds=tune_list, overrides=overrides,
+            criterion=criterion or recorded.get("criterion", DEFAULT_CRITERION),
         )  # fmt: skip
         primary = primary or recorded.get("primary")
     except (ConfigError, ValueError) as exc:
@@ -943,6 +962,8 @@ def compare(
         from priorl.study.runner import inactive_message
 
         _fail(inactive_message(plan))
+    if dry_run:
+        return
     planned = {why for reasons in plan.inactive.values() for why in reasons}  # said in the plan already
     again = f"priorl compare --resume {shlex.quote(str(out))}"
     live = console.is_terminal
@@ -1016,6 +1037,8 @@ def compare(
     for name, e in summary["presets"].items():
         for flag in e["edge"]:
             console.print(f"[yellow]edge of the grid[/] ({name}): {flag}", highlight=False, soft_wrap=True)
+        for flag in e.get("instability", []):
+            console.print(f"[yellow]next to instability[/] ({name}): {flag}", highlight=False, soft_wrap=True)
     console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}", soft_wrap=True)
     plot = Path(out, "accuracy_vs_rollouts.png")
     if plot.exists():
@@ -1038,15 +1061,19 @@ def _print_compare_table(console: Console, summary: dict) -> None:
     """The study as a table: chosen settings, completions to the 90% target, ratio to grpo, final accuracy."""
     from rich.table import Table
 
-    from priorl.study.report import _interval, _num, _ratio
+    from priorl.study.report import _interval, _num, _ratio, target_label
 
     key = summary["primary"]["target"]
     if key:
-        what = f"target {key} ({summary['targets'][key]['accuracy']:.1%})"
+        what = "target: " + target_label(
+            key, summary["targets"][key]["accuracy"], (summary.get("study") or {}).get("target_kind", "gain")
+        )
     else:
         what = f"targets {summary['targets_from']}"  # e.g. "n/a: grpo did not improve"
     table = Table(title=f"equal budget of {summary['budget']:,} completions; {what}")
-    for col in ("preset", "chosen", "completions to target [95%]", "ratio to grpo [95%]", "final accuracy"):
+    show_chosen = any(e["chosen"] for e in summary["presets"].values())  # untuned: nothing chosen, no column
+    columns = ("preset", "chosen", "completions to target [95%]", "ratio to grpo [95%]", "final accuracy")
+    for col in columns if show_chosen else [c for c in columns if c != "chosen"]:
         table.add_column(col, justify="left" if col in ("preset", "chosen") else "right")
     for preset, e in summary["presets"].items():
         chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["chosen"].items()) or "-"
@@ -1056,7 +1083,7 @@ def _print_compare_table(console: Console, summary: dict) -> None:
         ratio = "-" if preset == summary["baseline"] or r is None else _ratio(r)
         final = "failed" if e["final_accuracy_mean"] is None else f"{e['final_accuracy_mean']:.1%}"
         n = e["seeds_ok"]
-        table.add_row(preset, chosen, reach, ratio, f"{final} (n={n})")
+        table.add_row(preset, *([chosen] if show_chosen else []), reach, ratio, f"{final} (n={n})")
     console.print(table)
 
 

@@ -42,7 +42,7 @@ def _defaults(model: str, data: str | None, chat_template: str | None) -> tuple[
 
 def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new_tokens, temperature, lr, steps,
                   warmup, seed, out_dir, precision="fp32", eval_problems=0, eval_batch=150,
-                  updates_per_step=1) -> dict:  # fmt: skip
+                  updates_per_step=1, old_logprobs="auto") -> dict:  # fmt: skip
     from priorl.config import load_config
     from priorl.grpo.trainer import Trainer
     from priorl.presets import preset_overrides
@@ -71,6 +71,7 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
             f"train.batch_size={batch_size}",
             f"train.micro_batch_size={batch_size * group_size}",
             f"train.updates_per_step={updates_per_step}",
+            f"train.old_logprobs={old_logprobs}",
             f"train.max_steps={steps + warmup}",
             f"train.lr={lr}",
             "train.lr_warmup_steps=0",
@@ -83,6 +84,7 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
     trainer = Trainer(cfg)
     times: list[float] = []
     phases: dict[str, list[float]] = {k: [] for k in PHASES}
+    per_token = {"generate": [], "update": []}  # seconds per 1,000 generated / forwarded tokens (rollouts differ)
     try:
         for i in range(steps + warmup):
             trainer.step += 1
@@ -95,6 +97,8 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
                 split["other"] = dt - sum(split.values())
                 for k in PHASES:
                     phases[k].append(split[k])
+                per_token["generate"].append(1000 * split["generate"] / max(1, m["completion_len_mean"] * m["n_fresh"]))
+                per_token["update"].append(1000 * split["update"] / max(1, m["tokens_forwarded"]))
         eval_seconds = None
         if eval_problems:  # one held-out evaluation (greedy pass@1) of eval_problems problems, after training
             t0 = time.perf_counter()
@@ -103,7 +107,8 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
     finally:
         trainer.close_logs()
         trainer.close()
-    return {"times": times, "phases": phases, "eval_seconds": eval_seconds, "precision": trainer.precision.name}
+    return {"times": times, "phases": phases, "eval_seconds": eval_seconds, "precision": trainer.precision.name,
+            "per_1k_tokens": per_token}  # fmt: skip
 
 
 def _trl_steps(*, model, data, chat_template, batch_size, group_size, max_new_tokens, temperature, lr, steps,
@@ -320,22 +325,27 @@ def run_precision_bench(
         progress_bar(len(precisions), "precision", enabled=progress) as advance,
     ):
         for name in precisions:
-            run = _priorl_steps(**setup, seed=seed, out_dir=Path(tmp) / name, precision=name,
+            precision, _, old = name.partition(":")  # e.g. bf16-mixed:behavior sets train.old_logprobs
+            run = _priorl_steps(**setup, seed=seed, out_dir=Path(tmp) / name.replace(":", "-"), precision=precision,
                                 eval_problems=eval_problems, eval_batch=eval_batch,
-                                updates_per_step=updates_per_step)  # fmt: skip
+                                updates_per_step=updates_per_step, old_logprobs=old or "auto")  # fmt: skip
             median = statistics.median(run["times"])
             results["engines"][name] = {
-                "resolved": run["precision"],
+                "resolved": run["precision"] + (f":{old}" if old else ""),
                 "seconds_per_step": median,
                 "completions_per_second": batch_size * group_size / median,
                 "step_seconds": run["times"],
                 "phase_seconds_median": {k: statistics.median(v) for k, v in run["phases"].items()},
                 "eval_seconds": run["eval_seconds"],
+                "seconds_per_1k_tokens_median": {k: statistics.median(v) for k, v in run["per_1k_tokens"].items()},
             }
             advance(name)
     base = results["engines"][precisions[0]]
     for r in results["engines"].values():
         r["step_speedup"] = base["seconds_per_step"] / r["seconds_per_step"]
+        r["per_token_speedup"] = {
+            k: base["seconds_per_1k_tokens_median"][k] / v for k, v in r["seconds_per_1k_tokens_median"].items()
+        }
         r["eval_speedup"] = base["eval_seconds"] / r["eval_seconds"] if r["eval_seconds"] else None
     return results
 
@@ -358,14 +368,19 @@ def print_precision(results: dict, *, as_json: bool = False) -> None:
             "problems"
         )
     )
-    for col in ("precision", "s / step", *(f"{p} s" for p in PHASES), "eval s", "step speed-up", "eval speed-up"):
+    for col in ("precision", "s / step", *(f"{p} s" for p in PHASES), "gen s/1k tok", "update s/1k tok", "eval s",
+                "step speed-up", "update/token speed-up", "eval speed-up"):  # fmt: skip
         table.add_column(col, justify="right" if col != "precision" else "left")
     for name, r in results["engines"].items():
         ev = r["eval_seconds"]
         table.add_row(
-            name if r["resolved"] == name else f"{name} (ran {r['resolved']})", f"{r['seconds_per_step']:.2f}",
-            *(f"{r['phase_seconds_median'][p]:.2f}" for p in PHASES), f"{ev:.1f}" if ev else "-",
-            f"{r['step_speedup']:.2f}x", f"{r['eval_speedup']:.2f}x" if r["eval_speedup"] else "-",
+            name if r["resolved"].split(":")[0] == name.split(":")[0] else f"{name} (ran {r['resolved']})",
+            f"{r['seconds_per_step']:.2f}",
+            *(f"{r['phase_seconds_median'][p]:.2f}" for p in PHASES),
+            *(f"{r['seconds_per_1k_tokens_median'][p]:.2f}" for p in ("generate", "update")),
+            f"{ev:.1f}" if ev else "-",
+            f"{r['step_speedup']:.2f}x", f"{r['per_token_speedup']['update']:.2f}x",
+            f"{r['eval_speedup']:.2f}x" if r["eval_speedup"] else "-",
         )  # fmt: skip
     Console().print(table)
 

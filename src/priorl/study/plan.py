@@ -236,6 +236,7 @@ class Plan:
     inactive: dict[str, list[str]] = field(default_factory=dict)
     # Per preset, (training steps, evaluations including before and after) of its base-setting run.
     schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
+    criterion: str = "mean"  # how a tuning cell is scored over its seeds (priorl.study.stats.CRITERIA)
 
     @property
     def tunes(self) -> bool:
@@ -275,9 +276,11 @@ class Plan:
                 f"{self.budget:,} completions each"
             )
             grid = "; ".join(f"{k} in {', '.join(_fmt(v) for v in vs)}" for k, vs in self.grid.items())
+            how = "the worst tuning seed's" if self.criterion == "worst" else "the seed-mean curve's"
             lines.append(
                 f"  tuning: {grid or 'the base settings only'}, seeds {_seeds(self.tune_seeds)}, scored on the "
-                "validation split (completions to the 90% target; area under the curve breaks ties)"
+                f"validation split ({how} completions to the 90% target, --criterion {self.criterion}; area under the "
+                "curve breaks ties)"
             )
             lines.append(
                 f"  evaluation: each preset at its chosen value(s), seeds {_seeds(self.seeds)}, on the test split"
@@ -333,6 +336,7 @@ def make_plan(
     grid: dict[str, list] | None = None,
     tune_seeds: list[int] | None = None,
     overrides: list[str] | None = None,
+    criterion: str = "mean",
 ) -> Plan:
     """Check a study's inputs and build its plan (every tuning run's config is built, so a bad key or value is
     reported here, before anything runs). Raises ValueError (ConfigError) naming the problem."""
@@ -353,11 +357,16 @@ def make_plan(
         raise ValueError(f"--presets must include the baseline '{BASELINE}' (targets and ratios refer to it)")
     if len(set(presets)) != len(presets):
         raise ValueError(f"--presets {','.join(presets)}: a preset is listed twice")
+    from priorl.study.stats import CRITERIA
+
+    if criterion not in CRITERIA:
+        raise ValueError(f"--criterion {criterion!r}: expected one of {', '.join(CRITERIA)}")
     grid = dict(grid or {})
     tune_seeds = list(tune_seeds or [])
-    if grid and not tune_seeds:
-        raise ValueError("--grid needs --tune-seeds: settings are chosen on tuning seeds, apart from the evaluation "
-                         "seeds (e.g. --tune-seeds 100,101)")  # fmt: skip
+    defaulted = False
+    if grid and not tune_seeds:  # three seeds, apart from the evaluation seeds: two pick rates next to instability
+        start = max([*seeds, 99]) + 1
+        tune_seeds, defaulted = [start, start + 1, start + 2], True
     both = sorted(set(tune_seeds) & set(seeds))
     if both:
         raise ValueError(
@@ -366,7 +375,11 @@ def make_plan(
         )
     overrides = list(overrides or [])
     plan = Plan(base=base, presets=list(presets), grid=grid, overrides=overrides, tune_seeds=tune_seeds,
-                seeds=list(seeds), budget=budget, eval_points=eval_points, out=Path(out))  # fmt: skip
+                seeds=list(seeds), budget=budget, eval_points=eval_points, out=Path(out),
+                criterion=criterion)  # fmt: skip
+    if defaulted:
+        plan.notes.append(f"--tune-seeds not given: tuning on three seeds, {_seeds(tune_seeds)} (the default; two "
+                          "seeds can choose a rate that one lucky seed makes look fast)")  # fmt: skip
     if eval_points < MIN_EVAL_POINTS:
         plan.notes.append(
             f"{eval_points} evaluation points: completions to a target are interpolated between evaluations "
@@ -438,6 +451,28 @@ def _check_parts(plan: Plan) -> None:
             found = [f"at {cell_name(cell)}: {w}" for cell, why in per_cell for w in why]
         if found:
             plan.inactive[preset] = found
+
+
+def instability_flags(grid: dict[str, list], chosen: dict, rows: list[dict]) -> list[str]:
+    """For each numeric gridded key, a sentence when the cell one grid value above the chosen one (the other keys
+    as chosen) collapsed on a tuning seed (its row's ``collapsed`` count, :func:`priorl.study.stats.collapsed`):
+    the choice is next to instability, and a seed the tuning did not see may fall over the edge."""
+    by_name = {cell_name(r["cell"]): r for r in rows}
+    flags = []
+    for key, values in grid.items():
+        value = chosen.get(key)
+        nums = sorted(v for v in values if is_number(v))
+        if len(nums) != len(values) or value not in nums or value == nums[-1]:
+            continue
+        above = nums[nums.index(value) + 1]
+        row = by_name.get(cell_name({**chosen, key: above}))
+        if row is not None and row.get("collapsed"):
+            n = row.get("seeds_ok", 0)
+            flags.append(
+                f"{key}={_fmt(value)} is next to instability: the next value tried, {_fmt(above)}, collapsed on "
+                f"{row['collapsed']} of {n} tuning seed(s) (final validation accuracy far below its own best)"
+            )
+    return flags
 
 
 def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:

@@ -52,6 +52,17 @@ def _ratio(entry: dict | None) -> str:
     return f"{at_most}{entry['mean']:.2f}x [{text}]{note}"
 
 
+def target_label(key: str, accuracy: float, kind: str = "gain") -> str:
+    """What a target line is: ``50% of grpo's gain: 62.2% accuracy`` (or ``target 62.2%`` for absolute ones)."""
+    try:
+        share = float(key)
+    except ValueError:
+        return f"{key} target: {accuracy:.1%}"
+    if kind == "absolute":
+        return f"target {accuracy:.1%} accuracy"
+    return f"{share:.0%} of grpo's gain: {accuracy:.1%} accuracy"
+
+
 def report_markdown(summary: dict, plots: list[str]) -> str:
     """The study in Markdown: the plan's outcome, the primary comparison, the tables, the plots."""
     presets = summary["presets"]
@@ -74,7 +85,9 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         lines += ["No tuning phase: every preset ran at the base config's settings.", ""]
     lines += [f"Targets ({summary['targets_from']}):", ""]
     for key, t in summary["targets"].items():
-        lines.append(f"- {key}: {t['accuracy']:.1%} held-out accuracy")
+        lines.append(
+            f"- {key}: {target_label(key, t['accuracy'], (summary.get('study') or {}).get('target_kind', 'gain'))}"
+        )
     if summary.get("coarse_evaluations"):
         lines += ["", f"Warning: {summary['eval_points']} evaluation points (fewer than {MIN_EVAL_POINTS}): "
                   "completions to a target are interpolated across long stretches."]  # fmt: skip
@@ -95,16 +108,18 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         )
     else:
         lines.append("n/a")
+    show_chosen = any(e["chosen"] for e in presets.values())  # an untuned study has nothing chosen: no column
     lines += ["", "## Completions to each target (seed-mean curve; 95% bootstrap interval; share of seeds there)",
-              "", "| preset | chosen | " + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
-              "|---|---|" + "---|" * len(summary["targets"])]  # fmt: skip
+              "", "| preset | " + ("chosen | " if show_chosen else "")
+              + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
+              "|---|" + ("---|" if show_chosen else "") + "---|" * len(summary["targets"])]  # fmt: skip
     for preset, e in presets.items():
         chosen = ", ".join(f"{k}={v:g}" if is_number(v) else f"{k}={v}" for k, v in e["chosen"].items()) or "-"
         cells = []
         for key in summary["targets"]:
             t = e["completions_to_target"].get(key)
             cells.append("-" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}, {t['reached']:.0%}")
-        lines.append(f"| {preset} | {chosen} | " + " | ".join(cells) + " |")
+        lines.append(f"| {preset} | " + (f"{chosen} | " if show_chosen else "") + " | ".join(cells) + " |")
     heading = f"## Ratio to {'tuned ' if tuning else ''}grpo (completions / trained tokens / training time), paired"
     lines += ["", heading, "",
               "| preset | " + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
@@ -145,6 +160,9 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         flags = [f"{p}: {f}" for p, e in presets.items() for f in e["edge"]]
         if flags:
             lines += ["", "Chosen at the edge of the grid:", ""] + [f"- {f}" for f in flags]
+        flags = [f"{p}: {f}" for p, e in presets.items() for f in e.get("instability", [])]
+        if flags:
+            lines += ["", "Chosen next to instability:", ""] + [f"- {f}" for f in flags]
     lines += ["", "Accuracy is held-out greedy pass@1. " + AES_LINE, ""]
     if study.get("git_commit"):
         lines += [f"priorl {study.get('priorl_version')}, commit {study['git_commit'][:12]}"
@@ -167,9 +185,10 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
         label = preset + (f" ({', '.join(f'{k.split(chr(46))[-1]}={v}' for k, v in chosen.items())})" if chosen else "")
         ax.plot(x, m, label=label)
         ax.fill_between(x, m - s, m + s, alpha=0.15)
+    kind = (summary.get("study") or {}).get("target_kind", "gain")
     for key, t in summary["targets"].items():
         ax.axhline(t["accuracy"], color="grey", lw=0.8, ls=":")
-        ax.annotate(f"{key} target", (0, t["accuracy"]), fontsize=7, color="grey", va="bottom")
+        ax.annotate(target_label(key, t["accuracy"], kind), (0, t["accuracy"]), fontsize=7, color="grey", va="bottom")
     ax.set(xlabel="generated completions", ylabel="test accuracy (greedy pass@1)",
            title="accuracy vs generation at each preset's chosen setting")  # fmt: skip
     ax.grid(alpha=0.3)

@@ -26,7 +26,7 @@ import numpy as np
 
 from priorl.presets import BASELINE
 from priorl.study import stats
-from priorl.study.plan import MIN_EVAL_POINTS, Plan, Run, cell_name, edge_flags, preset_grid
+from priorl.study.plan import MIN_EVAL_POINTS, Plan, Run, cell_name, edge_flags, instability_flags, preset_grid
 from priorl.study.pool import _STOP, StudyInterrupted, _read_json, _read_run, _run_state, run_all
 from priorl.study.record import (
     STUDY,
@@ -46,6 +46,7 @@ def study_inputs(plan: Plan, targets: list[float], target_kind: str, primary: st
         "presets": list(plan.presets), "seeds": list(plan.seeds), "tune_seeds": list(plan.tune_seeds),
         "grid": plan.grid, "overrides": list(plan.overrides), "budget": plan.budget,
         "eval_points": plan.eval_points, "targets": list(targets), "target_kind": target_kind, "primary": primary,
+        "criterion": plan.criterion,
         "base_config": plan.base,
     }  # fmt: skip
 
@@ -58,6 +59,15 @@ def inactive_message(plan: Plan) -> str:
         "part:\n  " + "\n  ".join(lines) + "\nchange the budget or the settings named, or pass --allow-inactive to "
         "run it anyway (report.md then says which parts never acted)"
     )
+
+
+CRITERION_TEXT = {
+    "mean": "completions to the 90% target on the validation split (seed-mean curve over the tuning seeds; runs that "
+    "never reach it rank last), area under the validation curve as the tie-breaker (--criterion mean)",
+    "worst": "the worst tuning seed's completions to the 90% target on the validation split (a seed that never "
+    "reaches it ranks the cell last, fewer such seeds first), then the seed-mean curve's completions, then its area "
+    "(--criterion worst)",
+}
 
 
 def default_primary(presets: list[str]) -> str:
@@ -254,13 +264,17 @@ def choose(plan: Plan, records: dict) -> dict:
     g_max = max(float(c.acc.mean(axis=0)[-1]) for c in grpo)
     # grpo that never beats the untrained model leaves no gain to take a share of: no target, the area decides
     target = base_val + stats.CRITERION_FRACTION * (g_max - base_val) if g_max > base_val else math.inf
-    chosen, sensitivity, edges, tuning_curves = {}, {}, {}, {}
+    chosen, sensitivity, edges, unstable, tuning_curves = {}, {}, {}, {}, {}
     for preset in plan.presets:
         rows = []
         for cell in plan.cells(preset):
             name = cell_name(cell)
             c = by.get((preset, name))
-            score = stats.criterion(c, target) if c is not None else {"completions": None, "auc": None, "final": None}
+            score = (
+                stats.criterion(c, target, plan.criterion)
+                if c is not None
+                else {"completions": None, "auc": None, "final": None}
+            )
             rows.append({"cell": cell, "name": name, **score, "seeds_ok": 0 if c is None else c.acc.shape[0],
                          "seeds_failed": failed[(preset, name)]})  # fmt: skip
             if c is not None:
@@ -273,10 +287,12 @@ def choose(plan: Plan, records: dict) -> dict:
             r["chosen"] = r is best
         sensitivity[preset] = rows
         edges[preset] = edge_flags(preset_grid(preset, plan.grid), best["cell"])
+        unstable[preset] = instability_flags(preset_grid(preset, plan.grid), best["cell"], rows)
     grpo_final = next(r["final"] for r in sensitivity[BASELINE] if r["chosen"])
     return {"chosen": chosen, "sensitivity": sensitivity, "base_validation": base_val,
             "criterion_target": None if math.isinf(target) else target,
-            "grpo_best_final": g_max, "grpo_final": grpo_final, "edge": edges, "curves": tuning_curves,
+            "grpo_best_final": g_max, "grpo_final": grpo_final, "edge": edges, "instability": unstable,
+            "curves": tuning_curves,
             "x": x.tolist()}  # fmt: skip
 
 
@@ -335,8 +351,8 @@ def summarize(plan: Plan, eval_runs: list[Run], records: dict, tuning: dict | No
                   "fixed in advance)") if gain > 0 else "n/a: grpo did not improve"  # fmt: skip
     summary: dict = {
         "budget": plan.budget, "baseline": BASELINE, "eval_points": plan.eval_points,
-        "criterion": ("completions to the 90% target on the validation split (seed-mean curve over the tuning seeds; "
-                      "runs that never reach it rank last), area under the validation curve as the tie-breaker"),
+        "criterion": CRITERION_TEXT[plan.criterion],
+        "criterion_name": plan.criterion,
         "primary": {"preset": primary, "baseline": BASELINE, "target": primary_target(levels),
                     "note": "named before the runs; every other comparison is secondary"},
         "targets": {k: {"accuracy": v} for k, v in levels.items()}, "targets_from": source,
@@ -357,6 +373,7 @@ def summarize(plan: Plan, eval_runs: list[Run], records: dict, tuning: dict | No
             "chosen": tuning["chosen"][preset] if tuning else {},
             "sensitivity": tuning["sensitivity"][preset] if tuning else [],
             "edge": tuning["edge"][preset] if tuning else [],
+            "instability": tuning["instability"][preset] if tuning else [],
             "seeds_ok": len(ok), "seeds_failed": len(rs) - len(ok),
             "errors": [r["error"] for r in rs if r.get("error")],
             "final_accuracy_mean": float(np.mean(finals)) if finals else None,

@@ -93,18 +93,57 @@ def area(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.trapezoid(y, x) / width) if width > 0 else float(y[-1])
 
 
-def criterion(c: Curves, target: float) -> dict:
-    """The tuning criterion of one cell: ``completions`` to ``target`` on its seed-mean curve (``None`` when
-    censored), ``auc`` and ``final`` (seed-mean accuracy at the end)."""
+# How a tuning cell is scored from its tuning seeds (``priorl compare --criterion``):
+#   mean:  completions to the target on the seed-mean curve (the harness's original criterion);
+#   worst: the worst tuning seed's completions to the target (a censored seed counts as beyond the budget), so one
+#          lucky seed cannot win a rate that collapses on another; the seed-mean completions break ties.
+CRITERIA = ("mean", "worst")
+DEFAULT_CRITERION = "mean"
+# A tuning run collapsed when its final accuracy fell below its own best by more than COLLAPSE_POINTS, or by more
+# than half of what it had gained over its first evaluation, whichever is larger.
+COLLAPSE_POINTS = 0.10
+
+
+def collapsed(y: np.ndarray) -> bool:
+    """Whether one run's accuracy curve ``y`` ends far below its best (see :data:`COLLAPSE_POINTS`)."""
+    best, final, first = float(np.max(y)), float(y[-1]), float(y[0])
+    return best - final > max(COLLAPSE_POINTS, 0.5 * (best - first))
+
+
+def criterion(c: Curves, target: float, how: str = DEFAULT_CRITERION) -> dict:
+    """The tuning criterion of one cell under ``how`` (:data:`CRITERIA`): ``completions`` (its score; ``None`` when
+    censored), ``mean_completions`` (on the seed-mean curve), ``per_seed`` completions (``None`` censored),
+    ``censored`` seeds, ``collapsed`` seeds (:func:`collapsed`), ``auc`` and ``final`` (seed-mean accuracy at the
+    end)."""
+    if how not in CRITERIA:
+        raise ValueError(f"criterion {how!r}: expected one of {', '.join(CRITERIA)}")
     mean = c.acc.mean(axis=0)
     hit = first_crossing(c.x, mean, target)
-    return {"completions": None if math.isinf(hit) else hit, "auc": area(c.x, mean), "final": float(mean[-1])}
+    seeds = [first_crossing(c.x, row, target) for row in c.acc]
+    worst = max(seeds)
+    score = hit if how == "mean" else worst
+    return {
+        "criterion": how,
+        "completions": None if math.isinf(score) else score,
+        "mean_completions": None if math.isinf(hit) else hit,
+        "per_seed": [None if math.isinf(v) else v for v in seeds],
+        "censored": sum(1 for v in seeds if math.isinf(v)),
+        "collapsed": sum(1 for row in c.acc if collapsed(row)),
+        "auc": area(c.x, mean),
+        "final": float(mean[-1]),
+    }
 
 
 def rank_key(score: dict) -> tuple:
-    """Sort key of a cell's criterion: reached first, fewer completions first, then larger area."""
+    """Sort key of a cell's criterion: reached first, fewer completions first, then larger area. Under the
+    worst-seed criterion, ties and unreached cells order by fewer censored seeds and then by the seed-mean
+    completions before the area (the mean criterion keeps its original order exactly)."""
     reached = score["completions"] is not None
-    return (not reached, score["completions"] if reached else 0.0, -score["auc"])
+    head = (not reached, score["completions"] if reached else 0.0)
+    if score.get("criterion") == "worst":
+        mean = score.get("mean_completions")
+        return (*head, score.get("censored", 0), mean if mean is not None else math.inf, -score["auc"])
+    return (*head, -score["auc"])
 
 
 def _reads(c: Curves, idx: np.ndarray, target: float) -> np.ndarray:
