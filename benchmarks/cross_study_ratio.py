@@ -29,22 +29,42 @@ def _lines(path: Path) -> list[dict]:
 
 
 def load_arm(spec: str) -> tuple[Path, str, list[dict]]:
-    """(study dir, preset, finished evaluation runs as the harness reads them) for ``STUDY_DIR:PRESET``."""
+    """(study dir, preset, finished evaluation runs as the harness reads them) for ``STUDY_DIR:PRESET``: from the
+    run directories when they are there, else from the per-seed curves the study's committed summary.json keeps
+    (``runs``: each evaluation run's evaluations and step costs), so a study whose runs were not committed works."""
     study, sep, preset = spec.rpartition(":")
     if not sep:
         sys.exit(f"{spec!r}: expected STUDY_DIR:PRESET, e.g. runs/k-default:grpo-kofb")
     root = Path(study) / "eval" / preset.replace("+", "_")
-    if not root.is_dir():
-        sys.exit(f"{spec}: no evaluation runs under {root} (a tuned study's eval/PRESET/CELL/seed_S)")
-    seeds = chosen_cell_runs(root, Path(study) / "summary.json")  # the chosen setting's runs only
-    if not seeds:
-        sys.exit(f"{spec}: no evaluation runs under {root} (a tuned study's eval/PRESET/CELL/seed_S)")
+    seeds = chosen_cell_runs(root, Path(study) / "summary.json") if root.is_dir() else []  # the chosen setting's
     runs = []
     for d in seeds:
         if (d / "summary.json").exists():
             seed = int(d.name.removeprefix("seed_"))
             runs.append({"seed": seed, "evals": _lines(d / "eval.jsonl"), "metrics": _lines(d / "metrics.jsonl")})
+    if not runs:
+        runs = committed_runs(Path(study), preset)
+    if not runs:
+        sys.exit(
+            f"{spec}: no evaluation runs under {root} and none in {Path(study) / 'summary.json'} (a study's "
+            "summary keeps its runs' curves from priorl 0.1 round 10 on)"
+        )
     return Path(study), preset, runs
+
+
+def committed_runs(study: Path, preset: str) -> list[dict]:
+    """The finished evaluation runs of ``preset`` as its study's summary.json records them (``[]`` when the summary
+    predates per-seed curves or is missing)."""
+    try:
+        summary = json.loads((study / "summary.json").read_text())
+    except (OSError, ValueError):
+        return []
+    runs = (summary.get("runs") or {}).get(preset) or []
+    return [
+        {"seed": r["seed"], "evals": r["evals"], "metrics": r.get("metrics") or []}
+        for r in runs
+        if r.get("status") == "finished" and r.get("evals")
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

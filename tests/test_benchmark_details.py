@@ -86,3 +86,28 @@ def test_validation_at_target_names_a_summary_without_tuning(tmp_path):
     summary.write_text(json.dumps({"presets": {}}))
     with pytest.raises(SystemExit, match="summary.json: no tuning curves"):
         module.cells(summary, 0.9)
+
+
+def test_cross_study_ratio_reads_committed_curves_when_run_directories_are_gone(tmp_path, capsys):
+    """A study's summary.json keeps each evaluation run's curve and costs: the paired ratio recomputes from it alone."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    module = _module("cross_study_ratio")
+
+    def run(seed: int, speed: float) -> dict:
+        evals = [{"rollouts_generated": x, "accuracy": min(1.0, speed * x / 1000)} for x in (0, 250, 500, 750, 1000)]
+        metrics = [{"rollouts_generated": x, "tokens_trained": 10, "time/step": 1.0} for x in range(100, 1001, 100)]
+        return {"seed": seed, "status": "finished", "evals": evals, "metrics": metrics}
+
+    for name, speed in (("a", 1.5), ("b", 1.0)):
+        study = tmp_path / name
+        study.mkdir()
+        runs = {"grpo": [run(s, speed + 0.01 * s) for s in range(3)]}
+        (study / "summary.json").write_text(json.dumps({
+            "budget": 1000, "eval_points": 4, "targets": {"0.9": {"accuracy": 0.9}}, "runs": runs,
+        }))  # fmt: skip
+    assert [r["seed"] for r in module.committed_runs(tmp_path / "a", "grpo")] == [0, 1, 2]
+    module.main([f"{tmp_path / 'a'}:grpo", f"{tmp_path / 'b'}:grpo"])
+    out = capsys.readouterr().out
+    assert "0.9" in out and "x" in out

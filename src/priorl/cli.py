@@ -1018,6 +1018,7 @@ def compare(
                 plan, targets=tuple(target_list), target_kind=kind, primary=primary, overwrite=overwrite,
                 resume=resume is not None, jobs=jobs, on_run=on_run, on_step=on_step if jobs == 1 else None,
                 on_tick=heartbeat, on_phase=on_phase, allow_inactive=allow_inactive,
+                on_note=lambda text: _err.print(f"[yellow]note:[/] {text}", highlight=False),
             )  # fmt: skip
         except ValueError as exc:
             progress.stop()

@@ -127,6 +127,45 @@ def check_inputs(out: Path, study: dict, inputs: dict) -> None:
         )
 
 
+def study_machine(base: dict) -> dict:
+    """Where this session of a study runs (:func:`priorl.precision.machine_record`) and the precision the study's
+    base config resolves to here (``bf16-mixed`` falls back to ``fp32`` on a device without fast bfloat16)."""
+    import torch
+
+    from priorl.models import resolve_device
+    from priorl.precision import machine_record, resolve_precision
+
+    model = base.get("model") or {}
+    device = resolve_device(str(model.get("device", "auto")))
+    precision, _ = resolve_precision(str(model.get("precision", "fp32")), device)
+    return {**machine_record(precision), "device": str(device), "cuda": torch.version.cuda}
+
+
+def check_machine(out: Path, study: dict, machine: dict) -> list[str]:
+    """Refuse a resume whose torch version or resolved precision differs from an earlier session's (the runs would
+    not be the same computation); return notes for a resume on another CPU or GPU, which continues (runs are not
+    bit-identical across machines, so report.md marks where each ran)."""
+    earlier = [s["machine"] for s in study.get("sessions", []) if s.get("machine")]
+    for old in earlier:
+        for key in ("torch", "precision"):
+            if old.get(key) != machine.get(key):
+                raise ValueError(
+                    f"--resume {out}: an earlier session ran with {key} {old.get(key)!r}, this machine has "
+                    f"{machine.get(key)!r}; the runs would not be the same computation. Resume it where {key} is "
+                    f"{old.get(key)!r}, or start a new study"
+                )
+    notes = []
+    seen = {(m.get("cpu"), m.get("gpu"), tuple(m.get("cpu_bf16") or ())) for m in earlier}
+    here = (machine.get("cpu"), machine.get("gpu"), tuple(machine.get("cpu_bf16") or ()))
+    if earlier and here not in seen:
+        notes.append(
+            f"this session runs on another machine ({machine.get('cpu')}, {machine.get('gpu') or 'no GPU'}) than "
+            f"earlier ones ({'; '.join(sorted({str(m.get('cpu')) for m in earlier}))}): runs are not bit-identical "
+            "across machines; report.md lists where each run ran"
+        )
+    return notes
+
+
 def check_run_config(out: Path, cfg: RunConfig) -> None:
     """Refuse to continue or reuse a run whose saved ``config.yaml`` differs from the config the plan gives it."""
     import yaml

@@ -52,6 +52,23 @@ def _ratio(entry: dict | None) -> str:
     return f"{at_most}{entry['mean']:.2f}x [{text}]{note}"
 
 
+def where_runs_ran(summary: dict) -> list[str]:
+    """report.md's section on machines, when the evaluation runs ran on more than one (runs are not bit-identical
+    across machines: floating-point order differs): each machine and its runs."""
+    by: dict[str, list[str]] = {}
+    for preset, runs in (summary.get("runs") or {}).items():
+        for r in runs:
+            m = r.get("machine") or {}
+            what = (f"{m.get('cpu', 'unknown CPU')} ({', '.join(m.get('cpu_bf16') or []) or 'no bf16 units'}), "
+                    f"{m.get('gpu') or 'no GPU'}, torch {m.get('torch', '?')}, {m.get('torch_threads', '?')} threads, "
+                    f"{m.get('precision', '?')}")  # fmt: skip
+            by.setdefault(what, []).append(f"{preset} seed {r['seed']}")
+    if len(by) < 2:
+        return []
+    lines = ["", "## Where the runs ran (more than one machine: runs are not bit-identical across machines)", ""]
+    return lines + [f"- {what}: {', '.join(runs)}" for what, runs in by.items()]
+
+
 def target_label(key: str, accuracy: float, kind: str = "gain") -> str:
     """What a target line is: ``50% of grpo's gain: 62.2% accuracy`` (or ``target 62.2%`` for absolute ones)."""
     try:
@@ -163,6 +180,7 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         flags = [f"{p}: {f}" for p, e in presets.items() for f in e.get("instability", [])]
         if flags:
             lines += ["", "Chosen next to instability:", ""] + [f"- {f}" for f in flags]
+    lines += where_runs_ran(summary)
     lines += ["", "Accuracy is held-out greedy pass@1. " + AES_LINE, ""]
     if study.get("git_commit"):
         lines += [f"priorl {study.get('priorl_version')}, commit {study['git_commit'][:12]}"

@@ -34,9 +34,11 @@ from priorl.study.record import (
     _now,
     _write_study,
     check_inputs,
+    check_machine,
     check_run_config,
     load_study,
     provenance,
+    study_machine,
 )
 
 
@@ -91,6 +93,7 @@ def run_study(
     on_phase=None,
     seed: int = 0,
     allow_inactive: bool = False,
+    on_note=None,
 ) -> dict:
     """Run ``plan`` and write its summary, report and plots into ``plan.out``; return the summary.
 
@@ -99,7 +102,10 @@ def run_study(
     the others start; a resume that changes an input every run depends on is refused, naming it. ``jobs > 1``
     runs that many at once in worker processes. Callbacks: ``on_run(run, record)`` as each run ends,
     ``on_step(run_key, step, metrics)`` (``jobs == 1``), ``on_tick()`` (``jobs > 1``), ``on_phase(name, runs)``
-    as each phase starts. SIGINT / SIGTERM checkpoint every run in flight and raise :class:`StudyInterrupted`;
+    as each phase starts, ``on_note(text)`` for what a resume should say (another machine than earlier sessions').
+    Each session records its machine in study.json (:func:`~priorl.study.record.study_machine`); a resume whose
+    torch version or resolved precision differs from an earlier session's is refused. SIGINT / SIGTERM checkpoint
+    every run in flight and raise :class:`StudyInterrupted`;
     no summary is written. ``seed`` seeds the bootstrap.
 
     A plan in which a preset's part cannot act within the budget (``plan.inactive``: replay whose warm-up outlasts
@@ -128,6 +134,8 @@ def run_study(
                 raise ValueError(f"--resume {out}: no study there (no {STUDY}); start it without --resume")
             study = {"inputs": inputs, "created": None, "sessions": []}
         check_inputs(out, study, inputs)
+        machine = study_machine(plan.base)
+        notes = check_machine(out, study, machine)
         for run in plan.tuning:
             check_run_config(out, run.config)
         study["inputs"] = inputs  # presets, grid and seeds may have grown
@@ -145,11 +153,15 @@ def run_study(
                 f": continue it with --resume {out}, pass --overwrite to replace its runs, or choose another --out"
             )
         study = {"inputs": inputs, "created": _now(), "sessions": []}
+        machine, notes = study_machine(plan.base), []
+    for note in notes:
+        if on_note is not None:
+            on_note(note)
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in STUDY_FILES:
             (out / name).unlink(missing_ok=True)
-    session = {"started": _now(), "resume": resume, "jobs": jobs, **provenance()}
+    session = {"started": _now(), "resume": resume, "jobs": jobs, **provenance(), "machine": machine, "notes": notes}
     study["sessions"].append(session)
     study["status"] = "running"
     (out / "summary.json").unlink(missing_ok=True)  # rewritten when every run is done; never stale beside a stop
@@ -186,7 +198,9 @@ def run_study(
     summary["runs"] = {
         p: [{"seed": r.seed, "phase": "eval", "cell": cell_name(r.cell), "dir": str(r.dir),
              "status": eval_records[r.key]["status"], "wall_seconds": eval_records[r.key].get("wall_seconds"),
-             "run_id": (_read_json(r.dir / "run.json") or {}).get("run_id"), "config": r.config.model_dump(mode="json")}
+             "run_id": (_read_json(r.dir / "run.json") or {}).get("run_id"), "config": r.config.model_dump(mode="json"),
+             "machine": (_read_json(r.dir / "summary.json") or {}).get("machine"),
+             **committed_curves(eval_records[r.key])}
             for r in eval_runs if r.preset == p]
         for p in plan.presets
     }  # fmt: skip
@@ -203,6 +217,18 @@ def run_study(
     study.update(status="finished", runs=listed)
     _write_study(out, study)
     return summary
+
+
+def committed_curves(record: dict) -> dict:
+    """What a run's evaluation curve and costs need, kept in summary.json so the study's statistics recompute from
+    it alone (benchmarks/cross_study_ratio.py, cost_table.py), after the run directories are gone: each evaluation's
+    completions and accuracy, and each step's completions, trained tokens and training seconds."""
+    return {
+        "evals": [{"rollouts_generated": e["rollouts_generated"], "accuracy": e["accuracy"]}
+                  for e in record.get("evals") or []],
+        "metrics": [{"rollouts_generated": m["rollouts_generated"], "tokens_trained": m.get("tokens_trained", 0),
+                     "time/step": m.get("time/step", 0.0)} for m in record.get("metrics") or []],
+    }  # fmt: skip
 
 
 def _listed(run: Run, rec: dict) -> dict:
