@@ -3,10 +3,12 @@
 Two standalone components that any GRPO loop can use, both speaking one small protocol
 (``sample``, ``observe``, ``state_dict``, ``load_state_dict``, ``metrics``):
 
-- :class:`PrioritizedSampler` picks *which problems* to roll out, by the reward variance
-  p(1-p) of their last groups, with heap-based selection and retesting (Fatemi, 2026).
-- :class:`RolloutReplayBuffer` reuses *individual past rollouts* with large |advantage| for at
-  most ``tau_max`` steps next to every fresh batch (Yoo et al., 2026).
+- :class:`RolloutReplayBuffer` reuses *individual past rollouts* with large |advantage| for at most ``tau_max``
+  steps next to every fresh batch (Yoo et al., 2026). With uniform problems this is priorl's default (the
+  ``adv-replay`` preset): the one method that needed fewer completions than a tuned GRPO in priorl's studies.
+- :class:`PrioritizedSampler` (the paper's heap form) and :class:`PassSampler` pick *which problems* to roll
+  out by their success statistics, p(1-p) (Fatemi, 2026); tuned, neither has beaten uniform GRPO so far
+  (benchmarks/RESULTS.md). :class:`UniformSampler` is the baseline.
 
 ``import priorl`` stays light: numpy only. Heavy extras (torch models, TRL, verl, matplotlib)
 are imported where they are used.

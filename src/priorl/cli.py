@@ -24,9 +24,9 @@ app = typer.Typer(
         "|advantage| (the adv-replay preset: Yoo et al., 2026), the one method that needed fewer completions than "
         "tuned GRPO in priorl's studies. Problem-level prioritized sampling by p(1-p) (Fatemi, 2026) is there as "
         "presets (prioritized, prioritized-pass) and has not beaten tuned GRPO so far (benchmarks/RESULTS.md).\n\n"
-        "  priorl train -c configs/study.yaml            # one run (its parts: adv-replay)\n"
-        "  priorl compare -c configs/study.yaml --presets grpo,adv-replay --seeds 0-2   # side by side\n"
-        "  priorl eval --model runs/study                # held-out accuracy of a run's last checkpoint"
+        "  priorl train -c configs/study.yaml        # one run (adv-replay)\n"
+        "  priorl compare --presets grpo,adv-replay  # side by side, equal budget\n"
+        "  priorl eval --model runs/study            # a run's held-out accuracy"
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -406,6 +406,10 @@ def train(
     ] = False,
 ) -> None:
     """Train a policy with GRPO and the chosen parts; prints held-out accuracy before and after.
+
+    The default parts are the adv-replay preset: problems drawn uniformly, and each step a replayed share (half the
+    fresh count) of rollouts at most replay.tau_max steps old, drawn by |advantage|. --preset grpo is plain GRPO;
+    priorl compare --help lists every preset. bf16 compute over float32 weights: --set model.precision=bf16-mixed.
 
     Examples:
 
@@ -954,6 +958,7 @@ def compare(
             criterion=criterion or recorded.get("criterion", DEFAULT_CRITERION),
         )  # fmt: skip
         primary = primary or recorded.get("primary")
+        allow_inactive = allow_inactive or bool(recorded.get("allow_inactive"))
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
     console = Console()

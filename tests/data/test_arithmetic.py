@@ -111,3 +111,16 @@ def test_bad_arguments():
         arithmetic_problems("train", levels=(9,))
     with pytest.raises(ValueError, match="weights"):
         next(stream_arithmetic(0, weights=(1, 2)))
+
+
+def test_arithmetic_n_option_keeps_the_first_n_with_every_level():
+    from priorl.data import DatasetError, load_problems
+    from priorl.data.prepare import builtin_test_set
+
+    full = load_problems("builtin:arithmetic-instruct")
+    few = load_problems("builtin:arithmetic-instruct:n=160")
+    assert [p.prompt for p in few] == [p.prompt for p in full[:160]] and [p.id for p in few] == list(range(160))
+    assert {p.level for p in few} == {1, 2, 3, 4, 5} and sum(p.level == 5 for p in few) == 32
+    assert builtin_test_set("builtin:arithmetic-instruct:n=160") == "builtin:arithmetic-instruct-test"
+    with pytest.raises(DatasetError, match="takes one option, n=N"):
+        load_problems("builtin:arithmetic:size=3")

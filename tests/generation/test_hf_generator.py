@@ -192,3 +192,41 @@ def test_shared_prompt_prefill_samples_what_the_full_prefill_samples(model, tok)
         assert x == pytest.approx(y, abs=1e-4)
     mean, worst = logprob_gap(model, b, 0.7, gen.pad_id)
     assert mean < 1e-5 and worst < 1e-4
+
+
+def test_inverse_cdf_sampling_draws_from_the_softmax():
+    from priorl.generation.hf import inverse_cdf_sample
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[2.0, 0.0, -1.0, float("-inf"), 1.0]])
+    probs = torch.softmax(logits, -1)[0]
+    n = 40_000
+    draws = inverse_cdf_sample(logits.expand(n, -1).contiguous())[:, 0]
+    freq = torch.bincount(draws, minlength=5).double() / n
+    assert freq[3] == 0.0  # a token of probability 0 is never drawn
+    se = (probs.double() * (1 - probs.double()) / n).sqrt()
+    assert ((freq - probs.double()).abs() <= 5 * se + 1e-12).all(), (freq, probs)
+    torch.manual_seed(1)
+    a = inverse_cdf_sample(logits.expand(64, -1).contiguous())
+    torch.manual_seed(1)
+    assert torch.equal(a, inverse_cdf_sample(logits.expand(64, -1).contiguous()))  # seeded: the same tokens
+
+
+def test_generation_samples_with_the_temperature_and_records_its_logprobs(model, tok):
+    # Sampling at T = 0.5 concentrates on the greedy token more than at T = 2; the recorded log-probs are those of
+    # softmax(logits / T), checked against the training forward.
+    from priorl.grpo.loss import sequence_logprobs
+
+    firsts = {}
+    for temperature in (0.5, 2.0):
+        gen = HFGenerator(model, tok, temperature=temperature, max_new_tokens=4)
+        torch.manual_seed(0)
+        out = gen.generate(PROMPTS[:1], 200)
+        firsts[temperature] = len({tuple(c[:1]) for c in out.completion_ids})
+        model.train()
+        with torch.no_grad():
+            lp, mask = sequence_logprobs(model, out.prompt_ids[:20], out.completion_ids[:20], temperature, gen.pad_id)
+        for i in range(20):
+            n = len(out.completion_ids[i])
+            assert torch.allclose(lp[i, :n], torch.as_tensor(out.logprobs[i]), atol=1e-4)
+    assert firsts[0.5] < firsts[2.0]

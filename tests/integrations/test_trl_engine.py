@@ -67,6 +67,19 @@ def test_trl_run_logs_like_a_priorl_run(tmp_path, replay):
         train_with_trl(cfg)
 
 
+def test_trl_engine_under_bf16_mixed_keeps_float32_weights_and_records_it(tmp_path):
+    from priorl.precision import fast_bf16
+
+    if not fast_bf16(__import__("torch").device("cpu"))[0]:
+        pytest.skip("this CPU has no fast bfloat16: bf16-mixed falls back to fp32 here")
+    cfg = load_config("configs/study.yaml", overrides=[*TINY, "model.precision=bf16-mixed", "train.max_rollouts=64",
+                                                       f"out_dir={tmp_path / 'r'}"], preset="grpo")  # fmt: skip
+    summary = train_with_trl(cfg)
+    assert summary["status"] == "finished" and summary["precision"] == "bf16-mixed"
+    assert summary["machine"]["precision"] == "bf16-mixed"
+    assert [m["rollouts_generated"] for m in read(tmp_path / "r/metrics.jsonl")] == [32, 64]
+
+
 def test_stop_ends_after_a_generation_without_a_summary(tmp_path):
     cfg = load_config("configs/study.yaml", overrides=[*TINY, f"out_dir={tmp_path / 'r'}"], preset="grpo")
     with pytest.raises(EngineStopped, match="generation 2"):

@@ -179,3 +179,18 @@ def test_eval_memory_is_bounded(model, tok):
             peaks[steps] = tracker.peak_bytes
     one = 2 * vocab * 4  # one [batch, vocab] float32 tensor
     assert peaks[16] <= peaks[4] + one and peaks[16] <= 6 * one, (peaks, one)
+
+
+def test_bf16_mixed_on_the_real_model_starts_every_ratio_at_one(tmp_path):
+    from priorl.precision import fast_bf16
+
+    if not fast_bf16(torch.device("cpu"))[0]:
+        pytest.skip("this CPU has no fast bfloat16: bf16-mixed falls back to fp32 here")
+    cfg = run_config(tmp_path, "bf16", **{"model.precision": "bf16-mixed", "train.updates_per_step": 2})
+    trainer = Trainer(cfg)
+    trainer.train()
+    trainer.close()
+    metrics = [json.loads(line) for line in (tmp_path / "bf16" / "metrics.jsonl").read_text().splitlines()]
+    # old log-probs recomputed in the update's own micro-batches: no token starts outside the clip range
+    assert all(m["behavior_logprob_gap"] == 0.0 and m["behavior_clip_fraction"] == 0.0 for m in metrics)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())

@@ -37,6 +37,7 @@ def test_compare_writes_summary_report_and_plots(tmp_path):
         "--jobs", "2",
         "--out", str(out), "-c", "configs/demo.yaml", "--set", "train.batch_size=4", "--set", "generation.group_size=4",
         "--set", "eval.max_problems=20", "--set", "eval.samples=0", "--set", "replay.warmup_steps=1",
+        "--allow-inactive",  # 4 steps of 4 problems: the heap sampler sees only first visits (not what this tests)
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -155,14 +156,22 @@ def test_a_clones_study_configs_are_the_shipped_ones():
         assert (root / "configs" / f"{name}.yaml").resolve() == config_path(name).resolve()
 
 
-def test_compare_echoes_a_runs_warnings_once(tmp_path):
-    # replay that starts after the run's last step: each adv-replay run warns; the study says it once
-    proc = cli(
+def test_replay_that_cannot_act_is_refused_before_any_run_and_said_once_when_allowed(tmp_path):
+    # replay that starts after the run's last step (2 steps, warm-up 5): the plan names it and compare refuses it
+    args = (
         "compare", "--presets", "grpo,adv-replay", "--seeds", "0,1", "--budget", "32", "--eval-points", "1",
         "--out", str(tmp_path / "cmp"), "-c", "configs/demo.yaml", "--set", "train.batch_size=4",
         "--set", "generation.group_size=4", "--set", "eval.max_problems=8", "--set", "eval.samples=0",
         "--set", "replay.warmup_steps=5",
     )  # fmt: skip
+    refused = cli(*args)
+    text = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and "replay.warmup_steps is 5" in text and "--allow-inactive" in text
+    assert "a budget above 80 completions" in text  # 5 steps of 16
+    assert not (tmp_path / "cmp" / "study.json").exists()  # before the first run
+    proc = cli(*args, "--allow-inactive")
     assert proc.returncode == 0, proc.stderr
-    said = [line for line in proc.stderr.splitlines() if line.startswith("warning (adv-replay")]
-    assert len(said) == 1 and "replay.warmup_steps is 5" in said[0], proc.stderr
+    assert " ".join(proc.stdout.split()).count("will not act (adv-replay): replay.warmup_steps is 5") == 1
+    assert "warning (adv-replay" not in proc.stderr  # said in the plan, not again for each run
+    report = (tmp_path / "cmp" / "report.md").read_text()
+    assert "could not act within the budget" in report and "replay.warmup_steps is 5" in report

@@ -19,6 +19,7 @@ COMMON = [
     "--eval-points", "2", "--set", "train.batch_size=4", "--set", "generation.group_size=4",
     "--set", "generation.max_new_tokens=6", "--set", "eval.max_problems=8", "--set", "eval.samples=0",
     "--set", "replay.warmup_steps=1", "--set", "checkpoint.every=0", "--set", "checkpoint.every_minutes=null",
+    "--allow-inactive",  # 10 steps of 4 problems: the heap sampler sees first visits only (not what this tests)
 ]  # fmt: skip
 RUNS = ("eval/grpo/default/seed_0", "eval/prioritized_adv-replay/default/seed_0")
 

@@ -54,8 +54,9 @@ def test_the_plan_counts_its_runs_before_anything_runs(base, tmp_path):
 def test_tuning_and_evaluation_seeds_are_disjoint(base, tmp_path):
     with pytest.raises(ValueError, match=r"seeds \[1\] are both tuning and evaluation seeds"):
         make_plan(base, presets=["grpo"], seeds=[0, 1], tune_seeds=[1, 2], budget=100, out=tmp_path)
-    with pytest.raises(ValueError, match="--grid needs --tune-seeds"):
-        make_plan(base, presets=["grpo"], seeds=[0], budget=100, out=tmp_path, grid={"train.lr": [1e-5]})
+    # a grid without tuning seeds tunes on three seeds after the evaluation seeds (disjoint by construction)
+    plan = make_plan(base, presets=["grpo"], seeds=[0, 200], budget=100, out=tmp_path, grid={"train.lr": [1e-5]})
+    assert plan.tune_seeds == [201, 202, 203]
     with pytest.raises(ValueError, match="baseline 'grpo'"):
         make_plan(base, presets=["adv-replay"], seeds=[0], budget=100, out=tmp_path)
 

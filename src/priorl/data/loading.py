@@ -27,7 +27,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,9 +151,15 @@ def _read_builtin(spec: str) -> LoadResult:
     if base not in BUILTIN_SPECS:
         raise DatasetError(f"unknown builtin dataset {spec!r}; known: {', '.join(BUILTIN_SPECS)}")
     if base.startswith("builtin:arithmetic"):
-        if options:
-            raise DatasetError(f"{spec}: {base} takes no options")
         problems = arithmetic_problems(_split_of(base), style="instruct" if "-instruct" in base else "expression")
+        if options:  # n=N: the first N problems (levels interleave, so every level keeps its share)
+            key, sep, value = options.partition("=")
+            if key != "n" or not sep or not value.isdigit() or not 1 <= int(value) <= len(problems):
+                raise DatasetError(
+                    f"{spec}: {base} takes one option, n=N (the first N of its {len(problems)} problems, levels "
+                    f"interleaved), got {options!r}"
+                )
+            problems = [replace(p, id=i) for i, p in enumerate(problems[: int(value)])]
     else:
         try:
             problems = rules_problems(_split_of(base), **parse_options(options))

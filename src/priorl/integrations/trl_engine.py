@@ -186,6 +186,7 @@ def train_with_trl(
     generator = HFGenerator(
         model, tok, max_new_tokens=c.eval.max_new_tokens or g.max_new_tokens,
         batch_size=c.eval.sequences_per_call or g.sequences_per_call, encode=encode,
+        autocast=policy.precision.autocast,  # evaluation under the run's precision, as in priorl's trainer
     )  # fmt: skip
     open_run_dir(run_dir, dump_config(c), clear=bool(to_clear))
     metrics_log, eval_log = JsonlWriter(run_dir / "metrics.jsonl"), JsonlWriter(run_dir / "eval.jsonl")

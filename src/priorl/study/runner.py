@@ -126,6 +126,7 @@ def run_study(
         raise ValueError(inactive_message(plan))
     out = plan.out
     inputs = study_inputs(plan, list(targets), target_kind, primary)
+    inputs["allow_inactive"] = allow_inactive  # a resume keeps it (the CLI reads it back)
     if resume:
         study = load_study(out)
         if study is None:
