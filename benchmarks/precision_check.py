@@ -7,8 +7,9 @@ whose ratio starts outside [1 - eps_low, 1 + eps_high] before any update) and th
 
 - ``fp32``: float32 throughout (the reference: gap ~1e-6).
 - ``bf16-head-bf16``: bf16-mixed with the output head left to autocast (bf16 logits): what the trap was.
-- ``bf16-mixed``: bf16-mixed as shipped (output head, log-softmax and loss in float32).
-- ``bf16-recompute``: bf16-mixed plus ``train.old_logprobs: recompute`` (a no-grad training forward).
+- ``bf16-mixed``: bf16-mixed as shipped (output head, log-softmax and loss in float32; generation's log-probs).
+- ``bf16-recompute``: bf16-mixed plus ``train.old_logprobs: recompute`` (a no-grad training forward in the
+  update's own micro-batches).
 
     python benchmarks/precision_check.py --steps 3 > benchmarks/realmodel-throughput/precision_check.json
 """

@@ -299,7 +299,7 @@ def bench_throughput(
     if precision is not None:
         names = [p.strip() for p in precision.split(",") if p.strip()]
         bad = [p for p in names if p.partition(":")[0] not in ("fp32", "bf16-mixed")
-               or p.partition(":")[2] not in ("", "auto", "behavior", "recompute")]  # fmt: skip
+               or p.partition(":")[2] not in ("", "behavior", "recompute")]  # fmt: skip
         if not names or bad:
             _fail(
                 f"--precision {precision!r}: expected a comma-separated list of fp32, bf16-mixed, each optionally "

@@ -166,11 +166,13 @@ class TrainConfig(_Section):
     advantage_scale: Literal["group", "none"] = "group"
     kl_beta: float = Field(0.0, ge=0)
     drop_zero_variance: bool = False  # drop the fresh rollouts of groups whose rewards are all equal
-    # The old log-probs of the clipped ratio for fresh rollouts: "behavior" (recorded during generation),
-    # "recompute" (a no-grad training forward before the update, as verl does: under bf16-mixed generation's
-    # token-at-a-time rounding and the full forward's differ, and ~0.5% of tokens would start clipped), or "auto":
-    # recompute under bf16-mixed, behavior in fp32 (where the two agree to ~1e-6). Replay stores the value used.
-    old_logprobs: Literal["auto", "behavior", "recompute"] = "auto"
+    # The old log-probs of the clipped ratio for fresh rollouts: "behavior" (recorded during generation) or
+    # "recompute" (a no-grad training forward in the update's own micro-batches before its first optimizer step, as
+    # verl does). In fp32 the two agree to ~1e-6; under bf16-mixed generation's token-at-a-time rounding differs
+    # from the full forward's (SmolLM2: 0.010 nats a token, 0.3% of tokens start outside the clip range), and
+    # recompute makes every first ratio exactly 1 for ~40% more update time (RESULTS.md round 10). Replay stores
+    # the value used.
+    old_logprobs: Literal["behavior", "recompute"] = "behavior"
     max_nonfinite_steps: int = Field(3, ge=1)  # steps in a row with a non-finite loss before the run stops
     # Who runs the loop: priorl's trainer, or TRL's GRPOTrainer on the same config (priorl.integrations.trl_engine:
     # what maps onto TRL and what it refuses; needs the trl extra; no checkpoints, a stopped run starts over).

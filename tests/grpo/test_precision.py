@@ -53,9 +53,10 @@ def test_pure_bf16_training_warns_that_small_updates_are_lost(tmp_path):
 
 @pytest.mark.skipif(not CPU_BF16, reason="this CPU has no fast bfloat16: bf16-mixed falls back to fp32 here")
 def test_bf16_mixed_trains_with_float32_master_weights_and_exact_first_ratios(tmp_path):
-    cfg = tiny_config(tmp_path, "adv-replay", **{"model.precision": "bf16-mixed", "train.updates_per_step": 2})
+    cfg = tiny_config(tmp_path, "adv-replay", **{"model.precision": "bf16-mixed", "train.updates_per_step": 2,
+                                                 "train.old_logprobs": "recompute"})  # fmt: skip
     trainer = Trainer(cfg)
-    assert trainer.precision.mixed and trainer.recompute_old_logprobs  # old_logprobs auto: recomputed
+    assert trainer.precision.mixed and trainer.recompute_old_logprobs
     trainer.train()
     trainer.close()
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
@@ -80,9 +81,9 @@ def test_bf16_mixed_generation_runs_under_autocast_and_its_logprobs_are_kept_wit
         logprobs[precision] = build_generator(cfg, policy).generate(["12+7="], 4).logprobs
     first = [(a[0], b[0]) for a, b in zip(logprobs["fp32"], logprobs["bf16-mixed"], strict=True)]
     assert any(a != b for a, b in first) and all(abs(a - b) < 0.1 for a, b in first)  # bf16 compute, close
-    cfg = tiny_config(tmp_path, "grpo", **{"model.precision": "bf16-mixed", "train.old_logprobs": "behavior"})
+    cfg = tiny_config(tmp_path, "grpo", **{"model.precision": "bf16-mixed"})
     trainer = Trainer(cfg)
-    assert not trainer.recompute_old_logprobs
+    assert not trainer.recompute_old_logprobs  # the default: generation's log-probs
     trainer.train()
     trainer.close()
     metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")

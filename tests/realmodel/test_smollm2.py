@@ -186,7 +186,8 @@ def test_bf16_mixed_on_the_real_model_starts_every_ratio_at_one(tmp_path):
 
     if not fast_bf16(torch.device("cpu"))[0]:
         pytest.skip("this CPU has no fast bfloat16: bf16-mixed falls back to fp32 here")
-    cfg = run_config(tmp_path, "bf16", **{"model.precision": "bf16-mixed", "train.updates_per_step": 2})
+    cfg = run_config(tmp_path, "bf16", **{"model.precision": "bf16-mixed", "train.updates_per_step": 2,
+                                          "train.old_logprobs": "recompute"})  # fmt: skip
     trainer = Trainer(cfg)
     trainer.train()
     trainer.close()

@@ -42,7 +42,7 @@ def _defaults(model: str, data: str | None, chat_template: str | None) -> tuple[
 
 def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new_tokens, temperature, lr, steps,
                   warmup, seed, out_dir, precision="fp32", eval_problems=0, eval_batch=150,
-                  updates_per_step=1, old_logprobs="auto") -> dict:  # fmt: skip
+                  updates_per_step=1, old_logprobs="behavior") -> dict:  # fmt: skip
     from priorl.config import load_config
     from priorl.grpo.trainer import Trainer
     from priorl.presets import preset_overrides
@@ -307,7 +307,7 @@ def run_precision_bench(
     """priorl's trainer at each of ``precisions`` (``fp32``, ``bf16-mixed``) on the same setup, in one run:
     median seconds per phase of a step (generate, score, update, other), one evaluation of ``eval_problems``
     held-out problems, and each precision's speed-up over the first. Old log-probs follow ``train.old_logprobs``'s
-    default (recomputed under bf16-mixed, so its update includes that forward)."""
+    default (``behavior``) unless a name carries ``:recompute`` (then its update includes that forward)."""
     from priorl.bench.common import progress_bar
 
     data, chat_template = _defaults(model, data, chat_template)
@@ -328,7 +328,7 @@ def run_precision_bench(
             precision, _, old = name.partition(":")  # e.g. bf16-mixed:behavior sets train.old_logprobs
             run = _priorl_steps(**setup, seed=seed, out_dir=Path(tmp) / name.replace(":", "-"), precision=precision,
                                 eval_problems=eval_problems, eval_batch=eval_batch,
-                                updates_per_step=updates_per_step, old_logprobs=old or "auto")  # fmt: skip
+                                updates_per_step=updates_per_step, old_logprobs=old or "behavior")  # fmt: skip
             median = statistics.median(run["times"])
             results["engines"][name] = {
                 "resolved": run["precision"] + (f":{old}" if old else ""),

@@ -28,9 +28,9 @@ How it differs from textbook GRPO (DeepSeekMath):
 - No KL to a reference by default (beta 0); when beta > 0, the k3 estimator against a frozen copy.
 - ``model.precision: bf16-mixed`` keeps float32 master weights and AdamW state and runs generation, each
   micro-batch's forward (so its backward) and evaluation under bf16 autocast, one context per call; the output
-  head, log-softmax and loss stay float32 (:mod:`priorl.precision`). There fresh rollouts' old log-probs come
-  from a no-grad training forward (``train.old_logprobs: auto``, verl's choice), not from generation, whose
-  token-at-a-time bf16 rounding differs from the full forward's.
+  head, log-softmax and loss stay float32 (:mod:`priorl.precision`). ``train.old_logprobs: recompute`` takes
+  fresh rollouts' old log-probs from a no-grad training forward in the update's own micro-batches (verl's
+  choice) instead of generation's, whose token-at-a-time bf16 rounding differs from the full forward's.
 - Dynamic sampling (DAPO, ``dynamic_sampling.enabled``) generates more groups until the batch holds B
   informative ones, and every extra completion counts in ``rollouts_generated``: comparisons are at equal generation.
 """
@@ -132,10 +132,8 @@ class Trainer:
         policy = build_policy(c)  # the same builders as priorl eval's (priorl.grpo.stack)
         self.tokenizer, self.formatter, self.model = policy.tokenizer, policy.formatter, policy.model
         self.precision = policy.precision  # resolved for the device: fp32 or bf16-mixed (priorl.precision)
-        # train.old_logprobs auto: recomputed by a training forward under bf16-mixed, generation's in fp32.
-        self.recompute_old_logprobs = c.train.old_logprobs == "recompute" or (
-            c.train.old_logprobs == "auto" and self.precision.mixed
-        )
+        # train.old_logprobs: generation's recorded log-probs, or recomputed by a training forward before the update.
+        self.recompute_old_logprobs = c.train.old_logprobs == "recompute"
         self._startup_notes = list(policy.notes)  # told once when training starts (a precision fallback, dtype)
         encode = self.formatter.encode
         self.problems, self.skipped_overlong = fit_context(self.problems, self.tokenizer, self.model, c, encode)
@@ -532,9 +530,9 @@ class Trainer:
     @torch.no_grad()
     def _recompute_old_logprobs(self, minibatches: list[tuple[list[Rollout], list[bool]]]) -> None:
         """Old log-probs from a no-grad training forward at the current weights (verl's), for every fresh rollout
-        the update forwards, replacing those generation recorded: ``train.old_logprobs`` recompute, or auto under
-        bf16-mixed, where generation's token-at-a-time rounding and the full forward's differ (~0.5% of tokens
-        would start outside the clip range). Each micro-batch is the update's own (:meth:`_micro_batches`), so
+        the update forwards, replacing those generation recorded (``train.old_logprobs: recompute``). Under
+        bf16-mixed generation's token-at-a-time rounding and the full forward's differ (~0.3% of tokens start
+        outside the clip range otherwise). Each micro-batch is the update's own (:meth:`_micro_batches`), so
         before the first optimizer step the ratio is exactly 1. Replayed rows keep their stored values; the replay
         buffer holds these same ``Rollout`` objects, so it stores the recomputed log-probs."""
         c = self.config
