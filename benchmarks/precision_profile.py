@@ -49,7 +49,8 @@ def main() -> None:
     trainer.close_logs()
     trainer.close()
     print(
-        f"precision {trainer.precision.name}, old log-probs {'recomputed' if trainer.recompute_old_logprobs else 'behavior'}"
+        f"precision {trainer.precision.name}, old log-probs "
+        f"{'recomputed' if trainer.recompute_old_logprobs else 'behavior'}"
     )
     print(f"step {m['time/step']:.2f} s: generate {m['time/generate']:.2f} s, update {m['time/update']:.2f} s, "
           f"{m['tokens_forwarded']} tokens forwarded, {m['n_fresh']} rollouts")  # fmt: skip
