@@ -57,6 +57,18 @@ def test_tuned_study_then_resume_with_a_new_grid_value_and_seed(tmp_path):
     before = stamps(out / "tune")
     assert len(before) == 4
 
+    # A finished run needs only its logs: with every checkpoint gone (a study committed without them, read on
+    # another machine), a resume reuses all of them.
+    import shutil
+
+    for ckpt in list(out.rglob("checkpoints")):
+        shutil.rmtree(ckpt)
+    summary_before = json.loads((out / "summary.json").read_text())
+    assert all(r["evals"] and r["metrics"] for rs in summary_before["runs"].values() for r in rs)  # curves kept
+    same = compare("--resume", str(out))
+    assert same.returncode == 0, same.stderr
+    assert stamps(out / "tune") == before and "reused" in same.stdout
+
     # Add a grid value and an evaluation seed: only the new runs train.
     again = compare("--resume", str(out), "--grid", "train.lr=1e-5,1e-4,1e-3", "--seeds", "0,1")
     assert again.returncode == 0, again.stderr
@@ -67,7 +79,8 @@ def test_tuned_study_then_resume_with_a_new_grid_value_and_seed(tmp_path):
     assert summary["study"]["seeds"] == [0, 1] and len(summary["presets"]["grpo"]["sensitivity"]) == 3
     assert all(e["seeds_ok"] == 2 for e in summary["presets"].values())
     study = json.loads((out / "study.json").read_text())
-    assert study["status"] == "finished" and len(study["sessions"]) == 2
+    assert study["status"] == "finished" and len(study["sessions"]) == 3
+    assert all(session["machine"]["torch"] for session in study["sessions"])
 
     # Changing what every run depends on is refused, naming it.
     refused = compare("--resume", str(out), "--budget", "128")

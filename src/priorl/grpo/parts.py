@@ -40,7 +40,7 @@ def build_replay(config: RunConfig):
     return None
 
 
-def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
+def idle_parts(config: RunConfig, steps: int, num_problems: int, *, parts_only: bool = False) -> list[str]:
     """Why a part the config turns on cannot act within a run of ``steps`` training steps on ``num_problems``
     problems, one sentence each (empty when every part can act). The trainer warns with these at the start.
 
@@ -49,7 +49,7 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
     candidates within the run are all unseen (no revisits: it selects as uniform does); a heap sampler whose
     batches are all first visits (it takes never-sampled problems first, so its priorities never choose) or
     whose whole-batch retest (``retest_every``) comes after the run's last sampler call; a learning-rate warm-up
-    as long as the run.
+    as long as the run (left out with ``parts_only``: it is not a part, and applies to every preset alike).
     """
     out: list[str] = []
     if steps <= 0:
@@ -100,7 +100,7 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int) -> list[str]:
                 f"sampler.retest_every is {s.retest_every}, more than the {calls} sampler call"
                 f"{'s' if calls != 1 else ''} of {run}: no whole-batch retest happens"
             )
-    if t.lr_warmup_steps > steps:
+    if t.lr_warmup_steps > steps and not parts_only:
         out.append(
             f"train.lr_warmup_steps is {t.lr_warmup_steps}, longer than {run}: the learning rate never reaches "
             f"train.lr ({t.lr:g}; at most {t.lr * steps / t.lr_warmup_steps:.3g})"

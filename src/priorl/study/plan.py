@@ -444,7 +444,12 @@ def _check_parts(plan: Plan) -> None:
             key = json.dumps(cfg.data.model_dump(mode="json"), sort_keys=True) + cfg.eval.split
             if key not in sizes:
                 sizes[key] = len(run_problems(cfg).train)
-            per_cell.append((cell, idle_parts(cfg, steps, sizes[key])))
+            per_cell.append((cell, idle_parts(cfg, steps, sizes[key], parts_only=True)))
+            if cfg.train.lr_warmup_steps > steps and not any("lr_warmup_steps" in n for n in plan.notes):
+                plan.notes.append(
+                    f"train.lr_warmup_steps is {cfg.train.lr_warmup_steps}, longer than a run's {steps} steps: the "
+                    "learning rate never reaches train.lr"
+                )
         if all(why == per_cell[0][1] for _, why in per_cell):  # the same in every cell: said once
             found = list(per_cell[0][1])
         else:
