@@ -89,8 +89,8 @@ def test_builtin_specs_take_the_options():
     assert len(load_problems("builtin:rules-test")) == 500 and len(load_problems("builtin:rules")) == 1500
     with pytest.raises(DatasetError, match="builtin:rules:solved=2: rules mix"):
         load_problems("builtin:rules:solved=2")
-    with pytest.raises(DatasetError, match="takes no options"):
-        load_problems("builtin:arithmetic:n=3")
+    with pytest.raises(DatasetError, match="takes one option, n=N"):
+        load_problems("builtin:arithmetic:solved=0.1")  # arithmetic takes only n= (tests/data/test_arithmetic.py)
 
 
 def test_stream_uses_the_tags_rule_at_the_recipe_rate_and_never_shows_a_test_problem():
