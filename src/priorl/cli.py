@@ -61,7 +61,9 @@ def _reflow(doc: str | None) -> str | None:
             out.append(para)
         else:
             out.append(" ".join(line.strip() for line in lines))
-    return "\n\n".join(out)
+    from rich.markup import escape
+
+    return escape("\n\n".join(out))  # "priorl[trl]" is text, not a rich markup tag
 
 
 def _version(value: bool) -> None:
