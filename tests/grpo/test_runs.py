@@ -363,7 +363,7 @@ def test_train_warns_at_start_when_replay_cannot_act_within_the_run(tmp_path):
         "--set", "logging.tensorboard=false", "--out", str(tmp_path / "r"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "warning: replay.warmup_steps is 20 for this run's 2 steps: replay never replays" in proc.stderr
+    assert "warning: replay.warmup_steps is 20 for this run's 2 steps: nothing is ever replayed" in proc.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert any("replay.warmup_steps is 20" in w for w in summary["warnings"])  # what compare's runs keep
 
@@ -374,7 +374,7 @@ def test_the_trainer_warns_about_each_idle_part_once(tmp_path):
     def idle(preset="adv-replay", steps=5, problems=1000, **extra):
         return idle_parts(load_config(None, [f"{k}={v}" for k, v in extra.items()], preset=preset), steps, problems)
 
-    assert idle(steps=5) and "never replays" in idle(steps=5)[0]
+    assert idle(steps=5) and "nothing is ever replayed" in idle(steps=5)[0]
     assert "only at the last step (20)" in idle(steps=20)[0] and idle(steps=21) == []
     assert "nothing is ever replayed" in idle(**{"replay.tau_max": 0}, steps=100)[0]
     assert "replay_ratio is 0" in idle(**{"replay.replay_ratio": 0}, steps=100)[0]
