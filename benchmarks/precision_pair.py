@@ -8,6 +8,7 @@ pass@1 on the first 300 test problems at the end. The check: the paired differen
 
     python benchmarks/precision_pair.py run --seeds 0-4 --out runs/precision-pair --jobs 2   # the runs (resumable)
     python benchmarks/precision_pair.py report runs/precision-pair > benchmarks/realmodel-precision/pair.json
+    # the runs (logs only) are committed in benchmarks/realmodel-precision/pair-runs/: report reads them too
 
 ``run`` skips a run whose summary.json says finished, so it continues where a stop left it. Each run is
 ``priorl train`` in its own process with ``cores / jobs`` torch threads.
