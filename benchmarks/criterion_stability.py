@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from priorl.study import load_study, make_plan, stats
-from priorl.study.plan import _fmt
+from priorl.study.plan import _fmt, cell_name
 from priorl.study.pool import _read_run
 from priorl.study.runner import choose
 
@@ -55,10 +55,14 @@ def test_completions(pattern: str, presets: list[str], values: list, key: str, t
     x = stats.grid(budget, points)
     out = {}
     for value in values:
+        # a per-value study (PATTERN with {lr}), or the tuned study itself (its evaluation runs at the chosen cell)
         root = Path(pattern.replace("{lr}", _fmt(value)))
+        cell = "*" if "{lr}" in pattern else cell_name({key: value})
+        if not root.is_dir():
+            continue
         for preset in presets:
             runs = []
-            for d in sorted((root / "eval" / preset.replace("+", "_")).glob("*/seed_*")):
+            for d in sorted((root / "eval" / preset.replace("+", "_")).glob(f"{cell}/seed_*")):
                 if (d / "summary.json").is_file():
                     runs.append({"seed": int(d.name.removeprefix("seed_")), **_read_run(d)})
             c = stats.curves(x, runs)
@@ -76,23 +80,33 @@ def test_completions(pattern: str, presets: list[str], values: list, key: str, t
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", help="the tuned study with many tuning seeds")
-    ap.add_argument("--test", required=True, help="the per-value test studies, {lr} standing for the value")
+    ap.add_argument(
+        "--test",
+        default=None,
+        help="the per-value test studies, {lr} standing for the value (optional: "
+        "without them only the choices' stability is reported)",
+    )
     ap.add_argument("--key", default="train.lr")
     args = ap.parse_args()
     out = Path(args.study)
     study = load_study(out)
-    summary = json.loads((out / "summary.json").read_text())
     inputs, records = tuning_records(out, study)
     values = inputs["grid"][args.key]
-    target = summary["targets"]["0.9"]["accuracy"]
-    test = test_completions(args.test, inputs["presets"], values, args.key, target, inputs["budget"],
-                            inputs["eval_points"])  # fmt: skip
+    summary_path = out / "summary.json"
+    target = json.loads(summary_path.read_text())["targets"]["0.9"]["accuracy"] if summary_path.is_file() else None
+    test = (
+        test_completions(
+            args.test, inputs["presets"], values, args.key, target, inputs["budget"], inputs["eval_points"]
+        )
+        if args.test
+        else {}
+    )
     seeds = inputs["tune_seeds"]
     result: dict = {"study": str(out), "tune_seeds": seeds, "grid": {args.key: values}, "test_target": target,
                     "test": {f"{p} {args.key}={_fmt(v)}": t for (p, v), t in test.items()}, "criteria": {}}  # fmt: skip
     for criterion in stats.CRITERIA:
         per_size = {}
-        for size in (2, 3, len(seeds)):
+        for size in sorted({2, 3, len(seeds)}):
             choices: dict[str, list] = {p: [] for p in inputs["presets"]}
             for subset in itertools.combinations(seeds, size):
                 plan = make_plan(inputs["base_config"], presets=inputs["presets"], seeds=inputs["seeds"],
