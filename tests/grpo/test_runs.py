@@ -114,6 +114,10 @@ def test_resume_by_three_spellings_and_from_another_directory(tmp_path):
     run = tmp_path / "runs" / "x"
     assert [m["step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3, 4]
     assert len(json.loads((run / "run.json").read_text())["resumed"]) == 3
+    # visits per problem count every step's groups across the resumes (rebuilt from batches.jsonl)
+    visits = json.loads((run / "summary.json").read_text())["visits"]
+    drawn = [i for b in read_jsonl(run / "batches.jsonl") for i in b["problem_ids"]]
+    assert visits["draws"] == len(drawn) and visits["problems"] == 36 and visits["visited"] == len(set(drawn))
 
     done = priorl("train", "--resume", "runs/x", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -27,6 +27,11 @@ def test_percentiles_and_shares_match_a_direct_count(tmp_path):
     again = Coverage(200, levels)
     again.replay_batches(path)
     assert again.metrics() == m and np.array_equal(again.visits(), visits)
+    summary = cov.summary()
+    assert summary["draws"] == len(flat) and summary["problems"] == 200
+    assert summary["per_problem"] == pytest.approx(len(flat) / 200, abs=1e-4)
+    assert summary["visited"] == int((visits > 0).sum()) and summary["max"] == visits.max()
+    assert summary["mean_per_visited"] == pytest.approx(len(flat) / (visits > 0).sum(), abs=1e-4)
 
 
 def test_no_levels_no_shares_and_wrong_length_is_refused():

@@ -99,6 +99,15 @@ def test_the_plan_prints_the_evaluations_that_will_run(tmp_path):
     assert plan.schedule["grpo"] == (16, 5) and "fewer than" not in plan.describe()
 
 
+def test_the_plan_says_how_often_a_run_visits_each_problem(tmp_path):
+    # 16 steps of 4 problems over builtin:arithmetic:n=32 (its validation auto split keeps the training pool).
+    base = {**BASE, "data": {"train": "builtin:arithmetic:n=32"}}
+    plan = make_plan(base, presets=["grpo"], seeds=[0], budget=256, out=tmp_path, eval_points=4)
+    draws, pool = plan.visits["grpo"]
+    assert draws == 64 and pool == 32
+    assert "64 problem draws a run over 32 training problems, 2 visits per problem" in plan.describe()
+
+
 def test_replay_that_cannot_start_within_the_budget_is_named_and_refused(tmp_path):
     from priorl.study import run_study
 

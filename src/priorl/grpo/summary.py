@@ -2,7 +2,7 @@
 
 The summary is read back from the run's own logs (metrics.jsonl, eval.jsonl), so it is the same whether
 the run went through in one go or was stopped and resumed: the held-out table before -> after training
-by level, the budget spent, the time, verifier errors and time-outs (training and evaluation), the
+by level, the budget spent, the visits per training problem, the time, verifier errors and time-outs (training and evaluation), the
 warnings given, and where everything is. ``progress.png`` plots the training reward and the held-out
 accuracy against the completions generated, like ``priorl compare`` does for many runs.
 """
@@ -129,6 +129,7 @@ def build_summary(trainer, *, status: str, error: str | None = None) -> dict:
             else None,
             "nonfinite_skipped": int(trainer.counters.get("nonfinite_skipped", 0)),
         },
+        "visits": trainer.coverage.summary(),  # visits per training problem (priorl.sampling.coverage)
         "verifier": {
             "name": c.verifier.name,
             "training": {

@@ -64,6 +64,21 @@ class Coverage:
                 out[f"share_level_{name}"] = float(n) / self._total
         return out
 
+    def summary(self) -> dict:
+        """Visits per problem over the whole run, for a run's summary: ``draws`` (generated groups),
+        ``problems``, ``per_problem`` (draws / problems: what a sampler had to learn each pass rate from),
+        ``visited`` (problems drawn at least once), ``mean_per_visited``, ``max`` and ``never_visited``."""
+        visited = self.num_problems - self._hist[0]
+        return {
+            "draws": int(self._total),
+            "problems": self.num_problems,
+            "per_problem": round(self._total / self.num_problems, 4) if self.num_problems else 0.0,
+            "visited": int(visited),
+            "mean_per_visited": round(self._total / visited, 4) if visited else 0.0,
+            "max": max((n for n, c in enumerate(self._hist) if c), default=0),
+            "never_visited": int(self._hist[0]),
+        }
+
     def visits(self) -> np.ndarray:
         """Visits per problem (a copy). O(M)."""
         return self._visits.copy()

@@ -236,6 +236,9 @@ class Plan:
     inactive: dict[str, list[str]] = field(default_factory=dict)
     # Per preset, (training steps, evaluations including before and after) of its base-setting run.
     schedule: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Per preset, (problem draws a run makes, training problems): draws / problems is the visits per problem a
+    # sampler has to learn from (at least, with dynamic sampling's extra rounds).
+    visits: dict[str, tuple[int, int]] = field(default_factory=dict)
     criterion: str = "mean"  # how a tuning cell is scored over its seeds (priorl.study.stats.CRITERIA)
 
     @property
@@ -315,6 +318,15 @@ class Plan:
             lines.append(
                 f"  schedule{who}: {steps} training steps; {evals} evaluations (before training, then every "
                 f"{every:,} completions, and at the end){fewer}"
+            )
+        by_pool: dict[tuple[int, int], list[str]] = {}
+        for preset, shape in self.visits.items():
+            by_pool.setdefault(shape, []).append(preset)
+        for (draws, pool), presets in by_pool.items():
+            who = "" if len(by_pool) == 1 else f" ({', '.join(presets)})"
+            lines.append(
+                f"  visits{who}: {draws:,} problem draws a run over {pool:,} training problems, "
+                f"{draws / pool:.2g} visits per problem"
             )
         return lines
 
@@ -439,11 +451,12 @@ def _check_parts(plan: Plan) -> None:
         for i, cell in enumerate(cells):
             cfg = plan.run("tune" if plan.tunes else "eval", preset, cell, seed).config
             steps, evals = evaluations(cfg)
-            if i == 0:
-                plan.schedule[preset] = (steps, evals)
             key = json.dumps(cfg.data.model_dump(mode="json"), sort_keys=True) + cfg.eval.split
             if key not in sizes:
                 sizes[key] = len(run_problems(cfg).train)
+            if i == 0:
+                plan.schedule[preset] = (steps, evals)
+                plan.visits[preset] = (steps * cfg.train.batch_size, sizes[key])
             per_cell.append((cell, idle_parts(cfg, steps, sizes[key], parts_only=True)))
             if cfg.train.lr_warmup_steps > steps and not any("lr_warmup_steps" in n for n in plan.notes):
                 plan.notes.append(
