@@ -50,19 +50,22 @@ def tuning_records(out: Path, study: dict) -> tuple[dict, dict]:
 
 
 def test_completions(pattern: str, presets: list[str], values: list, key: str, target: float, budget: int,
-                     points: int) -> dict:  # fmt: skip
-    """(preset, value) -> mean test completions to ``target`` over the evaluation seeds (inf: never reached)."""
+                     points: int, study: Path) -> dict:  # fmt: skip
+    """(preset, value) -> mean test completions to ``target`` over the evaluation seeds (inf: never reached).
+
+    A value's test runs come from its per-value study (PATTERN with {lr}) or, for a preset without one there, from
+    the tuned study's own evaluation runs where it chose that value."""
     x = stats.grid(budget, points)
     out = {}
     for value in values:
-        # a per-value study (PATTERN with {lr}), or the tuned study itself (its evaluation runs at the chosen cell)
-        root = Path(pattern.replace("{lr}", _fmt(value)))
-        cell = "*" if "{lr}" in pattern else cell_name({key: value})
-        if not root.is_dir():
-            continue
         for preset in presets:
+            folder = preset.replace("+", "_")
+            root = Path(pattern.replace("{lr}", _fmt(value)))
+            found = sorted((root / "eval" / folder).glob("*/seed_*")) if root.is_dir() else []
+            if not found:
+                found = sorted((study / "eval" / folder).glob(f"{cell_name({key: value})}/seed_*"))
             runs = []
-            for d in sorted((root / "eval" / preset.replace("+", "_")).glob(f"{cell}/seed_*")):
+            for d in found:
                 if (d / "summary.json").is_file():
                     runs.append({"seed": int(d.name.removeprefix("seed_")), **_read_run(d)})
             c = stats.curves(x, runs)
@@ -96,7 +99,7 @@ def main() -> None:
     target = json.loads(summary_path.read_text())["targets"]["0.9"]["accuracy"] if summary_path.is_file() else None
     test = (
         test_completions(
-            args.test, inputs["presets"], values, args.key, target, inputs["budget"], inputs["eval_points"]
+            args.test, inputs["presets"], values, args.key, target, inputs["budget"], inputs["eval_points"], out
         )
         if args.test
         else {}
@@ -121,7 +124,9 @@ def main() -> None:
             for preset, chosen in choices.items():
                 counts = Counter(chosen)
                 mode = counts.most_common(1)[0][0]
-                reached = [test[(preset, v)]["mean_curve"] for v in chosen if (preset, v) in test]
+                # None when a chosen value has no test runs (a partial mean would favour the criterion)
+                reached = [test[(preset, v)]["mean_curve"] for v in chosen] if all(
+                    (preset, v) in test for v in chosen) else []  # fmt: skip
                 entry[preset] = {
                     "subsets": len(chosen),
                     "choices": {_fmt(v): n for v, n in sorted(counts.items())},
