@@ -81,7 +81,11 @@ def differences(expected, actual, path: str = "", rel: float = 1e-6) -> list[str
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{path}: {len(actual)} entries, expected {len(expected)}"]
-        return [d for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for d in differences(e, a, f"{path}[{i}]", rel)]
+        return [
+            d
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for d in differences(e, a, f"{path}[{i}]", rel)
+        ]
     if isinstance(expected, float) or isinstance(actual, float):
         if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
             if math.isclose(expected, actual, rel_tol=rel, abs_tol=1e-9) or (

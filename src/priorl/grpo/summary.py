@@ -3,8 +3,8 @@
 The summary is read back from the run's own logs (metrics.jsonl, eval.jsonl), so it is the same whether
 the run went through in one go or was stopped and resumed: the held-out table before -> after training
 by level, the budget spent, the visits per training problem, the time, verifier errors and time-outs
-(training and evaluation), the warnings given, and where everything is. ``progress.png`` plots the training reward and the held-out
-accuracy against the completions generated, like ``priorl compare`` does for many runs.
+(training and evaluation), the warnings given, and where everything is. ``progress.png`` plots the training
+reward and the held-out accuracy against the completions generated, like ``priorl compare`` does for many runs.
 """
 
 from __future__ import annotations
