@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from priorl.study import load_study, make_plan, stats
-from priorl.study.plan import _fmt, cell_name
-from priorl.study.pool import _read_run
+from priorl.study.plan import cell_name, fmt_value
+from priorl.study.records import read_run
 from priorl.study.runner import choose
 
 
@@ -45,7 +45,7 @@ def tuning_records(out: Path, study: dict) -> tuple[dict, dict]:
     records = {}
     for run in plan.tuning:
         if (run.dir / "summary.json").is_file():
-            records[run.key] = {"seed": run.seed, **_read_run(run.dir)}
+            records[run.key] = {"seed": run.seed, **read_run(run.dir)}
     return inputs, records
 
 
@@ -60,14 +60,14 @@ def test_completions(pattern: str, presets: list[str], values: list, key: str, t
     for value in values:
         for preset in presets:
             folder = preset.replace("+", "_")
-            root = Path(pattern.replace("{lr}", _fmt(value)))
+            root = Path(pattern.replace("{lr}", fmt_value(value)))
             found = sorted((root / "eval" / folder).glob("*/seed_*")) if root.is_dir() else []
             if not found:
                 found = sorted((study / "eval" / folder).glob(f"{cell_name({key: value})}/seed_*"))
             runs = []
             for d in found:
                 if (d / "summary.json").is_file():
-                    runs.append({"seed": int(d.name.removeprefix("seed_")), **_read_run(d)})
+                    runs.append({"seed": int(d.name.removeprefix("seed_")), **read_run(d)})
             c = stats.curves(x, runs)
             if c is None:
                 continue
@@ -105,8 +105,9 @@ def main() -> None:
         else {}
     )
     seeds = inputs["tune_seeds"]
+    tests = {f"{p} {args.key}={fmt_value(v)}": t for (p, v), t in test.items()}
     result: dict = {"study": str(out), "tune_seeds": seeds, "grid": {args.key: values}, "test_target": target,
-                    "test": {f"{p} {args.key}={_fmt(v)}": t for (p, v), t in test.items()}, "criteria": {}}  # fmt: skip
+                    "test": tests, "criteria": {}}  # fmt: skip
     for criterion in stats.CRITERIA:
         per_size = {}
         for size in sorted({2, 3, len(seeds)}):
@@ -129,7 +130,7 @@ def main() -> None:
                     (preset, v) in test for v in chosen) else []  # fmt: skip
                 entry[preset] = {
                     "subsets": len(chosen),
-                    "choices": {_fmt(v): n for v, n in sorted(counts.items())},
+                    "choices": {fmt_value(v): n for v, n in sorted(counts.items())},
                     "changes": round(1 - counts[mode] / len(chosen), 3),
                     "test_completions_mean": float(np.mean(reached)) if reached and all(map(math.isfinite, reached))
                     else None,

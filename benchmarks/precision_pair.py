@@ -76,7 +76,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
     """Mean and 95% t interval (the harness's t table, unbounded: a difference can be negative)."""
-    from priorl.study.runner import t_interval as harness_t
+    from priorl.study.stats import t_interval as harness_t
 
     ci = harness_t(values, bounds=(-np.inf, np.inf))
     return float(np.mean(values)), *(ci if ci is not None else (None, None))

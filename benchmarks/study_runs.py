@@ -16,7 +16,7 @@ from pathlib import Path
 
 from priorl.config import load_config
 from priorl.study.plan import run_config
-from priorl.study.pool import _run_one
+from priorl.study.pool import run_one
 
 MIXES = {
     "default": [],
@@ -49,7 +49,7 @@ def main() -> None:
             out_dir = args.out / p.replace("+", "_") / f"seed_{s}"
             plan.append(run_config(base, p, seed=s, budget=args.budget, eval_points=8, out_dir=out_dir))
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_run_one, c.model_dump(mode="json"), False, threads=1): c.out_dir for c in plan}
+        futures = {pool.submit(run_one, c.model_dump(mode="json"), False, threads=1): c.out_dir for c in plan}
         for future in as_completed(futures):
             result = future.result()
             print(futures[future], "failed: " + str(result["error"]) if result.get("error") else "done", flush=True)

@@ -1069,7 +1069,7 @@ def _print_compare_table(console: Console, summary: dict) -> None:
     """The study as a table: chosen settings, completions to the 90% target, ratio to grpo, final accuracy."""
     from rich.table import Table
 
-    from priorl.study.report import _interval, _num, _ratio, target_label
+    from priorl.study.report import fmt_count, fmt_interval, fmt_ratio, target_label
 
     key = summary["primary"]["target"]
     if key:
@@ -1086,9 +1086,9 @@ def _print_compare_table(console: Console, summary: dict) -> None:
     for preset, e in summary["presets"].items():
         chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["chosen"].items()) or "-"
         t = e["completions_to_target"].get(key) if key else None
-        reach = "n/a" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}"
+        reach = "n/a" if t is None else f"{fmt_count(t['mean'])} {fmt_interval(t['ci95'], fmt_count)}"
         r = (e["ratio_to_grpo"].get(key) or {}).get("completions") if key else None
-        ratio = "-" if preset == summary["baseline"] or r is None else _ratio(r)
+        ratio = "-" if preset == summary["baseline"] or r is None else fmt_ratio(r)
         final = "failed" if e["final_accuracy_mean"] is None else f"{e['final_accuracy_mean']:.1%}"
         n = e["seeds_ok"]
         table.add_row(preset, *([chosen] if show_chosen else []), reach, ratio, f"{final} (n={n})")

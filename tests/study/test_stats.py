@@ -124,7 +124,7 @@ def test_run_curves_use_training_time_and_trained_tokens():
 
 
 def test_t_interval_of_final_accuracy():
-    from priorl.study.runner import t_interval
+    from priorl.study.stats import t_interval
 
     lo, hi = t_interval([0.5, 0.6, 0.7])
     assert (lo + hi) / 2 == pytest.approx(0.6) and hi - lo == pytest.approx(2 * 4.303 * 0.1 / 3**0.5)
@@ -148,6 +148,6 @@ def test_a_censored_baseline_gives_an_upper_bound_not_zero():
     assert r["completions"]["mean"] == pytest.approx(0.5) and r["completions"]["upper_bound"] is True
     assert r["tokens"]["mean"] == pytest.approx(0.5) and r["wall"]["mean"] == pytest.approx(0.5)
     assert stats.ratio_to_baseline(fast, fast, 0.5, rng=np.random.default_rng(0))["completions"]["upper_bound"] is False
-    from priorl.study.report import _ratio
+    from priorl.study.report import fmt_ratio
 
-    assert _ratio(r["completions"]).startswith("<= 0.50x")
+    assert fmt_ratio(r["completions"]).startswith("<= 0.50x")

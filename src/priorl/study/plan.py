@@ -124,10 +124,11 @@ def cell_name(cell: dict) -> str:
     """A cell as a directory name: ``train.lr=4e-05``, several keys joined by ``,``; ``default`` for no grid."""
     if not cell:
         return "default"
-    return ",".join(f"{k}={_fmt(v)}" for k, v in cell.items())
+    return ",".join(f"{k}={fmt_value(v)}" for k, v in cell.items())
 
 
-def _fmt(value) -> str:
+def fmt_value(value) -> str:
+    """A grid value as the harness writes it in directory names, flags and reports (floats in ``%g``)."""
     if isinstance(value, float):
         return f"{value:g}"
     return json.dumps(value) if not isinstance(value, str) else value
@@ -278,7 +279,7 @@ class Plan:
                 f"+ {len(self.presets)} presets x {len(self.seeds)} evaluation seeds = {self.n_runs} runs, "
                 f"{self.budget:,} completions each"
             )
-            grid = "; ".join(f"{k} in {', '.join(_fmt(v) for v in vs)}" for k, vs in self.grid.items())
+            grid = "; ".join(f"{k} in {', '.join(fmt_value(v) for v in vs)}" for k, vs in self.grid.items())
             how = "the worst tuning seed's" if self.criterion == "worst" else "the seed-mean curve's"
             lines.append(
                 f"  tuning: {grid or 'the base settings only'}, seeds {_seeds(self.tune_seeds)}, scored on the "
@@ -487,8 +488,9 @@ def instability_flags(grid: dict[str, list], chosen: dict, rows: list[dict]) -> 
         if row is not None and row.get("collapsed"):
             n = row.get("seeds_ok", 0)
             flags.append(
-                f"{key}={_fmt(value)} is next to instability: the next value tried, {_fmt(above)}, collapsed on "
-                f"{row['collapsed']} of {n} tuning seed(s) (final validation accuracy far below its own best)"
+                f"{key}={fmt_value(value)} is next to instability: the next value tried, {fmt_value(above)}, "
+                f"collapsed on {row['collapsed']} of {n} tuning seed(s) (final validation accuracy far below its own "
+                "best)"
             )
     return flags
 
@@ -503,7 +505,7 @@ def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
         if len(nums) != len(values) or value not in nums:
             continue
         if len(nums) == 1:
-            flags.append(f"{key}: a grid of one value ({_fmt(value)}); nothing was tuned")
+            flags.append(f"{key}: a grid of one value ({fmt_value(value)}); nothing was tuned")
             continue
         ordered = sorted(nums)
         for end, inner, side in ((ordered[-1], ordered[-2], "largest"), (ordered[0], ordered[1], "smallest")):
@@ -520,8 +522,9 @@ def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
             if not _within_bounds(key, nxt):
                 continue  # the choice is at the key's own bound (e.g. 0 for a share): nothing lies beyond it
             flags.append(
-                f"{key}={_fmt(value)} is the {side} value tried: the best may lie beyond it; add {_fmt(nxt)} "
-                f"(--grid {key}={','.join(_fmt(v) for v in values)},{_fmt(nxt)} with --resume reuses every run done)"
+                f"{key}={fmt_value(value)} is the {side} value tried: the best may lie beyond it; add "
+                f"{fmt_value(nxt)} (--grid {key}={','.join(fmt_value(v) for v in values)},{fmt_value(nxt)} with "
+                "--resume reuses every run done)"
             )
     return flags
 

@@ -8,7 +8,6 @@ and a run then loses at most the work since its last checkpoint (``checkpoint.ev
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -21,10 +20,16 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from priorl.config import RunConfig
+from priorl.study.records import read_run
 
 # Signals this process was asked to stop by, first one first. A worker notes one that comes while no run is
 # training (loading, or between runs) and then starts nothing more; the parent notes one and forwards it.
 _STOP: list[int] = []
+
+
+def stop_signal() -> int | None:
+    """The first SIGINT / SIGTERM this process was asked to stop by, or None."""
+    return _STOP[0] if _STOP else None
 
 
 def _note_stop(signum: int, frame) -> None:
@@ -54,7 +59,7 @@ def _run_reporter(on_step=None):
     return RunReporter()
 
 
-def _run_one(
+def run_one(
     cfg_data: dict,
     overwrite: bool = False,
     *,
@@ -87,7 +92,7 @@ def _run_one(
     if cfg.train.engine == "trl":
         record.update(_run_trl(cfg, overwrite or resume, on_step))
         record["wall_seconds"] = time.perf_counter() - t0
-        record.update(_read_run(run_dir) if record["status"] == "finished" else {"evals": [], "metrics": []})
+        record.update(read_run(run_dir) if record["status"] == "finished" else {"evals": [], "metrics": []})
         return record
     trainer = None
     try:
@@ -120,7 +125,7 @@ def _run_one(
     if record["status"] == "running":
         record["status"] = "not started"
     record["wall_seconds"] = time.perf_counter() - t0
-    record.update(_read_run(run_dir) if record["status"] == "finished" else {"evals": [], "metrics": []})
+    record.update(read_run(run_dir) if record["status"] == "finished" else {"evals": [], "metrics": []})
     return record
 
 
@@ -140,27 +145,6 @@ def _run_trl(cfg: RunConfig, overwrite: bool, on_step) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "error.txt").write_text(traceback.format_exc())
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-
-
-def _read_run(run_dir: Path) -> dict:
-    """A finished run's evaluations and metrics, and its training time over all its sessions (its summary's)."""
-    out = {"evals": _read(run_dir / "eval.jsonl"), "metrics": _read(run_dir / "metrics.jsonl")}
-    summary = _read_json(run_dir / "summary.json")
-    if summary is not None and summary.get("wall_seconds") is not None:
-        out["wall_seconds"] = float(summary["wall_seconds"])
-    return out
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -197,20 +181,6 @@ class StudyInterrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
-def _run_state(run_dir: Path) -> str:
-    """finished (its summary says so), resume (started: it has its config and run id or a checkpoint),
-    overwrite (only traces of a run that never started, e.g. error.txt) or fresh (nothing there)."""
-    from priorl.grpo.checkpoint import list_checkpoints
-    from priorl.grpo.rundir import run_contents
-
-    summary = _read_json(run_dir / "summary.json")
-    if summary is not None and summary.get("status") == "finished":
-        return "finished"
-    if (run_dir / "config.yaml").is_file() and ((run_dir / "run.json").is_file() or list_checkpoints(run_dir)):
-        return "resume"
-    return "overwrite" if run_contents(run_dir) else "fresh"
-
-
 def _last_checkpoint(run_dir: Path) -> str | None:
     from priorl.grpo.checkpoint import list_checkpoints
 
@@ -220,7 +190,7 @@ def _last_checkpoint(run_dir: Path) -> str | None:
 
 def run_all(todo: list, *, jobs: int = 1, on_run=None, on_step=None, on_tick=None) -> tuple[dict, bool]:
     """Run ``todo`` (``(key, cfg, state)``: ``state`` is fresh, overwrite or resume) and return ``(records, at_once)``:
-    each key's record (see :func:`_run_one`) and whether a second signal stopped it at once.
+    each key's record (see :func:`run_one`) and whether a second signal stopped it at once.
 
     ``jobs > 1`` runs that many at once, each in a spawned process with ``cpu_count // jobs`` torch threads;
     ``on_run(key, record)`` is called as each run ends, ``on_step(key, step, metrics)`` after each step of a run in
@@ -237,7 +207,7 @@ def run_all(todo: list, *, jobs: int = 1, on_run=None, on_step=None, on_tick=Non
                     records[key] = {"seed": cfg.seed, "dir": cfg.out_dir, "status": "not started"}
                     continue
                 step_cb = None if on_step is None else (lambda step, m, key=key: on_step(key, step, m))
-                records[key] = _run_one(
+                records[key] = run_one(
                     cfg.model_dump(mode="json"), state == "overwrite", on_step=step_cb, resume=state == "resume"
                 )
                 if on_run is not None:
@@ -302,7 +272,7 @@ def _run_pool(todo: list, records: dict, *, jobs: int, on_run, on_tick=None) -> 
         with _children_start_deaf():
             for key, cfg, state in todo:
                 future = pool.submit(
-                    _run_one, cfg.model_dump(mode="json"), state == "overwrite", threads=threads,
+                    run_one, cfg.model_dump(mode="json"), state == "overwrite", threads=threads,
                     resume=state == "resume", worker=True,
                 )  # fmt: skip
                 futures[future] = (key, cfg)
@@ -386,7 +356,7 @@ def _catches(pid: int, signum: int) -> bool:
 
 def _init_worker(parent_pid: int) -> None:
     """Worker initializer: dies with the parent; own process group (a terminal's Ctrl-C reaches the parent,
-    which forwards it once); SIGINT / SIGTERM outside training note a stop (see :func:`_run_one`)."""
+    which forwards it once); SIGINT / SIGTERM outside training note a stop (see :func:`run_one`)."""
     _die_with_parent(parent_pid)
     os.setpgrp()
     both = {signal.SIGINT, signal.SIGTERM}

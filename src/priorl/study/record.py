@@ -1,5 +1,6 @@
-"""A study's record, ``OUT/study.json``: what it was started with (its inputs) and what produced it (priorl
-version, git commit), and the checks that let ``--resume`` continue it only as the same study.
+"""Writing a study's record, ``OUT/study.json``: what it was started with (its inputs) and what produced it
+(priorl version, git commit), and the checks that let ``--resume`` continue it only as the same study. Reading
+records: :mod:`priorl.study.records`.
 
 A resumed study may add presets, grid values, tuning seeds or evaluation seeds (the runs already done are
 reused: a run's directory is named by its preset, grid values and seed); it may not change the base config, the
@@ -15,10 +16,7 @@ import time
 from pathlib import Path
 
 from priorl.config import RunConfig
-from priorl.study.pool import _read_json
-
-STUDY = "study.json"  # what a study was started with and what produced it; written first, updated at the end
-
+from priorl.study.records import STUDY
 
 STUDY_FILES = (
     STUDY, "summary.json", "report.md", "accuracy_vs_rollouts.png", "informative_fraction.png", "sampler_pools.png",
@@ -57,17 +55,6 @@ def _git(cwd: Path, *args: str) -> str:
     ).stdout  # fmt: skip
 
 
-def load_study(out: str | Path) -> dict | None:
-    """``OUT/study.json``, or None when there is none. Raises ValueError for one that cannot be read."""
-    path = Path(out) / STUDY
-    if not path.exists():
-        return None
-    data = _read_json(path)
-    if data is None or not isinstance(data.get("inputs"), dict):
-        raise ValueError(f"{path} is not a priorl compare study record (unreadable, or no 'inputs')")
-    return data
-
-
 def _flat(d: dict, prefix: str = "") -> dict:
     out: dict = {}
     for k, v in d.items():
@@ -97,13 +84,13 @@ def _show(key: str, old, new) -> str:
     return f"{key} ({short(old)} there, {short(new)} now)"
 
 
-def _write_study(out: Path, study: dict) -> None:
+def write_study(out: Path, study: dict) -> None:
     from priorl.statefile import write_atomic
 
     write_atomic(out / STUDY, (json.dumps(study, indent=2) + "\n").encode())
 
 
-def _now() -> str:
+def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 

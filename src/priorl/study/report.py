@@ -15,7 +15,7 @@ import numpy as np
 from priorl.eval.plots import pyplot
 from priorl.eval.plots import save_figure as _save
 from priorl.study.plan import MIN_EVAL_POINTS, is_number
-from priorl.study.pool import _read
+from priorl.study.records import read_jsonl
 
 AES_LINE = (
     "AES: accuracy-efficiency score against grpo (O1-Pruner, arXiv 2501.12570): dL + 3|dAcc| when accuracy is "
@@ -28,18 +28,18 @@ def _pct(v) -> str:
     return "-" if v is None else f"{v:.1%}"
 
 
-def _num(v) -> str:
+def fmt_count(v) -> str:
     return "beyond the budget" if v is None else f"{v:,.0f}"
 
 
-def _interval(ci, fmt) -> str:
+def fmt_interval(ci, fmt) -> str:
     if ci is None:
         return "n=1, no interval"
     lo, hi = ci
     return f"[{fmt(lo) if lo is not None else 'beyond'}, {fmt(hi) if hi is not None else 'beyond the budget'}]"
 
 
-def _ratio(entry: dict | None) -> str:
+def fmt_ratio(entry: dict | None) -> str:
     if not entry or entry.get("mean") is None:
         return "n/a" if not entry else "beyond the budget"
     ci = entry.get("ci95")
@@ -119,8 +119,8 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
     lines += ["", f"## Primary comparison: {prim['preset']} against {prim['baseline']}, {prim['target']} target", ""]
     if r and prim["preset"] != prim["baseline"]:
         lines.append(
-            f"Completions to the target, ratio to grpo: **{_ratio(r['completions'])}** (95% interval, paired over "
-            f"{r['seeds']} seeds); trained tokens {_ratio(r['tokens'])}; training time {_ratio(r['wall'])}. "
+            f"Completions to the target, ratio to grpo: **{fmt_ratio(r['completions'])}** (95% interval, paired over "
+            f"{r['seeds']} seeds); trained tokens {fmt_ratio(r['tokens'])}; training time {fmt_ratio(r['wall'])}. "
             "Below 1 is fewer than grpo."
         )
     else:
@@ -135,7 +135,9 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         cells = []
         for key in summary["targets"]:
             t = e["completions_to_target"].get(key)
-            cells.append("-" if t is None else f"{_num(t['mean'])} {_interval(t['ci95'], _num)}, {t['reached']:.0%}")
+            cells.append(
+                "-" if t is None else f"{fmt_count(t['mean'])} {fmt_interval(t['ci95'], fmt_count)}, {t['reached']:.0%}"
+            )
         lines.append(f"| {preset} | " + (f"{chosen} | " if show_chosen else "") + " | ".join(cells) + " |")
     heading = f"## Ratio to {'tuned ' if tuning else ''}grpo (completions / trained tokens / training time), paired"
     lines += ["", heading, "",
@@ -147,7 +149,7 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         cells = []
         for key in summary["targets"]:
             rr = e["ratio_to_grpo"].get(key)
-            cells.append("-" if rr is None else " / ".join(_ratio(rr[w]) for w in ("completions", "tokens", "wall")))
+            cells.append("-" if rr is None else " / ".join(fmt_ratio(rr[w]) for w in ("completions", "tokens", "wall")))
         role = "primary" if preset == prim["preset"] else "secondary"
         lines.append(f"| {preset} ({role}) | " + " | ".join(cells) + " |")
     lines += ["", "## At the end of the budget", "",
@@ -172,7 +174,7 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         for preset, e in presets.items():
             for row in e["sensitivity"]:
                 mark = " (chosen)" if row.get("chosen") else ""
-                lines.append(f"| {preset} | {row['name']}{mark} | {_num(row['completions'])} | "
+                lines.append(f"| {preset} | {row['name']}{mark} | {fmt_count(row['completions'])} | "
                              f"{_pct(row['auc'])} | {_pct(row['final'])} |")  # fmt: skip
         flags = [f"{p}: {f}" for p, e in presets.items() for f in e["edge"]]
         if flags:
@@ -284,7 +286,7 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
     for preset, rs in runs.items():
         values = []
         for r in rs:
-            for b in _read(Path(r["dir"]) / "batches.jsonl"):
+            for b in read_jsonl(Path(r["dir"]) / "batches.jsonl"):
                 values += [b["step"] - born for _, born in b["replayed"]]
         if values:
             ages[preset] = values

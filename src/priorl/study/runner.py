@@ -27,19 +27,18 @@ import numpy as np
 from priorl.presets import BASELINE
 from priorl.study import stats
 from priorl.study.plan import MIN_EVAL_POINTS, Plan, Run, cell_name, edge_flags, instability_flags, preset_grid
-from priorl.study.pool import _STOP, StudyInterrupted, _read_json, _read_run, _run_state, run_all
+from priorl.study.pool import StudyInterrupted, run_all, stop_signal
 from priorl.study.record import (
-    STUDY,
     STUDY_FILES,
-    _now,
-    _write_study,
     check_inputs,
     check_machine,
     check_run_config,
-    load_study,
+    now,
     provenance,
     study_machine,
+    write_study,
 )
+from priorl.study.records import STUDY, load_study, read_json, read_run, run_state
 
 
 def study_inputs(plan: Plan, targets: list[float], target_kind: str, primary: str) -> dict:
@@ -153,7 +152,7 @@ def run_study(
                 f"{out} already holds a study ({', '.join((mine + used)[:3])}{' ...' if len(mine + used) > 3 else ''})"
                 f": continue it with --resume {out}, pass --overwrite to replace its runs, or choose another --out"
             )
-        study = {"inputs": inputs, "created": _now(), "sessions": []}
+        study = {"inputs": inputs, "created": now(), "sessions": []}
         machine, notes = study_machine(plan.base), []
     for note in notes:
         if on_note is not None:
@@ -162,11 +161,11 @@ def run_study(
     if overwrite:
         for name in STUDY_FILES:
             (out / name).unlink(missing_ok=True)
-    session = {"started": _now(), "resume": resume, "jobs": jobs, **provenance(), "machine": machine, "notes": notes}
+    session = {"started": now(), "resume": resume, "jobs": jobs, **provenance(), "machine": machine, "notes": notes}
     study["sessions"].append(session)
     study["status"] = "running"
     (out / "summary.json").unlink(missing_ok=True)  # rewritten when every run is done; never stale beside a stop
-    _write_study(out, study)
+    write_study(out, study)
 
     def phase(name: str, runs: list[Run]) -> dict:
         if on_phase is not None:
@@ -175,10 +174,10 @@ def run_study(
                                     on_step=on_step, on_tick=on_tick)  # fmt: skip
         if stopped:
             listed = [_listed(r, records[r.key]) for r in runs]
-            session["ended"] = _now()
+            session["ended"] = now()
             study.update(status="interrupted", runs=listed)
-            _write_study(out, study)
-            signum = _STOP[0] if _STOP else int(signal.SIGINT)
+            write_study(out, study)
+            signum = stop_signal() or int(signal.SIGINT)
             raise StudyInterrupted(signum, out, listed, at_once=stopped == "at once")
         return records
 
@@ -199,8 +198,8 @@ def run_study(
     summary["runs"] = {
         p: [{"seed": r.seed, "phase": "eval", "cell": cell_name(r.cell), "dir": str(r.dir),
              "status": eval_records[r.key]["status"], "wall_seconds": eval_records[r.key].get("wall_seconds"),
-             "run_id": (_read_json(r.dir / "run.json") or {}).get("run_id"), "config": r.config.model_dump(mode="json"),
-             "machine": (_read_json(r.dir / "summary.json") or {}).get("machine"),
+             "run_id": (read_json(r.dir / "run.json") or {}).get("run_id"), "config": r.config.model_dump(mode="json"),
+             "machine": (read_json(r.dir / "summary.json") or {}).get("machine"),
              **committed_curves(eval_records[r.key])}
             for r in eval_runs if r.preset == p]
         for p in plan.presets
@@ -211,12 +210,12 @@ def run_study(
     runs_by_preset = {p: [eval_records[r.key] for r in eval_runs if r.preset == p] for p in plan.presets}
     plots = make_plots(runs_by_preset, summary, out)
     (out / "report.md").write_text(report_markdown(summary, plots))
-    session["ended"] = _now()
+    session["ended"] = now()
     listed = [_listed(r, tune_records[r.key]) for r in plan.tuning] + [
         _listed(r, eval_records[r.key]) for r in eval_runs
     ]
     study.update(status="finished", runs=listed)
-    _write_study(out, study)
+    write_study(out, study)
     return summary
 
 
@@ -242,10 +241,10 @@ def _execute(runs: list[Run], *, resume: bool, overwrite: bool, jobs: int, on_ru
     records: dict = {}
     todo = []
     for run in runs:
-        state = _run_state(run.dir) if resume else ("overwrite" if overwrite else "fresh")
+        state = run_state(run.dir) if resume else ("overwrite" if overwrite else "fresh")
         if state == "finished":
             records[run.key] = {"seed": run.seed, "dir": str(run.dir), "status": "finished", "wall_seconds": None,
-                                **_read_run(run.dir)}  # fmt: skip
+                                **read_run(run.dir)}  # fmt: skip
             if on_run is not None:
                 on_run(run, {**records[run.key], "reused": True})
         else:
@@ -326,11 +325,6 @@ def choose(plan: Plan, records: dict) -> dict:
 # ---- the summary ----
 
 
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 25: 2.060, 30: 2.042}  # fmt: skip
-
-
 def primary_target(levels: dict[str, float]) -> str | None:
     """The key of the primary comparison's target: the 0.9 fraction of grpo's gain, or with absolute targets
     (keyed by their accuracies) the highest one; None when there is no target."""
@@ -338,17 +332,6 @@ def primary_target(levels: dict[str, float]) -> str | None:
     if key in levels or not levels:
         return key if levels else None
     return max(levels, key=levels.get)
-
-
-def t_interval(values: list[float], bounds: tuple[float, float] = (0.0, 1.0)) -> list[float] | None:
-    """The 95% t interval of the mean of ``values`` (None for fewer than 2), cut to ``bounds`` (an accuracy's)."""
-    n = len(values)
-    if n < 2:
-        return None
-    df = n - 1
-    t = _T975.get(df) or (_T975[max(k for k in _T975 if k <= df)] if df < 30 else 1.96)
-    m, s = float(np.mean(values)), float(np.std(values, ddof=1))
-    return [max(bounds[0], m - t * s / math.sqrt(n)), min(bounds[1], m + t * s / math.sqrt(n))]
 
 
 def summarize(plan: Plan, eval_runs: list[Run], records: dict, tuning: dict | None, *, targets, target_kind: str,
@@ -405,7 +388,7 @@ def summarize(plan: Plan, eval_runs: list[Run], records: dict, tuning: dict | No
             "errors": [r["error"] for r in rs if r.get("error")],
             "final_accuracy_mean": float(np.mean(finals)) if finals else None,
             "final_accuracy_std": float(np.std(finals)) if finals else None,
-            "final_accuracy_ci95": t_interval(finals),
+            "final_accuracy_ci95": stats.t_interval(finals),
             "completions_to_target": {}, "ratio_to_grpo": {},
             "informative_fraction": _mean_metric(ok, "informative_fraction"),
             "aes_vs_grpo": None,
