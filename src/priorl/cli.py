@@ -14,7 +14,6 @@ from rich.console import Console
 
 from priorl.config import SAFE_RESUME_CHANGES
 from priorl.presets import DEFAULT_PRESETS, DESCRIPTIONS
-from priorl.study.stats import DEFAULT_CRITERION
 
 app = typer.Typer(
     name="priorl",
@@ -568,18 +567,6 @@ def _run_trl_training(cfg, console: Console, *, resume: bool, overwrite: bool) -
     console.print(f"summary: {Path(cfg.out_dir) / 'summary.json'}; logs: metrics.jsonl, eval.jsonl", highlight=False)
 
 
-def _run_warnings(run_dir: str | None) -> list[str]:
-    """The warnings a finished run gave (its summary.json's ``warnings``); none when it has no readable summary."""
-    import json
-
-    if not run_dir:
-        return []
-    try:
-        return [str(w) for w in json.loads((Path(run_dir) / "summary.json").read_text()).get("warnings", [])]
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
 def signal_name(signum: int) -> str:
     import signal
 
@@ -906,193 +893,59 @@ def compare(
     summary, prints the --resume command and exits 130 / 143; a second signal quits at once.
     """
     import shlex
-    import time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from priorl.config import ConfigError, load_config, resolve_paths
-    from priorl.study import StudyInterrupted, load_study, make_plan, parse_grid, parse_seeds, run_study
+    from priorl.config import ConfigError
+    from priorl.study import StudyInterrupted, run_study
+    from priorl.study.console import StudyConsole
+    from priorl.study.request import study_request
+    from priorl.study.runner import inactive_message
 
     try:
-        recorded: dict = {}
-        if resume is not None:
-            if overwrite:
-                _fail("--resume continues a study and --overwrite replaces it: pass one of them")
-            if out is not None and Path(out).resolve() != Path(resume).resolve():
-                _fail(f"--out {out} and --resume {resume} name different directories; a resumed study stays in its own")
-            out = resume
-            study = load_study(resume)
-            recorded = study["inputs"] if study is not None else {}
-        if seeds is not None and num_seeds is not None:
-            _fail("--seeds and --num-seeds both given: pass one of them")
-        overrides = list(set_) if set_ is not None else list(recorded.get("overrides") or [])
-        if config is None and recorded.get("base_config") is not None:
-            base = recorded["base_config"]
-        else:
-            from priorl.assets import config_path
-
-            base = resolve_paths(load_config(config or config_path("study"))).model_dump(mode="json")
-        out = out or "runs/compare"
-        if num_seeds is not None:
-            seed_list = list(range(num_seeds))
-        else:
-            seed_list = parse_seeds(seeds) if seeds is not None else recorded.get("seeds") or [0, 1, 2]
-        tune_list = (
-            parse_seeds(tune_seeds, "--tune-seeds") if tune_seeds is not None else recorded.get("tune_seeds", [])
-        )
-        grid_map = parse_grid(grid) if grid else recorded.get("grid") or {}
-        names = [p.strip() for p in presets.split(",") if p.strip()] if presets is not None else None
-        names = names or recorded.get("presets") or list(DEFAULT_PRESETS)
-        if budget is None:  # the study's recorded budget, else the base config's own (train.max_rollouts)
-            budget = recorded.get("budget") or (base.get("train") or {}).get("max_rollouts") or 81920
-        eval_points = eval_points if eval_points is not None else recorded.get("eval_points", 32)
-        kind = target_kind or recorded.get("target_kind", "gain")
-        if targets is not None:
-            try:
-                target_list = [float(t) for t in targets.split(",") if t.strip()]
-            except ValueError:
-                _fail(f"--targets {targets!r}: expected numbers, e.g. 0.5,0.75,0.9")
-        else:
-            target_list = recorded.get("targets") or [0.5, 0.75, 0.9]
-        plan = make_plan(
-            base, presets=names, seeds=seed_list, budget=budget, out=Path(out), eval_points=eval_points,
-            grid=grid_map, tune_seeds=tune_list, overrides=overrides,
-            criterion=criterion or recorded.get("criterion", DEFAULT_CRITERION),
+        req = study_request(
+            presets=presets, seeds=seeds, num_seeds=num_seeds, tune_seeds=tune_seeds, grid=grid, budget=budget,
+            config=config, overrides=set_, eval_points=eval_points, targets=targets, target_kind=target_kind,
+            primary=primary, out=out, resume=resume, overwrite=overwrite, criterion=criterion,
+            allow_inactive=allow_inactive,
         )  # fmt: skip
-        primary = primary or recorded.get("primary")
-        allow_inactive = allow_inactive or bool(recorded.get("allow_inactive"))
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
     console = Console()
-    console.print(plan.describe(), highlight=False, soft_wrap=True)
-    if plan.inactive and not allow_inactive:
-        from priorl.study.runner import inactive_message
-
-        _fail(inactive_message(plan))
+    console.print(req.plan.describe(), highlight=False, soft_wrap=True)
+    if req.plan.inactive and not req.allow_inactive:
+        _fail(inactive_message(req.plan))
     if dry_run:
         return
-    planned = {why for reasons in plan.inactive.values() for why in reasons}  # said in the plan already
-    again = f"priorl compare --resume {shlex.quote(str(out))}"
-    live = console.is_terminal
-    progress = Progress(
-        TextColumn("[bold]{task.fields[run]}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,}"),
-        TimeElapsedColumn(), console=console, disable=not live,
-    )  # fmt: skip
-    state = {"done": 0, "total": plan.n_runs, "last_line": time.monotonic(), "phase": "", "t0": time.monotonic(),
-             "warned": set()}  # fmt: skip
-
-    def line(text: str) -> None:
-        """Without a terminal (a log), one line per event and a progress line at least every minute."""
-        if not live:
-            elapsed = time.monotonic() - state["t0"]
-            print(f"[compare {elapsed / 60:5.1f} min] {text}", flush=True)
-            state["last_line"] = time.monotonic()
-
-    with progress:
-        task = progress.add_task("compare", total=plan.n_runs, run="runs")
-
-        def on_phase(name: str, runs: list) -> None:
-            state["phase"] = name
-            line(f"{name}: {len(runs)} runs")
-
-        def on_run(run, record: dict) -> None:
-            state["done"] += 1
-            progress.update(task, completed=state["done"], run=f"{run.phase} {run.preset} seed {run.seed}")
-            final = record["evals"][-1]["accuracy"] if record.get("evals") else None
-            how = ("reused" if record.get("reused") else record["status"]) + (
-                f", final accuracy {final:.1%}" if final is not None else ""
-            )
-            cell = "".join(f" {k}={v}" for k, v in run.cell.items())
-            line(f"run {state['done']}/{state['total']} done: {run.phase} {run.preset}{cell} seed {run.seed} ({how})")
-            if not record.get("reused"):  # the run's own warnings (summary.json), each text once per study
-                for text in _run_warnings(record.get("dir")):
-                    if text not in state["warned"] and text not in planned:
-                        state["warned"].add(text)
-                        _err.print(
-                            f"warning ({run.preset}{cell} seed {run.seed}; not repeated for later runs): {text}",
-                            highlight=False, soft_wrap=True,
-                        )  # fmt: skip
-
-        def heartbeat(detail: str = "") -> None:
-            if not live and time.monotonic() - state["last_line"] >= 60:
-                line(f"{state['phase']}: {state['done']}/{state['total']} runs done{detail}")
-
-        def on_step(key, step: int, metrics: dict) -> None:
-            heartbeat(f"; {key[1]} seed {key[3]} at {metrics['rollouts_generated']:,}/{plan.budget:,} completions")
-
+    again = f"priorl compare --resume {shlex.quote(str(req.out))}"
+    with StudyConsole(console, _err, req.plan) as view:
         try:
             summary = run_study(
-                plan, targets=tuple(target_list), target_kind=kind, primary=primary, overwrite=overwrite,
-                resume=resume is not None, jobs=jobs, on_run=on_run, on_step=on_step if jobs == 1 else None,
-                on_tick=heartbeat, on_phase=on_phase, allow_inactive=allow_inactive,
+                req.plan, targets=req.targets, target_kind=req.target_kind, primary=req.primary,
+                overwrite=req.overwrite, resume=req.resume, jobs=jobs, on_run=view.on_run,
+                on_step=view.on_step if jobs == 1 else None, on_tick=view.heartbeat, on_phase=view.on_phase,
+                allow_inactive=req.allow_inactive,
                 on_note=lambda text: _err.print(f"[yellow]note:[/] {text}", highlight=False),
             )  # fmt: skip
         except ValueError as exc:
-            progress.stop()
+            view.stop()
             _fail(str(exc))
         except StudyInterrupted as exc:
-            progress.stop()
+            view.stop()
             _err.print(f"{exc}; continue with: {again}", highlight=False)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:  # e.g. a second ^C while a run was loading
-            progress.stop()
+            view.stop()
             _err.print(f"compare stopped at once; each run continues from its last checkpoint with: {again}")
             raise typer.Exit(code=130) from None
         except OSError as exc:
-            progress.stop()
-            _fail(f"I/O error in {out}: {exc}")
-    _print_compare_table(console, summary)
-    for name, e in summary["presets"].items():
-        for flag in e["edge"]:
-            console.print(f"[yellow]edge of the grid[/] ({name}): {flag}", highlight=False, soft_wrap=True)
-        for flag in e.get("instability", []):
-            console.print(f"[yellow]next to instability[/] ({name}): {flag}", highlight=False, soft_wrap=True)
-    console.print(f"summary: {Path(out, 'summary.json')}  report: {Path(out, 'report.md')}", soft_wrap=True)
-    plot = Path(out, "accuracy_vs_rollouts.png")
-    if plot.exists():
-        console.print(f"plot of test accuracy against completions: {plot}", soft_wrap=True)
-    for preset, reasons in summary.get("inactive", {}).items():
-        for why in reasons:
-            console.print(f"[yellow]did not act[/] ({preset}): {why}", highlight=False, soft_wrap=True)
-    failed = sum(e["seeds_failed"] for e in summary["presets"].values())
-    if failed:
-        console.print(f"[yellow]{failed} run(s) failed; see error.txt in their directories[/]")
+            view.stop()
+            _fail(f"I/O error in {req.out}: {exc}")
+    view.print_result(summary, req.out)
 
 
 compare.__doc__ = compare.__doc__.replace(
     "PRESET_LINES",
     "\n      ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()),
 )
-
-
-def _print_compare_table(console: Console, summary: dict) -> None:
-    """The study as a table: chosen settings, completions to the 90% target, ratio to grpo, final accuracy."""
-    from rich.table import Table
-
-    from priorl.study.report import fmt_count, fmt_interval, fmt_ratio, target_label
-
-    key = summary["primary"]["target"]
-    if key:
-        what = "target: " + target_label(
-            key, summary["targets"][key]["accuracy"], (summary.get("study") or {}).get("target_kind", "gain")
-        )
-    else:
-        what = f"targets {summary['targets_from']}"  # e.g. "n/a: grpo did not improve"
-    table = Table(title=f"equal budget of {summary['budget']:,} completions; {what}")
-    show_chosen = any(e["chosen"] for e in summary["presets"].values())  # untuned: nothing chosen, no column
-    columns = ("preset", "chosen", "completions to target [95%]", "ratio to grpo [95%]", "final accuracy")
-    for col in columns if show_chosen else [c for c in columns if c != "chosen"]:
-        table.add_column(col, justify="left" if col in ("preset", "chosen") else "right")
-    for preset, e in summary["presets"].items():
-        chosen = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["chosen"].items()) or "-"
-        t = e["completions_to_target"].get(key) if key else None
-        reach = "n/a" if t is None else f"{fmt_count(t['mean'])} {fmt_interval(t['ci95'], fmt_count)}"
-        r = (e["ratio_to_grpo"].get(key) or {}).get("completions") if key else None
-        ratio = "-" if preset == summary["baseline"] or r is None else fmt_ratio(r)
-        final = "failed" if e["final_accuracy_mean"] is None else f"{e['final_accuracy_mean']:.1%}"
-        n = e["seeds_ok"]
-        table.add_row(preset, *([chosen] if show_chosen else []), reach, ratio, f"{final} (n={n})")
-    console.print(table)
 
 
 @app.command("pretrain")
