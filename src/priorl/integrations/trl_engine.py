@@ -99,28 +99,15 @@ def train_with_trl(
     true answer ends the run with :class:`EngineStopped`. Raises ``ValueError`` for settings TRL cannot run
     (:func:`check_trl_config`) and :class:`~priorl.grpo.rundir.RunDirectoryError` for a directory holding a run.
     """
-    import torch
-    import trl
-    from datasets import Dataset
-    from transformers import PrinterCallback, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from transformers import PrinterCallback
 
-    from priorl import __version__
     from priorl.config import dump_config
     from priorl.data.prepare import run_problems
-    from priorl.eval import evaluate_held_out
-    from priorl.generation import HFGenerator
-    from priorl.grpo.checkpoint import capture_rng, restore_rng, seed_everything
-    from priorl.grpo.parts import build_replay, build_sampler
+    from priorl.grpo.checkpoint import seed_everything
     from priorl.grpo.rundir import check_fresh, open_run_dir
-    from priorl.grpo.schedule import Schedule
-    from priorl.grpo.sinks import JsonlWriter
     from priorl.grpo.stack import build_policy, build_verifier
-    from priorl.integrations.trl import PrioritizedGRPOTrainer
-    from priorl.precision import machine_record
-    from priorl.statefile import write_atomic
 
-    c, t, g = config, config.train, config.generation
+    c = config
     check_trl_config(c)
     run_dir = Path(c.out_dir)
     to_clear = check_fresh(run_dir, overwrite=overwrite)
@@ -128,21 +115,43 @@ def train_with_trl(
     data = run_problems(c)
     verifier = build_verifier(c)
     policy = build_policy(c)
-    tok, model = policy.tokenizer, policy.model
-    tok.padding_side = "left"
-    prompts = [policy.formatter.render(p.prompt) for p in data.train]
-    dataset = Dataset.from_dict({"prompt": prompts, "answer": [p.answer for p in data.train]})
+    policy.tokenizer.padding_side = "left"
+    trainer, replay = _build_trainer(c, policy, data, verifier, run_dir)
+    run = _TRLRun(c, trainer, policy, data, verifier, replay, on_step=on_step, stop=stop)
+    open_run_dir(run_dir, dump_config(c), clear=bool(to_clear))
+    run.open_logs()
+    trainer.add_callback(run.callback())
+    trainer.remove_callback(PrinterCallback)  # TRL's log dicts on stdout; metrics.jsonl has what a run reports
+    status = "failed"
+    try:
+        if c.eval.before and run.held_out:
+            run.evaluate(0)
+        run.clock["last"] = time.perf_counter()
+        with _quiet_deprecations():
+            trainer.train()
+        status = "finished"
+    finally:
+        summary = run.close(status)
+    return summary
+
+
+def grpo_config(c: RunConfig, policy, run_dir: Path):
+    """TRL's ``GRPOConfig`` for run config ``c``: one priorl step is one TRL generation of ``updates_per_step``
+    optimizer steps (see :data:`ENGINE_NOTE` for what maps and what does not)."""
+    import torch
+    from trl import GRPOConfig
+
+    t, g = c.train, c.generation
     rows = t.batch_size * g.group_size
-    total = generations(c)
     spg = t.updates_per_step
-    args = GRPOConfig(
+    return GRPOConfig(
         output_dir=str(run_dir / "trl"),
         per_device_train_batch_size=rows // spg,
         steps_per_generation=spg,
         num_generations=g.group_size,
         max_completion_length=g.max_new_tokens,
         temperature=g.temperature,
-        max_steps=total * spg,
+        max_steps=generations(c) * spg,
         learning_rate=t.lr,
         lr_scheduler_type="constant_with_warmup" if t.lr_warmup_steps else "constant",
         warmup_steps=t.lr_warmup_steps * spg,
@@ -167,36 +176,84 @@ def train_with_trl(
         disable_tqdm=True,
     )
 
+
+def _build_trainer(c: RunConfig, policy, data, verifier, run_dir: Path):
+    """(TRL trainer, replay buffer or None): TRL's own GRPOTrainer when the run uses no priorl part, else
+    :class:`~priorl.integrations.trl.PrioritizedGRPOTrainer` with the run's sampler and replay."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from priorl.grpo.parts import build_replay, build_sampler
+    from priorl.integrations.trl import PrioritizedGRPOTrainer
+
+    prompts = [policy.formatter.render(p.prompt) for p in data.train]
+    dataset = Dataset.from_dict({"prompt": prompts, "answer": [p.answer for p in data.train]})
+    args = grpo_config(c, policy, run_dir)
+
     def reward(completions, answer, **kwargs):
         return [float(r) for r in verifier.score_batch(list(completions), list(answer)).rewards]
 
-    common = dict(model=model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=tok)
+    common = dict(
+        model=policy.model, reward_funcs=reward, args=args, train_dataset=dataset, processing_class=policy.tokenizer
+    )
     sampler = None if c.sampler.kind == "uniform" else build_sampler(c, len(data.train), [p.level for p in data.train])
     replay = build_replay(c)
     with _quiet_deprecations():
         if sampler is None and replay is None:
-            trainer = GRPOTrainer(**common)
-        else:
-            trainer = PrioritizedGRPOTrainer(**common, sampler=sampler, replay=replay)
+            return GRPOTrainer(**common), None
+        return PrioritizedGRPOTrainer(**common, sampler=sampler, replay=replay), replay
 
-    def encode(texts):  # the ids TRL generates from and trains on
-        return [[int(i) for i in ids] for ids in trainer._tokenize_prompts(list(texts))[0]]
 
-    held_out = [dataclasses.replace(p, prompt=policy.formatter.render(p.prompt)) for p in data.test]
-    generator = HFGenerator(
-        model, tok, max_new_tokens=c.eval.max_new_tokens or g.max_new_tokens,
-        batch_size=c.eval.sequences_per_call or g.sequences_per_call, encode=encode,
-        autocast=policy.precision.autocast,  # evaluation under the run's precision, as in priorl's trainer
-    )  # fmt: skip
-    open_run_dir(run_dir, dump_config(c), clear=bool(to_clear))
-    metrics_log, eval_log = JsonlWriter(run_dir / "metrics.jsonl"), JsonlWriter(run_dir / "eval.jsonl")
-    schedule = Schedule(c)
-    counters = {"rollouts_generated": 0, "tokens_generated": 0}
-    pending: dict = {}
-    clock = {"start": time.perf_counter(), "eval": 0.0, "last": time.perf_counter()}
-    evals: list[dict] = []
+class _TRLRun:
+    """One TRL run's bookkeeping in priorl's run directory: held-out evaluations on priorl's schedule, each
+    generation's metrics (what it generated and trained, counted around TRL's generate-and-score), the summary."""
 
-    def evaluate(step: int) -> None:
+    def __init__(self, c: RunConfig, trainer, policy, data, verifier, replay, *, on_step, stop) -> None:
+        from priorl.generation import HFGenerator
+
+        self.c, self.trainer, self.policy, self.data, self.verifier, self.replay = (
+            c,
+            trainer,
+            policy,
+            data,
+            verifier,
+            replay,
+        )
+        self.on_step, self.stop = on_step, stop
+        g = c.generation
+        self.rows, self.spg, self.total = c.train.batch_size * g.group_size, c.train.updates_per_step, generations(c)
+        self.held_out = [dataclasses.replace(p, prompt=policy.formatter.render(p.prompt)) for p in data.test]
+        self.generator = HFGenerator(
+            policy.model, policy.tokenizer, max_new_tokens=c.eval.max_new_tokens or g.max_new_tokens,
+            batch_size=c.eval.sequences_per_call or g.sequences_per_call, encode=self.encode,
+            autocast=policy.precision.autocast,  # evaluation under the run's precision, as in priorl's trainer
+        )  # fmt: skip
+        self.counters = {"rollouts_generated": 0, "tokens_generated": 0}
+        self.pending: dict = {}
+        self.clock = {"start": time.perf_counter(), "eval": 0.0, "last": time.perf_counter()}
+        self.evals: list[dict] = []
+        self.inner = trainer._generate_and_score_completions  # TRL's own method, wrapped to count
+        trainer._generate_and_score_completions = self.counting
+
+    def encode(self, texts):
+        """The ids TRL generates from and trains on."""
+        return [[int(i) for i in ids] for ids in self.trainer._tokenize_prompts(list(texts))[0]]
+
+    def open_logs(self) -> None:
+        from priorl.grpo.schedule import Schedule
+        from priorl.grpo.sinks import JsonlWriter
+
+        run_dir = Path(self.c.out_dir)
+        self.metrics_log, self.eval_log = JsonlWriter(run_dir / "metrics.jsonl"), JsonlWriter(run_dir / "eval.jsonl")
+        self.schedule = Schedule(self.c)
+
+    def evaluate(self, step: int) -> None:
+        import torch
+
+        from priorl.eval import evaluate_held_out
+        from priorl.grpo.checkpoint import capture_rng, restore_rng
+
+        c, model = self.c, self.policy.model
         t0 = time.perf_counter()
         rng = capture_rng()
         was_training = model.training
@@ -204,99 +261,107 @@ def train_with_trl(
         try:
             torch.manual_seed((c.seed * 1_000_003 + step) % 2**63)
             result = evaluate_held_out(
-                generator, held_out, verifier, samples=0, max_new_tokens=c.eval.max_new_tokens,
-                batch_size=c.eval.sequences_per_call or g.sequences_per_call, examples=0,
+                self.generator, self.held_out, self.verifier, samples=0, max_new_tokens=c.eval.max_new_tokens,
+                batch_size=c.eval.sequences_per_call or c.generation.sequences_per_call, examples=0,
             )  # fmt: skip
         finally:
             restore_rng(*rng)
             model.train(was_training)
         result.pop("examples", None)
-        result["rollouts_generated"] = counters["rollouts_generated"]
-        eval_log.write({"step": step, **result})
-        evals.append({"step": step, **result})
-        clock["eval"] += time.perf_counter() - t0
+        result["rollouts_generated"] = self.counters["rollouts_generated"]
+        self.eval_log.write({"step": step, **result})
+        self.evals.append({"step": step, **result})
+        self.clock["eval"] += time.perf_counter() - t0
 
-    inner = trainer._generate_and_score_completions
-
-    def counting(inputs):  # what each training generation makes and trains (fresh rows first, then replayed)
-        out = inner(inputs)
-        if trainer.model.training:
+    def counting(self, inputs):
+        """TRL's generate-and-score, noting what each training generation makes and trains (fresh rows first,
+        then replayed)."""
+        out = self.inner(inputs)
+        if self.trainer.model.training:
             n_fresh = len(inputs)
             mask = out["completion_mask"]
-            adv = out["advantages"][:n_fresh].detach().float().cpu().numpy().reshape(-1, g.group_size)
-            pending.update(
+            adv = out["advantages"][:n_fresh].detach().float().cpu().numpy().reshape(-1, self.c.generation.group_size)
+            self.pending.update(
                 n_fresh=n_fresh, n_replayed=int(mask.shape[0]) - n_fresh,
                 tokens_generated=int(mask[:n_fresh].sum()), tokens_trained=int(mask.sum()),
                 informative_fraction=float(np.mean(np.abs(adv).max(axis=1) > 0)),
             )  # fmt: skip
         return out
 
-    trainer._generate_and_score_completions = counting
+    def callback(self):
+        """A TrainerCallback that hands TRL's logs and step ends to this run."""
+        from transformers import TrainerCallback
 
-    class Log(TrainerCallback):
-        def on_log(self, _args, state, control, logs=None, **kwargs):
-            if logs and "reward" in logs:
-                pending["reward_mean"] = float(logs["reward"])
+        run = self
 
-        def on_step_end(self, _args, state, control, **kwargs):
-            if state.global_step % spg:
-                return
-            step = state.global_step // spg
-            now = time.perf_counter()
-            before = counters["rollouts_generated"]
-            counters["rollouts_generated"] += pending.get("n_fresh", rows)
-            counters["tokens_generated"] += pending.get("tokens_generated", 0)
-            record = {
-                "step": step, **counters,
-                "n_fresh": pending.get("n_fresh", rows), "n_replayed": pending.get("n_replayed", 0),
-                "rows_trained": pending.get("n_fresh", rows) + pending.get("n_replayed", 0),
-                "tokens_trained": pending.get("tokens_trained", 0),
-                "informative_fraction": pending.get("informative_fraction", 0.0),
-                "reward_mean": pending.get("reward_mean"), "updates": spg,
-                "lr": trainer.lr_scheduler.get_last_lr()[0] if trainer.lr_scheduler is not None else t.lr,
-                "time/step": now - clock["last"],
-            }  # fmt: skip
-            if replay is not None:
-                record.update({f"replay/{k}": v for k, v in replay.metrics().items()})
-            metrics_log.write(record)
-            if on_step is not None:
-                on_step(step, record)
-            last = step >= total
-            if schedule.eval_due(step, before, counters["rollouts_generated"]) and not (last and c.eval.after):
-                evaluate(step)
-            if last and c.eval.after:
-                evaluate(step)
-            clock["last"] = time.perf_counter()
-            if not last and stop is not None and stop():
-                raise EngineStopped(step)
+        class Log(TrainerCallback):
+            def on_log(self, _args, state, control, logs=None, **kwargs):
+                if logs and "reward" in logs:
+                    run.pending["reward_mean"] = float(logs["reward"])
 
-    trainer.add_callback(Log())
-    trainer.remove_callback(PrinterCallback)  # TRL's log dicts on stdout; metrics.jsonl has what a run reports
-    status = "failed"
-    try:
-        if c.eval.before and held_out:
-            evaluate(0)
-        clock["last"] = time.perf_counter()
-        with _quiet_deprecations():
-            trainer.train()
-        status = "finished"
-    finally:
-        metrics_log.close()
-        eval_log.close()
-        verifier.close()
-        wall = time.perf_counter() - clock["start"]
+            def on_step_end(self, _args, state, control, **kwargs):
+                if state.global_step % run.spg == 0:
+                    run.generation_end(state.global_step // run.spg)
+
+        return Log()
+
+    def generation_end(self, step: int) -> None:
+        """After a training generation: its metrics, an evaluation when due, a stop when asked."""
+        c, pending, rows, trainer = self.c, self.pending, self.rows, self.trainer
+        now = time.perf_counter()
+        before = self.counters["rollouts_generated"]
+        self.counters["rollouts_generated"] += pending.get("n_fresh", rows)
+        self.counters["tokens_generated"] += pending.get("tokens_generated", 0)
+        record = {
+            "step": step, **self.counters,
+            "n_fresh": pending.get("n_fresh", rows), "n_replayed": pending.get("n_replayed", 0),
+            "rows_trained": pending.get("n_fresh", rows) + pending.get("n_replayed", 0),
+            "tokens_trained": pending.get("tokens_trained", 0),
+            "informative_fraction": pending.get("informative_fraction", 0.0),
+            "reward_mean": pending.get("reward_mean"), "updates": self.spg,
+            "lr": trainer.lr_scheduler.get_last_lr()[0] if trainer.lr_scheduler is not None else c.train.lr,
+            "time/step": now - self.clock["last"],
+        }  # fmt: skip
+        if self.replay is not None:
+            record.update({f"replay/{k}": v for k, v in self.replay.metrics().items()})
+        self.metrics_log.write(record)
+        if self.on_step is not None:
+            self.on_step(step, record)
+        last = step >= self.total
+        if self.schedule.eval_due(step, before, self.counters["rollouts_generated"]) and not (last and c.eval.after):
+            self.evaluate(step)
+        if last and c.eval.after:
+            self.evaluate(step)
+        self.clock["last"] = time.perf_counter()
+        if not last and self.stop is not None and self.stop():
+            raise EngineStopped(step)
+
+    def close(self, status: str) -> dict:
+        """Close the logs and the verifier; the run's summary (written to summary.json when it finished)."""
+        import trl
+
+        from priorl import __version__
+        from priorl.precision import machine_record
+        from priorl.statefile import write_atomic
+
+        run_dir = Path(self.c.out_dir)
+        self.metrics_log.close()
+        self.eval_log.close()
+        self.verifier.close()
+        wall = time.perf_counter() - self.clock["start"]
+        evals, precision = self.evals, self.policy.precision
         summary = {
             "status": status, "engine": "trl", "trl_version": trl.__version__, "priorl_version": __version__,
-            "note": ENGINE_NOTE, "held_out": data.held_out, "steps": len(_lines(run_dir / "metrics.jsonl")),
-            "rollouts_generated": counters["rollouts_generated"], "wall_seconds": wall,
-            "train_seconds": wall - clock["eval"], "eval_seconds": clock["eval"],
+            "note": ENGINE_NOTE, "held_out": self.data.held_out, "steps": len(_lines(run_dir / "metrics.jsonl")),
+            "rollouts_generated": self.counters["rollouts_generated"], "wall_seconds": wall,
+            "train_seconds": wall - self.clock["eval"], "eval_seconds": self.clock["eval"],
             "before": evals[0] if evals and evals[0]["step"] == 0 else None,
             "after": evals[-1] if status == "finished" and evals else None,
-            "precision": policy.precision.name, "machine": machine_record(policy.precision),
+            "precision": precision.name, "machine": machine_record(precision),
         }  # fmt: skip
         if status == "finished":
             write_atomic(run_dir / "summary.json", _dumps(summary))
-    return summary
+        return summary
 
 
 @contextlib.contextmanager
