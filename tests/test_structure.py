@@ -31,3 +31,49 @@ def test_no_module_imports_another_modules_private_names():
 def test_the_private_import_check_can_fail():
     tree = ast.parse("from priorl.study.pool import _read, run_all\nfrom .x import _y\nfrom os import _exit\n")
     assert private_imports(tree) == ["line 1: from priorl.study.pool import _read", "line 2: from .x import _y"]
+
+
+MAX_LINES = 100  # a function, from its def to its end
+MAX_COMMAND_BODY = 60  # a CLI command's body: it parses (its signature declares the options) and calls the library
+
+
+def _is_cli_command(node: ast.FunctionDef) -> bool:
+    return any(
+        isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "command"
+        for d in node.decorator_list
+    )
+
+
+def _body_lines(node: ast.FunctionDef) -> int:
+    """Lines of the body after the docstring."""
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]
+    return node.end_lineno - body[0].lineno + 1 if body else 0
+
+
+def long_functions(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if _is_cli_command(node):
+            if _body_lines(node) > MAX_COMMAND_BODY:
+                found.append(f"{node.name} (line {node.lineno}): a CLI command with a {_body_lines(node)}-line body")
+        elif node.end_lineno - node.lineno + 1 > MAX_LINES:
+            found.append(f"{node.name} (line {node.lineno}): {node.end_lineno - node.lineno + 1} lines")
+    return found
+
+
+def test_functions_stay_short_and_cli_commands_only_parse():
+    bad = [f"{path.relative_to(SRC)} {hit}" for path, tree in _modules() for hit in long_functions(tree)]
+    assert not bad, "split these (or move the logic out of cli.py):\n" + "\n".join(bad)
+
+
+def test_the_length_check_can_fail():
+    long_body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES + 1))
+    assert long_functions(ast.parse(f"def f():\n{long_body}\n")) == [f"f (line 1): {MAX_LINES + 2} lines"]
+    command = f'@app.command("c")\ndef c(a: int = 1):\n    """Help."""\n{long_body}\n'
+    assert long_functions(ast.parse(command)) == [f"c (line 2): a CLI command with a {MAX_LINES + 1}-line body"]
+    short = "\n".join(f"    x{i} = {i}" for i in range(MAX_COMMAND_BODY))
+    assert long_functions(ast.parse(f'@app.command("c")\ndef c():\n    """Help."""\n{short}\n')) == []

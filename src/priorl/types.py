@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Problem", "Rollout", "TokenSeq", "check_rollout"]
+__all__ = ["Problem", "Rollout", "RolloutGroup", "TokenSeq", "check_rollout"]
 
 # A 1-D sequence of token ids or per-token floats: list, numpy array or torch tensor.
 TokenSeq = Sequence[int] | Sequence[float] | Any
@@ -55,6 +55,19 @@ class Rollout:
     advantage: float  # group-relative advantage from the rollout's own fresh group
     step: int  # training step the rollout was generated at (its birth step)
     times_replayed: int = 0  # how many times a replay buffer has drawn it
+
+
+@dataclass(eq=False, slots=True)
+class RolloutGroup:
+    """The G completions of one problem generated in one step: the unit GRPO's advantages are computed over.
+
+    ``informative`` says whether the rewards differ (only then do the advantages, and the gradient, differ from
+    zero); ``rewards`` are the G rewards in the rollouts' order."""
+
+    problem_id: int
+    rewards: list[float]
+    informative: bool
+    rollouts: list[Rollout]
 
 
 def check_rollout(rollout: Rollout) -> None:

@@ -114,25 +114,15 @@ def _priorl_steps(*, model, data, chat_template, batch_size, group_size, max_new
 def _trl_steps(*, model, data, chat_template, batch_size, group_size, max_new_tokens, temperature, lr, steps,
                warmup, seed, out_dir) -> dict:  # fmt: skip
     try:
-        from datasets import Dataset
-        from transformers import TrainerCallback
         from trl import GRPOConfig, GRPOTrainer
     except ImportError as exc:
         raise RuntimeError("priorl bench throughput needs TRL: pip install 'priorl[trl]'") from exc
 
     from priorl.config import ModelConfig
-    from priorl.data import load_problems
     from priorl.models import load_policy, load_tokenizer
     from priorl.rewards import make_verifier
 
-    problems = load_problems(data)
-    if chat_template == "auto":  # TRL's conversational format: it applies the tokenizer's chat template
-        prompts = [[{"role": "user", "content": p.prompt}] for p in problems]
-    elif chat_template == "none":
-        prompts = [p.prompt for p in problems]
-    else:
-        raise ValueError(f"chat_template {chat_template!r}: the throughput bench takes 'auto' or 'none'")
-    dataset = Dataset.from_dict({"prompt": prompts, "answer": [p.answer for p in problems]})
+    dataset = _trl_dataset(data, chat_template)
     verifier = make_verifier("numeric")
     clock: dict[str, float] = {"generate": 0.0, "score": 0.0, "gen_and_score": 0.0}
 
@@ -150,28 +140,10 @@ def _trl_steps(*, model, data, chat_template, batch_size, group_size, max_new_to
 
         return wrapper
 
-    class StepTimer(TrainerCallback):
-        def __init__(self):
-            self.times: list[float] = []
-            self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
-            self._t0 = 0.0
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            clock.update(generate=0.0, score=0.0, gen_and_score=0.0)
-            self._t0 = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            dt = time.perf_counter() - self._t0
-            self.times.append(dt)
-            self.phases["generate"].append(clock["generate"])
-            self.phases["score"].append(clock["score"])
-            self.phases["other"].append(clock["gen_and_score"] - clock["generate"] - clock["score"])
-            self.phases["update"].append(dt - clock["gen_and_score"])
-
     model_cfg = ModelConfig(path=model, device="cpu", dtype="float32")
     tok = load_tokenizer(model_cfg)
     tok.padding_side = "left"
-    timer = StepTimer()
+    timer = _step_timer(clock)
     args = GRPOConfig(
         output_dir=str(out_dir),
         per_device_train_batch_size=batch_size * group_size,
@@ -226,6 +198,48 @@ def _trl_steps(*, model, data, chat_template, batch_size, group_size, max_new_to
         "first_prompt_ids": seen.get("ids"),
         "tokenizer": tok,
     }
+
+
+def _trl_dataset(data: str, chat_template: str):
+    """The problems of ``data`` as TRL's dataset: conversational prompts (TRL applies the chat template) or plain."""
+    from datasets import Dataset
+
+    from priorl.data import load_problems
+
+    problems = load_problems(data)
+    if chat_template == "auto":  # TRL's conversational format: it applies the tokenizer's chat template
+        prompts = [[{"role": "user", "content": p.prompt}] for p in problems]
+    elif chat_template == "none":
+        prompts = [p.prompt for p in problems]
+    else:
+        raise ValueError(f"chat_template {chat_template!r}: the throughput bench takes 'auto' or 'none'")
+    return Dataset.from_dict({"prompt": prompts, "answer": [p.answer for p in problems]})
+
+
+def _step_timer(clock: dict[str, float]):
+    """A TrainerCallback that times each TRL step and splits it into phases from ``clock`` (generate, score,
+    gen_and_score: the seconds the wrapped TRL methods took this step)."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.times: list[float] = []
+            self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
+            self._t0 = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            clock.update(generate=0.0, score=0.0, gen_and_score=0.0)
+            self._t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            dt = time.perf_counter() - self._t0
+            self.times.append(dt)
+            self.phases["generate"].append(clock["generate"])
+            self.phases["score"].append(clock["score"])
+            self.phases["other"].append(clock["gen_and_score"] - clock["generate"] - clock["score"])
+            self.phases["update"].append(dt - clock["gen_and_score"])
+
+    return StepTimer()
 
 
 def run_throughput_bench(

@@ -77,7 +77,7 @@ from priorl.grpo.sinks import JsonlWriter, MetricSinks
 from priorl.grpo.stack import build_generator, build_policy, build_verifier
 from priorl.grpo.summary import before_after, read_jsonl, write_run_summary
 from priorl.sampling.coverage import Coverage
-from priorl.types import Rollout
+from priorl.types import Rollout, RolloutGroup
 
 
 class TrainingError(RuntimeError):
@@ -88,6 +88,21 @@ class TrainingError(RuntimeError):
 # at most once every VERIFIER_WARN_EVERY steps.
 VERIFIER_WARN_RATE = 0.2
 VERIFIER_WARN_EVERY = 50
+
+
+# The statistics a mini-batch sums on the device, in this order, and reads back once (Trainer._minibatch_step).
+SUMMED = ("loss", "clipped", "ratio_sum", "kl", "gap_sum", "gap_tokens", "gap_outside")
+
+
+def _behavior_logprobs(chunk: list, shape: tuple, device) -> torch.Tensor:
+    """The rollouts' behavior log-probs (lists, arrays or tensors) padded to ``shape`` on the host, then one
+    copy to ``device``."""
+    old_host = np.zeros(shape, dtype=np.float32)
+    for i, r in enumerate(chunk):
+        b = r.behavior_logprobs
+        b = b.detach().float().cpu().numpy() if torch.is_tensor(b) else np.asarray(b, dtype=np.float32)
+        old_host[i, : b.shape[0]] = b
+    return torch.from_numpy(old_host).to(device)
 
 
 class Trainer:
@@ -377,19 +392,18 @@ class Trainer:
         timing = {"generate": 0.0, "score": 0.0, "update": 0.0}
 
         if c.dynamic_sampling.enabled:
-            groups, gen_stats = self._dynamic_sampling_groups(timing)
-            generated = gen_stats.pop("generated_ids")  # every round's problems, kept or not
+            groups, gen_stats, generated = self._dynamic_sampling_groups(timing)  # generated: every round's problems
         else:
             ids = self._draw_problems()
             groups, gen_stats = self._rollout_groups(ids, timing, observe=False)
             generated = None
 
-        fresh = [r for g in groups for r in g["rollouts"] if not (c.train.drop_zero_variance and not g["informative"])]
+        fresh = [r for g in groups for r in g.rollouts if not (c.train.drop_zero_variance and not g.informative)]
         # From here on the step changes the sampler, the replay buffer and the weights: it completes.
         self.signals.commit()
         if not c.dynamic_sampling.enabled:
             self._next_ids = None
-            self.sampler.observe(ids, np.array([g["rewards"] for g in groups]))  # priorities follow the new rates
+            self.sampler.observe(ids, np.array([g.rewards for g in groups]))  # priorities follow the new rates
         batch = self.replay.compose(fresh, self.step) if self.replay is not None else fresh
         replayed = batch[len(fresh) :]
 
@@ -399,12 +413,12 @@ class Trainer:
         timing["update"] = time.perf_counter() - t_up
 
         # Coverage counts generation (a visit is a generated group), so with dynamic sampling every round's problems.
-        self.coverage.observe(generated if generated is not None else [g["problem_id"] for g in groups])
+        self.coverage.observe(generated if generated is not None else [g.problem_id for g in groups])
         self.batches.write(
             {
                 "step": self.step,
-                "problem_ids": [g["problem_id"] for g in groups],
-                "rewards": [g["rewards"] for g in groups],
+                "problem_ids": [g.problem_id for g in groups],
+                "rewards": [g.rewards for g in groups],
                 "replayed": [[r.problem_id, r.step] for r in replayed],
                 **({"generated_ids": generated} if generated is not None else {}),
             }
@@ -429,7 +443,7 @@ class Trainer:
         return metrics
 
     # ------------------------------------------------------------------ rollouts
-    def _rollout_groups(self, ids: list[int], timing: dict, *, observe: bool = True) -> tuple[list[dict], dict]:
+    def _rollout_groups(self, ids: list[int], timing: dict, *, observe: bool = True) -> tuple[list[RolloutGroup], dict]:
         """Generate G completions for each problem, score them, make rollouts; feed the sampler if ``observe``."""
         c, G = self.config, self.config.generation.group_size
         problems = [self.problems[i] for i in ids]
@@ -460,17 +474,11 @@ class Trainer:
                 )
                 for j in range(G)
             ]
-            groups.append(
-                {
-                    "problem_id": pid,
-                    "rewards": rewards[gi].tolist(),
-                    "informative": bool(rewards[gi].max() > rewards[gi].min()),
-                    "rollouts": rollouts,
-                }
-            )
+            informative = bool(rewards[gi].max() > rewards[gi].min())
+            groups.append(RolloutGroup(pid, rewards[gi].tolist(), informative, rollouts))
         stats = {
             "reward_mean": float(rewards.mean()),
-            "informative_fraction": float(np.mean([g["informative"] for g in groups])),
+            "informative_fraction": float(np.mean([g.informative for g in groups])),
             "completion_len_mean": out.num_tokens / len(out),
             "verifier_errors": scored.errors,
             "verifier_timeouts": scored.timeouts,
@@ -478,38 +486,39 @@ class Trainer:
         }
         return groups, stats
 
-    def _dynamic_sampling_groups(self, timing: dict) -> tuple[list[dict], dict]:
+    def _dynamic_sampling_groups(self, timing: dict) -> tuple[list[RolloutGroup], dict, list[int]]:
         """DAPO: keep only groups with differing rewards; generate more rounds until B are kept. With
         ``informative_target`` K / ``round_size`` b (the K-of-B step): rounds of b sampler-chosen problems until K
-        informative groups are in hand, all of them kept. Every generated completion is counted either way."""
+        informative groups are in hand, all of them kept. Every generated completion is counted either way.
+        Returns (kept groups, statistics, the problem ids of every round's groups, kept or not)."""
         c, d = self.config, self.config.dynamic_sampling
         B = c.train.batch_size
         K, b = d.step_shape(B)
-        kept: list[dict] = []
-        all_groups: list[dict] = []
+        kept: list[RolloutGroup] = []
+        all_groups: list[RolloutGroup] = []
         totals = {"verifier_errors": 0, "verifier_timeouts": 0}
         rounds = 0
         while len(kept) < K and rounds < d.max_rounds:
             groups, stats = self._rollout_groups(self.sampler.sample(b), timing)
             all_groups += groups
-            kept += [g for g in groups if g["informative"]]
+            kept += [g for g in groups if g.informative]
             totals["verifier_errors"] += stats["verifier_errors"]
             totals["verifier_timeouts"] += stats["verifier_timeouts"]
             rounds += 1
-        rewards = np.array([g["rewards"] for g in all_groups])
+        rewards = np.array([g.rewards for g in all_groups])
         stats = {
             "reward_mean": float(rewards.mean()),
-            "informative_fraction": float(np.mean([g["informative"] for g in all_groups])),
-            "completion_len_mean": float(np.mean([len(r.completion_ids) for g in all_groups for r in g["rollouts"]])),
+            "informative_fraction": float(np.mean([g.informative for g in all_groups])),
+            "completion_len_mean": float(np.mean([len(r.completion_ids) for g in all_groups for r in g.rollouts])),
             **totals,
             "groups_generated": len(all_groups),
             "dynamic_rounds": rounds,
             "groups_kept": len(kept) if d.k_of_b else min(len(kept), B),
-            "generated_ids": [g["problem_id"] for g in all_groups],
         }
+        generated = [g.problem_id for g in all_groups]
         if not d.k_of_b:
-            return kept[:B], stats  # DAPO: a batch of B (informative groups past B are dropped)
-        return kept, stats
+            return kept[:B], stats, generated  # DAPO: a batch of B (informative groups past B are dropped)
+        return kept, stats, generated
 
     # ------------------------------------------------------------------ the update
     def _forwarded(self, r: Rollout) -> bool:
@@ -627,55 +636,19 @@ class Trainer:
             return out
         # The mini-batch's gradient is the sum over its rows whatever their grouping into micro-batches.
         micro_batches = self._micro_batches(rows, fresh)
-        temperature, pad = c.generation.temperature, self.generator.pad_id
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         device = next(self.model.parameters()).device
         # Statistics stay on the device, summed in float64 (the float64 of the host sums they replace), and are
         # read once, with the gradient norm: one host synchronisation per mini-batch.
         acc_dtype = torch.float32 if device.type == "mps" else torch.float64
-        acc = torch.zeros(7, dtype=acc_dtype, device=device)  # loss, clipped, ratio_sum, kl, gap sum/tokens/outside
+        acc = torch.zeros(len(SUMMED), dtype=acc_dtype, device=device)
         ratio_max = torch.zeros((), dtype=acc_dtype, device=device)
         for micro in micro_batches:
-            chunk = [r for r, _ in micro]
-            prompts = [list(r.prompt_ids) for r in chunk]
-            completions = [list(r.completion_ids) for r in chunk]
-            with self.precision.autocast():  # its own context per micro-batch (bf16-mixed; a no-op in fp32)
-                logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
-            # Behavior log-probs (lists, arrays or tensors) padded on the host, then one copy to the device.
-            old_host = np.zeros(tuple(logp.shape), dtype=np.float32)
-            for i, r in enumerate(chunk):
-                b = r.behavior_logprobs
-                b = b.detach().float().cpu().numpy() if torch.is_tensor(b) else np.asarray(b, dtype=np.float32)
-                old_host[i, : b.shape[0]] = b
-            old = torch.from_numpy(old_host).to(logp.device)
-            zero = torch.zeros((), device=logp.device)
-            gap_sum = gap_tokens = gap_outside = zero
-            if gap is not None:
-                fresh_rows = torch.tensor([f for _, f in micro], device=logp.device)
-                sel = mask * fresh_rows[:, None]
-                delta = logp.detach() - old
-                gap_sum, gap_tokens = (delta.abs() * sel).sum(), sel.sum()
-                ratio = delta.exp()
-                outside = (ratio < 1.0 - c.train.eps_low) | (ratio > 1.0 + c.train.eps_high)
-                gap_outside = (outside.float() * sel).sum()
-            adv = torch.tensor([r.advantage for r in chunk], dtype=torch.float32, device=logp.device)
-            ref = None
-            if self.ref_model is not None:
-                with torch.no_grad(), self.precision.autocast():
-                    ref, _ = sequence_logprobs(self.ref_model, prompts, completions, temperature, pad)
-            loss_sum, stats = clipped_surrogate(
-                logp, old, adv, mask, eps_low=c.train.eps_low, eps_high=c.train.eps_high,
-                dual_clip=c.train.dual_clip, ref_logprobs=ref, kl_beta=c.train.kl_beta, sync=False,
-            )  # fmt: skip
-            (loss_sum / T).backward()
-            maybe_fault("update", self.step)
-            parts = (loss_sum.detach(), stats.clipped, stats.ratio_sum, stats.kl_sum, gap_sum, gap_tokens, gap_outside)
-            step_stats = torch.stack([t.to(acc_dtype) for t in parts]).to(device)
-            step_stats[0] /= T
-            acc += step_stats
-            ratio_max = torch.maximum(ratio_max, stats.ratio_max.to(device, acc_dtype))
-            out["forwarded"] += sum(len(r.completion_ids) for r in chunk)  # = mask.sum(), known on the host
+            step_stats, micro_max = self._micro_step(micro, T, gap is not None)
+            acc += step_stats.to(acc_dtype).to(device)
+            ratio_max = torch.maximum(ratio_max, micro_max.to(device, acc_dtype))
+            out["forwarded"] += sum(len(r.completion_ids) for r, _ in micro)  # = mask.sum(), known on the host
         params = [p for p in self.model.parameters() if p.requires_grad]
         for p in params:  # nothing forwarded (all advantages 0): the full computation's gradient is exactly 0
             if p.grad is None:
@@ -683,14 +656,13 @@ class Trainer:
         max_norm = c.train.grad_clip if c.train.grad_clip is not None else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         values = torch.cat([acc, ratio_max[None], norm.detach().to(device, acc_dtype)[None]]).tolist()  # the sync
-        out["loss"], out["clipped"], out["ratio_sum"], out["kl"], gap_sum_value, gap_tokens_value = values[:6]
-        gap_outside_value, out["ratio_max"], grad_norm = values[6], values[7], values[8]
+        summed = dict(zip((*SUMMED, "ratio_max", "grad_norm"), values, strict=True))
+        out.update({k: summed[k] for k in ("loss", "clipped", "ratio_sum", "kl", "ratio_max", "grad_norm")})
         if gap is not None:
-            gap["sum"] += gap_sum_value
-            gap["tokens"] += int(gap_tokens_value)
-            gap["outside"] += gap_outside_value
-        out["grad_norm"] = grad_norm
-        if not (math.isfinite(out["loss"]) and math.isfinite(grad_norm)):
+            gap["sum"] += summed["gap_sum"]
+            gap["tokens"] += int(summed["gap_tokens"])
+            gap["outside"] += summed["gap_outside"]
+        if not (math.isfinite(out["loss"]) and math.isfinite(out["grad_norm"])):
             # Skip this optimizer step and keep the last good weights (the caller counts such steps).
             self.optimizer.zero_grad(set_to_none=True)
             self.counters["nonfinite_skipped"] += 1
@@ -699,6 +671,47 @@ class Trainer:
         self.optimizer.step()
         out["stepped"] = 1
         return out
+
+    def _micro_step(self, micro: list[tuple[Rollout, bool]], T: int, with_gap: bool):
+        """Forward and backward one micro-batch of ``(rollout, fresh)`` (the loss over the mini-batch's ``T``
+        tokens); returns its statistics as one tensor ordered as :data:`SUMMED` (the loss already divided by
+        ``T``) and its largest ratio, both left on the device."""
+        c = self.config
+        temperature, pad = c.generation.temperature, self.generator.pad_id
+        device = next(self.model.parameters()).device
+        acc_dtype = torch.float32 if device.type == "mps" else torch.float64
+        chunk = [r for r, _ in micro]
+        prompts = [list(r.prompt_ids) for r in chunk]
+        completions = [list(r.completion_ids) for r in chunk]
+        with self.precision.autocast():  # its own context per micro-batch (bf16-mixed; a no-op in fp32)
+            logp, mask = sequence_logprobs(self.model, prompts, completions, temperature, pad)
+        old = _behavior_logprobs(chunk, tuple(logp.shape), logp.device)
+        zero = torch.zeros((), device=logp.device)
+        gap = {"gap_sum": zero, "gap_tokens": zero, "gap_outside": zero}
+        if with_gap:
+            fresh_rows = torch.tensor([f for _, f in micro], device=logp.device)
+            sel = mask * fresh_rows[:, None]
+            delta = logp.detach() - old
+            gap["gap_sum"], gap["gap_tokens"] = (delta.abs() * sel).sum(), sel.sum()
+            ratio = delta.exp()
+            outside = (ratio < 1.0 - c.train.eps_low) | (ratio > 1.0 + c.train.eps_high)
+            gap["gap_outside"] = (outside.float() * sel).sum()
+        adv = torch.tensor([r.advantage for r in chunk], dtype=torch.float32, device=logp.device)
+        ref = None
+        if self.ref_model is not None:
+            with torch.no_grad(), self.precision.autocast():
+                ref, _ = sequence_logprobs(self.ref_model, prompts, completions, temperature, pad)
+        loss_sum, stats = clipped_surrogate(
+            logp, old, adv, mask, eps_low=c.train.eps_low, eps_high=c.train.eps_high,
+            dual_clip=c.train.dual_clip, ref_logprobs=ref, kl_beta=c.train.kl_beta, sync=False,
+        )  # fmt: skip
+        (loss_sum / T).backward()
+        maybe_fault("update", self.step)
+        parts = {"loss": loss_sum.detach(), "clipped": stats.clipped, "ratio_sum": stats.ratio_sum,
+                 "kl": stats.kl_sum, **gap}  # fmt: skip
+        step_stats = torch.stack([parts[k].to(acc_dtype) for k in SUMMED]).to(device)
+        step_stats[SUMMED.index("loss")] /= T
+        return step_stats, stats.ratio_max
 
     # ------------------------------------------------------------------ evaluation and state
     def evaluate(self, progress=None) -> dict:

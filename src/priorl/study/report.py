@@ -82,9 +82,21 @@ def target_label(key: str, accuracy: float, kind: str = "gain") -> str:
 
 def report_markdown(summary: dict, plots: list[str]) -> str:
     """The study in Markdown: the plan's outcome, the primary comparison, the tables, the plots."""
+    study = summary.get("study", {})
+    lines = _md_head(summary) + _md_primary(summary) + _md_targets(summary) + _md_ratios(summary)
+    lines += _md_end(summary) + _md_sensitivity(summary) + where_runs_ran(summary)
+    lines += ["", "Accuracy is held-out greedy pass@1. " + AES_LINE, ""]
+    if study.get("git_commit"):
+        lines += [f"priorl {study.get('priorl_version')}, commit {study['git_commit'][:12]}"
+                  f"{' (with uncommitted changes)' if study.get('git_dirty') else ''}.", ""]  # fmt: skip
+    lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _md_head(summary: dict) -> list[str]:
+    """The title, how the presets were tuned, the targets, and what could not act."""
     presets = summary["presets"]
     seeds = max((e["seeds_ok"] + e["seeds_failed"] for e in presets.values()), default=0)
-    study = summary.get("study", {})
     lines = [
         f"# Study at an equal budget of {summary['budget']:,} generated completions ({seeds} evaluation seed(s))",
         "",
@@ -113,10 +125,15 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         lines += ["", "## Parts that could not act within the budget (run with --allow-inactive)", ""]
         lines += [f"- {preset}: {why}" for preset, reasons in inactive.items() for why in reasons]
         lines += ["", "Those presets' figures measure them without the part named: read them as such."]
+    return lines
+
+
+def _md_primary(summary: dict) -> list[str]:
+    """The primary comparison's ratio to grpo, named before the runs."""
     prim = summary["primary"]
-    pe = presets.get(prim["preset"], {})
+    pe = summary["presets"].get(prim["preset"], {})
     r = (pe.get("ratio_to_grpo") or {}).get(prim["target"]) if prim["target"] else None
-    lines += ["", f"## Primary comparison: {prim['preset']} against {prim['baseline']}, {prim['target']} target", ""]
+    lines = ["", f"## Primary comparison: {prim['preset']} against {prim['baseline']}, {prim['target']} target", ""]
     if r and prim["preset"] != prim["baseline"]:
         lines.append(
             f"Completions to the target, ratio to grpo: **{fmt_ratio(r['completions'])}** (95% interval, paired over "
@@ -125,11 +142,17 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         )
     else:
         lines.append("n/a")
+    return lines
+
+
+def _md_targets(summary: dict) -> list[str]:
+    """Completions to each target per preset (with the chosen setting when the study tuned)."""
+    presets = summary["presets"]
     show_chosen = any(e["chosen"] for e in presets.values())  # an untuned study has nothing chosen: no column
-    lines += ["", "## Completions to each target (seed-mean curve; 95% bootstrap interval; share of seeds there)",
-              "", "| preset | " + ("chosen | " if show_chosen else "")
-              + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
-              "|---|" + ("---|" if show_chosen else "") + "---|" * len(summary["targets"])]  # fmt: skip
+    lines = ["", "## Completions to each target (seed-mean curve; 95% bootstrap interval; share of seeds there)",
+             "", "| preset | " + ("chosen | " if show_chosen else "")
+             + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
+             "|---|" + ("---|" if show_chosen else "") + "---|" * len(summary["targets"])]  # fmt: skip
     for preset, e in presets.items():
         chosen = ", ".join(f"{k}={v:g}" if is_number(v) else f"{k}={v}" for k, v in e["chosen"].items()) or "-"
         cells = []
@@ -139,11 +162,18 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
                 "-" if t is None else f"{fmt_count(t['mean'])} {fmt_interval(t['ci95'], fmt_count)}, {t['reached']:.0%}"
             )
         lines.append(f"| {preset} | " + (f"{chosen} | " if show_chosen else "") + " | ".join(cells) + " |")
-    heading = f"## Ratio to {'tuned ' if tuning else ''}grpo (completions / trained tokens / training time), paired"
-    lines += ["", heading, "",
-              "| preset | " + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
-              "|---|" + "---|" * len(summary["targets"])]  # fmt: skip
-    for preset, e in presets.items():
+    return lines
+
+
+def _md_ratios(summary: dict) -> list[str]:
+    """Each preset's paired ratios to grpo at each target (completions / trained tokens / training time)."""
+    prim = summary["primary"]
+    tuned = "tuned " if summary.get("tuning") else ""
+    heading = f"## Ratio to {tuned}grpo (completions / trained tokens / training time), paired"
+    lines = ["", heading, "",
+             "| preset | " + " | ".join(f"{k} target" for k in summary["targets"]) + " |",
+             "|---|" + "---|" * len(summary["targets"])]  # fmt: skip
+    for preset, e in summary["presets"].items():
         if preset == summary["baseline"]:
             continue
         cells = []
@@ -152,10 +182,15 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
             cells.append("-" if rr is None else " / ".join(fmt_ratio(rr[w]) for w in ("completions", "tokens", "wall")))
         role = "primary" if preset == prim["preset"] else "secondary"
         lines.append(f"| {preset} ({role}) | " + " | ".join(cells) + " |")
-    lines += ["", "## At the end of the budget", "",
-              "| preset | final accuracy (mean, 95% t interval) | informative fraction | AES vs grpo | training s/run "
-              "| tokens trained/run |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for preset, e in presets.items():
+    return lines
+
+
+def _md_end(summary: dict) -> list[str]:
+    """Final accuracy, informative fraction, AES and costs at the end of the budget."""
+    lines = ["", "## At the end of the budget", "",
+             "| preset | final accuracy (mean, 95% t interval) | informative fraction | AES vs grpo | training s/run "
+             "| tokens trained/run |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for preset, e in summary["presets"].items():
         if e["final_accuracy_mean"] is None:
             acc = "failed"
         else:
@@ -167,28 +202,29 @@ def report_markdown(summary: dict, plots: list[str]) -> str:
         tokens = "-" if e["tokens_trained_mean"] is None else f"{e['tokens_trained_mean']:,.0f}"
         failed = f" ({e['seeds_failed']} failed)" if e["seeds_failed"] else ""
         lines.append(f"| {preset}{failed} | {acc} | {_pct(e['informative_fraction'])} | {a} | {wall} | {tokens} |")
-    if tuning:
-        lines += ["", "## Sensitivity (tuning, validation split)", "",
-                  "| preset | setting | completions to the criterion's target | area | final |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for preset, e in presets.items():
-            for row in e["sensitivity"]:
-                mark = " (chosen)" if row.get("chosen") else ""
-                lines.append(f"| {preset} | {row['name']}{mark} | {fmt_count(row['completions'])} | "
-                             f"{_pct(row['auc'])} | {_pct(row['final'])} |")  # fmt: skip
-        flags = [f"{p}: {f}" for p, e in presets.items() for f in e["edge"]]
-        if flags:
-            lines += ["", "Chosen at the edge of the grid:", ""] + [f"- {f}" for f in flags]
-        flags = [f"{p}: {f}" for p, e in presets.items() for f in e.get("instability", [])]
-        if flags:
-            lines += ["", "Chosen next to instability:", ""] + [f"- {f}" for f in flags]
-    lines += where_runs_ran(summary)
-    lines += ["", "Accuracy is held-out greedy pass@1. " + AES_LINE, ""]
-    if study.get("git_commit"):
-        lines += [f"priorl {study.get('priorl_version')}, commit {study['git_commit'][:12]}"
-                  f"{' (with uncommitted changes)' if study.get('git_dirty') else ''}.", ""]  # fmt: skip
-    lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _md_sensitivity(summary: dict) -> list[str]:
+    """The tuning table (validation split) and the grid-edge and instability flags; nothing for an untuned study."""
+    if not summary.get("tuning"):
+        return []
+    presets = summary["presets"]
+    lines = ["", "## Sensitivity (tuning, validation split)", "",
+             "| preset | setting | completions to the criterion's target | area | final |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for preset, e in presets.items():
+        for row in e["sensitivity"]:
+            mark = " (chosen)" if row.get("chosen") else ""
+            lines.append(f"| {preset} | {row['name']}{mark} | {fmt_count(row['completions'])} | "
+                         f"{_pct(row['auc'])} | {_pct(row['final'])} |")  # fmt: skip
+    flags = [f"{p}: {f}" for p, e in presets.items() for f in e["edge"]]
+    if flags:
+        lines += ["", "Chosen at the edge of the grid:", ""] + [f"- {f}" for f in flags]
+    flags = [f"{p}: {f}" for p, e in presets.items() for f in e.get("instability", [])]
+    if flags:
+        lines += ["", "Chosen next to instability:", ""] + [f"- {f}" for f in flags]
+    return lines
 
 
 def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[str]:
@@ -196,8 +232,16 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
     plt = pyplot()
     if plt is None:
         return []
-    paths = []
+    paths = [_plot_accuracy(plt, summary, out)]
+    tuning = summary.get("tuning")
+    if tuning and tuning.get("grid"):
+        paths += [_plot_sensitivity(plt, summary, tuning, out), _plot_tuning_curves(plt, summary, tuning, out)]
+    paths += [_plot_informative(plt, runs, out), _plot_pools(plt, runs, out), _plot_ages(plt, runs, out)]
+    return [p for p in paths if p is not None]
 
+
+def _plot_accuracy(plt, summary: dict, out: Path) -> str:
+    """Test accuracy against completions at each preset's chosen setting, with the targets."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for preset, c in summary["curves"].items():
         x, m, s = np.array(c["rollouts"]), np.array(c["mean"]), np.array(c["std"])
@@ -213,51 +257,59 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
            title="accuracy vs generation at each preset's chosen setting")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "accuracy_vs_rollouts.png"))
+    return _save(fig, out / "accuracy_vs_rollouts.png")
 
-    tuning = summary.get("tuning")
-    if tuning and tuning.get("grid"):
-        keys = list(tuning["grid"])
-        key = keys[0]
-        numeric = all(is_number(v) for v in tuning["grid"][key])
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for preset, e in summary["presets"].items():
-            rows = [r for r in e["sensitivity"] if key in r["cell"]]
-            if not rows:
-                continue
-            xs = [r["cell"][key] for r in rows]
-            ys = [r["completions"] if r["completions"] is not None else np.nan for r in rows]
-            line = ax.plot(range(len(xs)) if not numeric else xs, ys, marker="o", label=preset)[0]
-            censored = [x for x, r in zip(xs, rows, strict=True) if r["completions"] is None]
-            if censored:
-                ax.scatter(censored if numeric else [xs.index(c) for c in censored],
-                           [summary["budget"]] * len(censored), marker="^", color=line.get_color())  # fmt: skip
-        if numeric and all(v > 0 for v in tuning["grid"][key]):
-            ax.set_xscale("log")
-        ax.axhline(summary["budget"], color="grey", lw=0.8, ls=":")
-        ax.set(xlabel=key + (" (other keys pooled)" if len(keys) > 1 else ""),
-               ylabel="completions to the 90% target (validation)",
-               title="sensitivity: ▲ at the budget = never reached")  # fmt: skip
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        paths.append(_save(fig, out / "sensitivity.png"))
 
-        tc = summary.get("tuning_curves") or {}
-        by = tc.get("by_preset") or {}
-        if by:
-            fig, axes = plt.subplots(1, len(by), figsize=(4 * len(by), 3.6), sharey=True, squeeze=False)
-            x = np.array(tc["rollouts"])
-            for ax, (preset, cells) in zip(axes[0], by.items(), strict=True):
-                for name, ys in cells.items():
-                    ax.plot(x, ys, label=name.split(".")[-1])
-                if tuning.get("criterion_target") is not None:
-                    ax.axhline(tuning["criterion_target"], color="grey", lw=0.8, ls=":")
-                ax.set(title=preset, xlabel="completions")
-                ax.grid(alpha=0.3)
-                ax.legend(fontsize=7)
-            axes[0][0].set_ylabel("validation accuracy (tuning seeds' mean)")
-            paths.append(_save(fig, out / "tuning_curves.png"))
+def _plot_sensitivity(plt, summary: dict, tuning: dict, out: Path) -> str:
+    """The criterion (validation completions to the 90% target) against the first grid key, per preset."""
+    keys = list(tuning["grid"])
+    key = keys[0]
+    numeric = all(is_number(v) for v in tuning["grid"][key])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for preset, e in summary["presets"].items():
+        rows = [r for r in e["sensitivity"] if key in r["cell"]]
+        if not rows:
+            continue
+        xs = [r["cell"][key] for r in rows]
+        ys = [r["completions"] if r["completions"] is not None else np.nan for r in rows]
+        line = ax.plot(range(len(xs)) if not numeric else xs, ys, marker="o", label=preset)[0]
+        censored = [x for x, r in zip(xs, rows, strict=True) if r["completions"] is None]
+        if censored:
+            ax.scatter(censored if numeric else [xs.index(c) for c in censored],
+                       [summary["budget"]] * len(censored), marker="^", color=line.get_color())  # fmt: skip
+    if numeric and all(v > 0 for v in tuning["grid"][key]):
+        ax.set_xscale("log")
+    ax.axhline(summary["budget"], color="grey", lw=0.8, ls=":")
+    ax.set(xlabel=key + (" (other keys pooled)" if len(keys) > 1 else ""),
+           ylabel="completions to the 90% target (validation)",
+           title="sensitivity: ▲ at the budget = never reached")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out / "sensitivity.png")
 
+
+def _plot_tuning_curves(plt, summary: dict, tuning: dict, out: Path) -> str | None:
+    """Each preset's validation curves, one per grid cell (tuning seeds' mean)."""
+    tc = summary.get("tuning_curves") or {}
+    by = tc.get("by_preset") or {}
+    if by:
+        fig, axes = plt.subplots(1, len(by), figsize=(4 * len(by), 3.6), sharey=True, squeeze=False)
+        x = np.array(tc["rollouts"])
+        for ax, (preset, cells) in zip(axes[0], by.items(), strict=True):
+            for name, ys in cells.items():
+                ax.plot(x, ys, label=name.split(".")[-1])
+            if tuning.get("criterion_target") is not None:
+                ax.axhline(tuning["criterion_target"], color="grey", lw=0.8, ls=":")
+            ax.set(title=preset, xlabel="completions")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel("validation accuracy (tuning seeds' mean)")
+        return _save(fig, out / "tuning_curves.png")
+    return None
+
+
+def _plot_informative(plt, runs: dict[str, list[dict]], out: Path) -> str:
+    """The share of groups with differing rewards per step, seed-mean per preset."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for preset, rs in runs.items():
         series = [np.array([m["informative_fraction"] for m in r["metrics"]]) for r in rs if r.get("metrics")]
@@ -267,8 +319,11 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
     ax.set(xlabel="step", ylabel="informative fraction", title="groups with differing rewards", ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend()
-    paths.append(_save(fig, out / "informative_fraction.png"))
+    return _save(fig, out / "informative_fraction.png")
 
+
+def _plot_pools(plt, runs: dict[str, list[dict]], out: Path) -> str | None:
+    """A prioritized sampler's pools (unseen, active, solved, unsolved) along one run."""
     prioritized = [p for p in runs if p.startswith("prioritized") and any(r.get("metrics") for r in runs[p])]
     if prioritized:
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -280,8 +335,12 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
         ax.set(xlabel="step", ylabel="problems", title=f"sampler pools ({prioritized[0]}, seed {r['seed']})")
         ax.grid(alpha=0.3)
         ax.legend()
-        paths.append(_save(fig, out / "sampler_pools.png"))
+        return _save(fig, out / "sampler_pools.png")
+    return None
 
+
+def _plot_ages(plt, runs: dict[str, list[dict]], out: Path) -> str | None:
+    """The age of replayed rollouts, per replay preset."""
     ages = {}
     for preset, rs in runs.items():
         values = []
@@ -297,5 +356,5 @@ def make_plots(runs: dict[str, list[dict]], summary: dict, out: Path) -> list[st
             ax.hist(values, bins=np.arange(0, top + 2) - 0.5, alpha=0.5, label=preset)
         ax.set(xlabel="age of a replayed rollout (steps)", ylabel="replays", title="replay age")
         ax.legend()
-        paths.append(_save(fig, out / "replay_age.png"))
-    return paths
+        return _save(fig, out / "replay_age.png")
+    return None

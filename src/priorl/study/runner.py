@@ -114,46 +114,11 @@ def run_study(
     if resume and overwrite:
         raise ValueError("--resume continues a study and --overwrite replaces it: pass one of them")
     primary = primary or default_primary(plan.presets)
-    if primary not in plan.presets:
-        raise ValueError(f"--primary {primary}: not one of the presets ({', '.join(plan.presets)})")
-    if target_kind not in ("gain", "absolute"):
-        raise ValueError(f"target kind {target_kind!r}: expected gain or absolute")
-    bad = [t for t in targets if not 0 < t <= 1]
-    if bad or not targets:
-        raise ValueError(f"--targets {targets}: expected values in (0, 1]")
-    if plan.inactive and not allow_inactive:
-        raise ValueError(inactive_message(plan))
+    _check_request(plan, targets, target_kind, primary, allow_inactive)
     out = plan.out
     inputs = study_inputs(plan, list(targets), target_kind, primary)
     inputs["allow_inactive"] = allow_inactive  # a resume keeps it (the CLI reads it back)
-    if resume:
-        study = load_study(out)
-        if study is None:
-            started = [r for r in plan.tuning if (r.dir / "config.yaml").is_file()]
-            if not started and not (out / "eval").is_dir():
-                raise ValueError(f"--resume {out}: no study there (no {STUDY}); start it without --resume")
-            study = {"inputs": inputs, "created": None, "sessions": []}
-        check_inputs(out, study, inputs)
-        machine = study_machine(plan.base)
-        notes = check_machine(out, study, machine)
-        for run in plan.tuning:
-            check_run_config(out, run.config)
-        study["inputs"] = inputs  # presets, grid and seeds may have grown
-    else:
-        from priorl.grpo.rundir import run_contents
-
-        used = [str(r.dir) for r in plan.tuning if run_contents(r.dir)]
-        used += (
-            [str(p) for p in (out / "eval").glob("*/*/seed_*") if run_contents(p)] if (out / "eval").is_dir() else []
-        )
-        mine = [name for name in (STUDY, "summary.json") if (out / name).exists()]
-        if not overwrite and (mine or used):
-            raise ValueError(
-                f"{out} already holds a study ({', '.join((mine + used)[:3])}{' ...' if len(mine + used) > 3 else ''})"
-                f": continue it with --resume {out}, pass --overwrite to replace its runs, or choose another --out"
-            )
-        study = {"inputs": inputs, "created": now(), "sessions": []}
-        machine, notes = study_machine(plan.base), []
+    study, machine, notes = _open_study(plan, inputs, resume=resume, overwrite=overwrite)
     for note in notes:
         if on_note is not None:
             on_note(note)
@@ -190,6 +155,70 @@ def run_study(
             check_run_config(out, run.config)
     eval_records = phase("evaluation", eval_runs)
 
+    summary = _write_results(plan, eval_runs, eval_records, tuning, inputs, study, targets=targets,
+                             target_kind=target_kind, primary=primary, seed=seed)  # fmt: skip
+    session["ended"] = now()
+    listed = [_listed(r, tune_records[r.key]) for r in plan.tuning] + [
+        _listed(r, eval_records[r.key]) for r in eval_runs
+    ]
+    study.update(status="finished", runs=listed)
+    write_study(out, study)
+    return summary
+
+
+def _check_request(plan: Plan, targets, target_kind: str, primary: str, allow_inactive: bool) -> None:
+    """Refuse, before anything runs, a primary that is not a preset, bad targets, or parts that cannot act."""
+    if primary not in plan.presets:
+        raise ValueError(f"--primary {primary}: not one of the presets ({', '.join(plan.presets)})")
+    if target_kind not in ("gain", "absolute"):
+        raise ValueError(f"target kind {target_kind!r}: expected gain or absolute")
+    bad = [t for t in targets if not 0 < t <= 1]
+    if bad or not targets:
+        raise ValueError(f"--targets {targets}: expected values in (0, 1]")
+    if plan.inactive and not allow_inactive:
+        raise ValueError(inactive_message(plan))
+
+
+def _open_study(plan: Plan, inputs: dict, *, resume: bool, overwrite: bool) -> tuple[dict, dict, list[str]]:
+    """(study record, this session's machine, notes): a resumed study's record checked against ``inputs``, this
+    machine and every tuning run's saved config; or a new record, refusing an ``out`` that holds a study unless
+    ``overwrite``."""
+    out = plan.out
+    if resume:
+        study = load_study(out)
+        if study is None:
+            started = [r for r in plan.tuning if (r.dir / "config.yaml").is_file()]
+            if not started and not (out / "eval").is_dir():
+                raise ValueError(f"--resume {out}: no study there (no {STUDY}); start it without --resume")
+            study = {"inputs": inputs, "created": None, "sessions": []}
+        check_inputs(out, study, inputs)
+        machine = study_machine(plan.base)
+        notes = check_machine(out, study, machine)
+        for run in plan.tuning:
+            check_run_config(out, run.config)
+        study["inputs"] = inputs  # presets, grid and seeds may have grown
+    else:
+        from priorl.grpo.rundir import run_contents
+
+        used = [str(r.dir) for r in plan.tuning if run_contents(r.dir)]
+        used += (
+            [str(p) for p in (out / "eval").glob("*/*/seed_*") if run_contents(p)] if (out / "eval").is_dir() else []
+        )
+        mine = [name for name in (STUDY, "summary.json") if (out / name).exists()]
+        if not overwrite and (mine or used):
+            raise ValueError(
+                f"{out} already holds a study ({', '.join((mine + used)[:3])}{' ...' if len(mine + used) > 3 else ''})"
+                f": continue it with --resume {out}, pass --overwrite to replace its runs, or choose another --out"
+            )
+        study = {"inputs": inputs, "created": now(), "sessions": []}
+        machine, notes = study_machine(plan.base), []
+    return study, machine, notes
+
+
+def _write_results(plan: Plan, eval_runs: list[Run], eval_records: dict, tuning: dict | None, inputs: dict,
+                   study: dict, *, targets, target_kind: str, primary: str, seed: int) -> dict:  # fmt: skip
+    """summary.json (with each evaluation run's committed curves), report.md and the plots; returns the summary."""
+    out = plan.out
     summary = summarize(plan, eval_runs, eval_records, tuning, targets=targets, target_kind=target_kind,
                         primary=primary, seed=seed)  # fmt: skip
     summary["inactive"] = dict(plan.inactive)  # parts that could not act within the budget (allow_inactive)
@@ -210,12 +239,6 @@ def run_study(
     runs_by_preset = {p: [eval_records[r.key] for r in eval_runs if r.preset == p] for p in plan.presets}
     plots = make_plots(runs_by_preset, summary, out)
     (out / "report.md").write_text(report_markdown(summary, plots))
-    session["ended"] = now()
-    listed = [_listed(r, tune_records[r.key]) for r in plan.tuning] + [
-        _listed(r, eval_records[r.key]) for r in eval_runs
-    ]
-    study.update(status="finished", runs=listed)
-    write_study(out, study)
     return summary
 
 
