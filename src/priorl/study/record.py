@@ -27,7 +27,7 @@ FIXED_INPUTS = ("base_config", "overrides", "budget", "eval_points", "targets", 
 
 
 # Keys of a run's config that a resumed study may find changed in the run's saved config.yaml: where the run is,
-# and what alters no saved state and nothing training does (see SAFE_RESUME_CHANGES in cli.py).
+# and what alters no saved state and nothing training does (see priorl.config.SAFE_RESUME_CHANGES).
 _RUN_KEYS_FREE = ("out_dir", "checkpoint.", "logging.")
 
 
