@@ -22,6 +22,7 @@ import tempfile
 CHILD = r"""
 import json, sys, torch
 torch.set_num_threads(1)
+from priorl.presets import preset_config
 from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
 out_dir, steps = sys.argv[1], int(sys.argv[2])
@@ -31,7 +32,7 @@ overrides = [
     "eval.before=false", "eval.after=false", "eval.during=0", "logging.tensorboard=false", "logging.progress=false",
     "checkpoint.every=0",
 ]
-trainer = Trainer(load_config(None, overrides, preset="grpo"), overwrite=True)
+trainer = Trainer(preset_config(None, overrides, preset="grpo"), overwrite=True)
 rows = []
 trainer.train(lambda step, m: rows.append({k: m[k] for k in KEYS}))
 trainer.close()

@@ -21,7 +21,7 @@ def test_a_mistyped_local_model_fails_at_once(tmp_path):
 
 
 def test_eval_batch_size_and_stop(tmp_path):
-    out = priorl("eval", "--model", "builtin:tiny-arith", "--max-problems", "5", "--batch-size", "2",
+    out = priorl("eval", "--model", "builtin:tiny-arith", "--max-problems", "5", "--sequences-per-call", "2",
                  "--max-new-tokens", "6", "--stop", "7", "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

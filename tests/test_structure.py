@@ -77,3 +77,68 @@ def test_the_length_check_can_fail():
     assert long_functions(ast.parse(command)) == [f"c (line 2): a CLI command with a {MAX_LINES + 1}-line body"]
     short = "\n".join(f"    x{i} = {i}" for i in range(MAX_COMMAND_BODY))
     assert long_functions(ast.parse(f'@app.command("c")\ndef c():\n    """Help."""\n{short}\n')) == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the priorl modules it imports, counting imports inside functions (``from pkg import sub`` is an
+    edge to the submodule, not to the package)."""
+    root = SRC.parent
+    modules = {}
+    for path in SRC.rglob("*.py"):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("priorl"):
+                subs = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
+                targets = subs if len(subs) == len(node.names) else [node.module, *subs]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("priorl")]
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_import_graph_has_no_circle():
+    graph = import_graph()
+    assert "priorl.presets" not in graph["priorl.config"]  # presets depend on config, not the reverse
+    assert "priorl.config" in graph["priorl.presets"]
+    assert cycles(graph) == [], "modules that import each other (directly or around a circle)"
+
+
+def test_the_circle_check_can_fail():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

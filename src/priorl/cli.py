@@ -346,7 +346,6 @@ def train(
         str | None,
         typer.Option(
             "--preset",
-            "--strategy",
             help="Set the run's parts (sampler.kind, replay.kind, dynamic_sampling.enabled) as a named preset does, "
             "over the config; --set still overrides single keys. Default: the config's own parts (built in: "
             "adv-replay). Presets: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()) + ".",
@@ -428,6 +427,7 @@ def train(
     progress.png. Ctrl-C (or SIGTERM) saves the last completed step and prints how to resume.
     """
     from priorl.config import ConfigError, check_resume_config, dump_config, load_config, resolve_paths
+    from priorl.presets import preset_config
 
     overrides, notes, origins = list(set_ or []), [], {}
     for key, flag, value in (
@@ -450,13 +450,13 @@ def train(
             if out is not None and Path(out).resolve() != Path(resume).resolve():
                 _fail(f"--out {out} and --resume {resume} name different directories; a resumed run stays in its own")
             base = config or saved_path
-            cfg = load_config(base, overrides, preset=preset, notes=notes, origins=origins)
+            cfg = preset_config(base, overrides, preset=preset, notes=notes, origins=origins)
             # The run directory is where --resume points, however it is spelled or wherever we are.
             cfg = resolve_paths(cfg).model_copy(update={"out_dir": str(resume)})
             if print_config:  # a run is checked by the Trainer; --print-config builds none, so it is checked here
                 check_resume_config(load_config(saved_path), cfg, allow_change=allow_change, where=f"--resume {resume}")
         else:
-            cfg = resolve_paths(load_config(config, overrides, preset=preset, notes=notes, origins=origins))
+            cfg = resolve_paths(preset_config(config, overrides, preset=preset, notes=notes, origins=origins))
     except ConfigError as exc:
         _fail(str(exc))
     for note in notes:
@@ -473,11 +473,12 @@ def _run_training(cfg, *, resume: bool, overwrite: bool, allow_change: bool = Fa
     from priorl.grpo.checkpoint import CheckpointError
     from priorl.grpo.progress import PlainReporter, RichReporter, WarningsOnly
     from priorl.grpo.trainer import Trainer, TrainingError, TrainingInterrupted
+    from priorl.presets import preset_of
 
     console = Console(soft_wrap=True)  # long lines stay whole in a log file
     again = f"priorl train --resume {shlex.quote(cfg.out_dir)}"
     console.print(
-        f"[bold]priorl train[/] {cfg.preset or 'parts'}: {cfg.parts()}; model={cfg.model.path} "
+        f"[bold]priorl train[/] {preset_of(cfg) or 'parts'}: {cfg.parts()}; model={cfg.model.path} "
         f"data={cfg.data.train} steps={cfg.train.max_steps} -> {cfg.out_dir}",
         highlight=False,
     )
@@ -650,7 +651,6 @@ def eval_command(
         int | None,
         typer.Option(
             "--sequences-per-call",
-            "--batch-size",
             min=1,
             help="Sequences generated at once (memory: KV cache + sequences x vocab score tensor). Default: the "
             "run's eval.sequences_per_call or generation.sequences_per_call, else 64.",

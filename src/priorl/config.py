@@ -17,22 +17,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# Keys that were renamed or removed: a config that sets one is refused with a message naming what replaced it.
-RENAMED: dict[str, str] = {
-    "generation.batch_size": "generation.sequences_per_call",
-    "eval.batch_size": "eval.sequences_per_call",
-    "train.warmup_steps": "train.lr_warmup_steps",
-    "sampler.alpha": "sampler.selection_exponent",
-    "replay.alpha": "replay.priority_exponent",
-}
-REMOVED: dict[str, str] = {
-    "strategy": "a run names its parts: sampler.kind (uniform | pass | heap), replay.kind (none | naive | adv) and "
-    "dynamic_sampling.enabled; a preset sets all three (priorl train --preset NAME; priorl.presets.PRESETS)",
-    "generation.backend": "Hugging Face generate() is the only generation backend",
-    "generation.top_p": "it could only be 1.0 (a top-p truncated distribution's log-probs cannot be reproduced by "
-    "the trainer's forward); lower generation.temperature instead",
-}
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -246,12 +230,9 @@ class SamplerConfig(_Section):
     @model_validator(mode="after")
     def _keys_fit_kind(self) -> SamplerConfig:
         _refuse_foreign("sampler", self, "kind", SAMPLER_KEYS[self.kind])
-        if self.selection == "thompson" and self.estimator != "beta":
-            raise ValueError(f"sampler.selection 'thompson' needs sampler.estimator 'beta' (got {self.estimator!r})")
-        if self.selection == "stochastic" and self.estimator == "beta":
-            raise ValueError(
-                "sampler.selection 'stochastic' is not available with sampler.estimator 'beta'; use 'thompson'"
-            )
+        from priorl.sampling.validation import check_selection  # the samplers' own rule, one place
+
+        check_selection(self.estimator, self.selection, prefix="sampler.")
         return self
 
     def sampler_kwargs(self) -> dict:
@@ -414,54 +395,14 @@ class RunConfig(_Section):
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_old_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            problems = [f"'{k}' was renamed to '{new}'" for k, new in RENAMED.items() if _has_key(data, k)]
-            problems += [f"'{k}' was removed: {why}" for k, why in REMOVED.items() if _has_key(data, k)]
-            old = data.get("strategy")
-            if isinstance(old, str):
-                from priorl.presets import PRESETS, describe
-
-                if old in PRESETS:
-                    problems.append(f"strategy {old!r} is --preset {old}: {describe(old)}")
-            if problems:
-                raise ValueError("; ".join(problems))
-        return data
-
-    @property
-    def preset(self) -> str | None:
-        """The name of the preset whose parts this config has (first in the table), or None for another mix."""
-        from priorl.presets import PRESETS
-
-        # The most specific first: grpo-centred (which also sets train.advantage_scale) before grpo. The K-of-B
-        # step's K, b and max_rounds are settings to tune, not the method: a K-of-B preset is any K and b.
-        for name, overlay in sorted(PRESETS.items(), key=lambda item: -len(item[1])):
-            kofb = any(k.startswith("dynamic_sampling.") and k != "dynamic_sampling.enabled" for k in overlay)
-            if kofb == self.dynamic_sampling.k_of_b and all(
-                _get(self, k) == v for k, v in overlay.items() if k == "dynamic_sampling.enabled" or not kofb
-                or not k.startswith("dynamic_sampling.")
-            ):  # fmt: skip
-                return name
-        return None
-
     def parts(self) -> str:
         """The parts in a few words: ``sampler heap, replay adv``, with `` + dynamic sampling`` when on."""
         text = f"sampler {self.sampler.kind}, replay {self.replay.kind}"
         return text + (", dynamic sampling" if self.dynamic_sampling.enabled else "")
 
 
-def _has_key(data: dict, dotted: str) -> bool:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def _get(obj: Any, dotted: str) -> Any:
+def get_key(obj: Any, dotted: str) -> Any:
+    """The value of a dotted key (``"train.lr"``) of a config (or any nested attributes)."""
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
@@ -586,47 +527,42 @@ def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
     *,
-    preset: str | None = None,
-    notes: list[str] | None = None,
     origins: dict[str, str] | None = None,
 ) -> RunConfig:
-    """Read a YAML config (or the defaults), lay ``preset`` over it (:func:`priorl.presets.apply_preset`), apply
-    the ``--set`` style overrides, validate. Raises ConfigError with one message, which names where the bad key
-    came from: the file, or the override that set it, shown as ``origins[key]`` (e.g. ``--max-steps 5`` for an
-    override a command-line flag made) or else as ``--set key=value``. When the preset resets keys the file had
-    set (options of a part it turns off), a sentence naming them is appended to ``notes``."""
-    data: dict[str, Any] = {}
-    where = "defaults"
-    if path is not None:
-        where = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"config file {path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(loaded).__name__}")
-        data = loaded
-    if preset is not None:
-        from priorl.presets import PresetError, apply_preset
+    """Read a YAML config (or the defaults), apply the ``--set`` style overrides, validate. Raises ConfigError with
+    one message, which names where the bad key came from: the file, or the override that set it, shown as
+    ``origins[key]`` (e.g. ``--max-steps 5`` for an override a command-line flag made) or else as ``--set
+    key=value``. A run with a named preset laid over the file: :func:`priorl.presets.preset_config`."""
+    data, where = read_config(path)
+    return validate_config(data, overrides, where=where, origins=origins)
 
-        try:
-            data, dropped = apply_preset(data, preset)
-        except PresetError as exc:
-            raise ConfigError(f"--preset: {exc}") from None
-        where = f"{where} with preset {preset}"
-        if dropped and notes is not None:
-            which = "that key belongs" if len(dropped) == 1 else "those keys belong"
-            notes.append(
-                f"preset {preset} resets {', '.join(dropped)} to the default: {which} to a part the preset turns "
-                "off or switches to another kind"
-            )
+
+def read_config(path: str | Path | None) -> tuple[dict, str]:
+    """(the config file's sections as a dict, where they came from): ``({}, "defaults")`` for no file. Raises
+    ConfigError naming the file (and the line of a YAML error)."""
+    if path is None:
+        return {}, "defaults"
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        loaded = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}{line}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections, got {type(loaded).__name__}")
+    return loaded, str(path)
+
+
+def validate_config(
+    data: dict, overrides: list[str] | None = None, *, where: str = "defaults", origins: dict[str, str] | None = None
+) -> RunConfig:
+    """``data`` with ``overrides`` applied, validated; a ConfigError names the key's source (``where`` or the
+    override)."""
     if overrides:
         data = apply_overrides(data, overrides)
     try:
@@ -710,7 +646,7 @@ def check_resume_config(saved: RunConfig, config: RunConfig, *, allow_change: bo
     changed = [k for k in diff_configs(resolve_paths(saved), resolve_paths(config)) if k != "out_dir"]
     unsafe = [k for k in changed if k not in SAFE_RESUME_CHANGES]
     if unsafe:
-        shown = ", ".join(f"{k} ({_get(saved, k)!r} there, {_get(config, k)!r} now)" for k in unsafe)
+        shown = ", ".join(f"{k} ({get_key(saved, k)!r} there, {get_key(config, k)!r} now)" for k in unsafe)
         raise ConfigError(
             f"{where}: the config differs from the run's in {shown}; these cannot change in a resumed run"
         )

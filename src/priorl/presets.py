@@ -24,7 +24,12 @@ This module imports nothing heavy (no torch), so ``priorl --help`` stays fast.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from priorl.config import ConfigError, foreign_keys, get_key, read_config, validate_config
+
+if TYPE_CHECKING:
+    from priorl.config import RunConfig
 
 # The three keys that choose the parts. A preset sets all three.
 PART_KEYS = ("sampler.kind", "replay.kind", "dynamic_sampling.enabled")
@@ -89,14 +94,6 @@ DEFAULT_PRESETS: tuple[str, ...] = (
 BASELINE = "grpo"
 
 
-# Presets that were renamed, with why: a config or command naming the old one gets the new name in its error.
-RENAMED: dict[str, tuple[str, str]] = {
-    name: (f"experimental-beta{tail}", "slower than tuned grpo on both mixes measured, its whole interval above 1 "
-           "(benchmarks/RESULTS.md, round 9)")
-    for name, tail in (("prioritized-beta", ""), ("prioritized-beta+adv-replay", "+adv-replay"))
-}  # fmt: skip
-
-
 class PresetError(ValueError):
     """An unknown preset name; the message lists the known ones."""
 
@@ -115,9 +112,6 @@ def check_preset(name: str) -> dict[str, Any]:
     try:
         return PRESETS[name]
     except KeyError:
-        if name in RENAMED:
-            new, why = RENAMED[name]
-            raise PresetError(f"preset {name!r} is now {new!r}: {why}") from None
         raise PresetError(unknown_preset(name)) from None
 
 
@@ -142,8 +136,6 @@ def apply_preset(data: dict, name: str) -> tuple[dict, list[str]]:
     options drops them), then the preset's keys are set. Returns the new dict and the dotted keys that were reset
     from a non-default value, so a caller can say what the preset dropped. ``data`` itself is not changed.
     """
-    from priorl.config import foreign_keys  # the config knows which keys belong to which kind
-
     overlay = check_preset(name)
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     dropped: list[str] = []
@@ -159,3 +151,45 @@ def apply_preset(data: dict, name: str) -> tuple[dict, list[str]]:
         section, field = key.split(".")
         out.setdefault(section, {})[field] = value
     return out, dropped
+
+
+def preset_config(
+    path=None,
+    overrides: list[str] | None = None,
+    *,
+    preset: str | None = None,
+    notes: list[str] | None = None,
+    origins: dict[str, str] | None = None,
+) -> RunConfig:
+    """A run config: the YAML file at ``path`` (or the defaults), preset ``preset`` laid over it
+    (:func:`apply_preset`), then the ``--set`` style ``overrides`` (:func:`priorl.config.load_config` without a
+    preset). When the preset resets keys the file had set (options of a part it turns off), a sentence naming
+    them is appended to ``notes``. Raises ConfigError naming the source of a bad key or an unknown preset."""
+    data, where = read_config(path)
+    if preset is not None:
+        try:
+            data, dropped = apply_preset(data, preset)
+        except PresetError as exc:
+            raise ConfigError(f"--preset: {exc}") from None
+        where = f"{where} with preset {preset}"
+        if dropped and notes is not None:
+            which = "that key belongs" if len(dropped) == 1 else "those keys belong"
+            notes.append(
+                f"preset {preset} resets {', '.join(dropped)} to the default: {which} to a part the preset turns "
+                "off or switches to another kind"
+            )
+    return validate_config(data, overrides, where=where, origins=origins)
+
+
+def preset_of(config: RunConfig) -> str | None:
+    """The name of the preset whose parts ``config`` has (the most specific first), or None for another mix."""
+    # The most specific first: grpo-centred (which also sets train.advantage_scale) before grpo. The K-of-B
+    # step's K, b and max_rounds are settings to tune, not the method: a K-of-B preset is any K and b.
+    for name, overlay in sorted(PRESETS.items(), key=lambda item: -len(item[1])):
+        kofb = any(k.startswith("dynamic_sampling.") and k != "dynamic_sampling.enabled" for k in overlay)
+        if kofb == config.dynamic_sampling.k_of_b and all(
+            get_key(config, k) == v for k, v in overlay.items() if k == "dynamic_sampling.enabled" or not kofb
+            or not k.startswith("dynamic_sampling.")
+        ):  # fmt: skip
+            return name
+    return None

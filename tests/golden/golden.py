@@ -44,9 +44,8 @@ def record(preset: str, out_dir: Path) -> dict:
     """Run ``preset`` once (one torch thread) and return what is compared."""
     import torch
 
-    from priorl.config import load_config
     from priorl.grpo.trainer import Trainer
-    from priorl.presets import PRESETS
+    from priorl.presets import PRESETS, preset_config
 
     overrides = list(OVERRIDES)
     if PRESETS[preset]["replay.kind"] != "none":
@@ -56,7 +55,7 @@ def record(preset: str, out_dir: Path) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        trainer = Trainer(load_config(None, [*overrides, f"out_dir={out_dir}"], preset=preset))
+        trainer = Trainer(preset_config(None, [*overrides, f"out_dir={out_dir}"], preset=preset))
         trainer.train()
     finally:
         torch.set_num_threads(threads)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from priorl.grpo.trainer import Trainer, TrainingInterrupted
+from priorl.presets import preset_of
 
 from .test_trainer import read_jsonl, tiny_config
 
@@ -121,7 +122,7 @@ def test_the_k_of_b_step_shape_from_a_share_of_the_batch_and_its_defaults():
 def test_the_k_of_b_presets_train_on_k_or_more_informative_groups_of_rounds_of_b(tmp_path, preset):
     cfg = tiny_config(tmp_path, preset, **STEPS, **{"train.batch_size": 8})
     K, b = cfg.dynamic_sampling.step_shape(cfg.train.batch_size)
-    assert (K, b) == (3, 2) and cfg.preset == preset  # K = ceil(3/8 x 8), b = 8 / 4
+    assert (K, b) == (3, 2) and preset_of(cfg) == preset  # K = ceil(3/8 x 8), b = 8 / 4
     trainer = Trainer(cfg)
     trainer.train()
     trainer.close()

@@ -23,7 +23,7 @@ COMMON = [
     "--set", "train.lr=1e-4", "--set", "replay.warmup_steps=1", "--set", "eval.before=false",
     "--set", "eval.after=false", "--set", "eval.every=2", "--set", "eval.max_problems=8",
     "--set", "eval.samples=2", "--set", "logging.progress=false",
-    "--strategy", "prioritized+adv-replay",  # both stateful parts: the (heap) sampler and the replay buffer
+    "--preset", "prioritized+adv-replay",  # both stateful parts: the (heap) sampler and the replay buffer
 ]  # fmt: skip
 
 

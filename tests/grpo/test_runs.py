@@ -17,6 +17,7 @@ from priorl.grpo import checkpoint as ckpt
 from priorl.grpo.progress import Reporter
 from priorl.grpo.rundir import RunDirectoryError
 from priorl.grpo.trainer import Trainer, TrainingInterrupted
+from priorl.presets import preset_config
 from priorl.types import Problem
 
 from .test_trainer import HERE, read_jsonl, tiny_config
@@ -376,7 +377,7 @@ def test_the_trainer_warns_about_each_idle_part_once(tmp_path):
     from priorl.grpo.parts import idle_parts
 
     def idle(preset="adv-replay", steps=5, problems=1000, **extra):
-        return idle_parts(load_config(None, [f"{k}={v}" for k, v in extra.items()], preset=preset), steps, problems)
+        return idle_parts(preset_config(None, [f"{k}={v}" for k, v in extra.items()], preset=preset), steps, problems)
 
     assert idle(steps=5) and "nothing is ever replayed" in idle(steps=5)[0]
     assert "only at the last step (20)" in idle(steps=20)[0] and idle(steps=21) == []

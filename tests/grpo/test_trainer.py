@@ -9,7 +9,7 @@ import pytest
 
 from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
-from priorl.presets import PRESETS
+from priorl.presets import PRESETS, preset_config, preset_of
 
 HERE = Path(__file__).parent
 
@@ -37,7 +37,7 @@ def tiny_config(tmp_path, strategy="prioritized+adv-replay", **extra):
     ]
     if PRESETS[strategy]["replay.kind"] == "none":  # replay options on a run without replay are refused
         overrides.remove("replay.warmup_steps=1")
-    return load_config(None, overrides, preset=strategy)
+    return preset_config(None, overrides, preset=strategy)
 
 
 def read_jsonl(path):
@@ -52,7 +52,7 @@ def test_every_preset_runs_end_to_end(tmp_path, strategy):
     buffers = {"none": "NoneType", "naive": "NaiveReplayBuffer", "adv": "RolloutReplayBuffer"}
     assert type(trainer.sampler).__name__ == samplers[PRESETS[strategy]["sampler.kind"]]
     assert type(trainer.replay).__name__ == buffers[PRESETS[strategy]["replay.kind"]]
-    assert cfg.preset == strategy
+    assert preset_of(cfg) == strategy
     trainer.train()
     trainer.close()
     run = Path(cfg.out_dir)

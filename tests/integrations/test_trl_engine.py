@@ -11,6 +11,7 @@ pytest.importorskip("trl")
 
 from priorl.config import load_config  # noqa: E402
 from priorl.integrations.trl_engine import EngineStopped, check_trl_config, generations, train_with_trl  # noqa: E402
+from priorl.presets import preset_config
 
 TINY = [
     "train.engine=trl", "train.batch_size=8", "generation.group_size=4", "train.updates_per_step=2",
@@ -43,7 +44,7 @@ def test_refuses_what_trl_cannot_run_by_name():
 def test_trl_run_logs_like_a_priorl_run(tmp_path, replay):
     preset = "adv-replay" if replay == "adv" else "grpo"
     extra = REPLAY if replay == "adv" else []
-    cfg = load_config("configs/study.yaml", overrides=[*TINY, *extra, f"out_dir={tmp_path / 'r'}"], preset=preset)
+    cfg = preset_config("configs/study.yaml", overrides=[*TINY, *extra, f"out_dir={tmp_path / 'r'}"], preset=preset)
     seen = []
     summary = train_with_trl(cfg, on_step=lambda k, m: seen.append(k))
     assert summary["status"] == "finished" and summary["engine"] == "trl"
@@ -81,7 +82,7 @@ def test_trl_engine_under_bf16_mixed_keeps_float32_weights_and_records_it(tmp_pa
 
 
 def test_stop_ends_after_a_generation_without_a_summary(tmp_path):
-    cfg = load_config("configs/study.yaml", overrides=[*TINY, f"out_dir={tmp_path / 'r'}"], preset="grpo")
+    cfg = preset_config("configs/study.yaml", overrides=[*TINY, f"out_dir={tmp_path / 'r'}"], preset="grpo")
     with pytest.raises(EngineStopped, match="generation 2"):
         train_with_trl(cfg, stop=lambda: len(read(tmp_path / "r/metrics.jsonl")) >= 2)
     assert not (tmp_path / "r/summary.json").exists()  # unfinished: a study starts it over

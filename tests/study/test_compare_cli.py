@@ -81,7 +81,7 @@ def test_a_bare_seed_count_fails_loudly_on_the_command_line(tmp_path):
 
 def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
     from priorl.config import load_config
-    from priorl.presets import PRESETS
+    from priorl.presets import PRESETS, preset_of
     from priorl.study import run_config
 
     base = load_config("configs/demo.yaml", ["sampler.kind=heap", "sampler.estimator=window", "sampler.retest_every=7"])
@@ -91,7 +91,7 @@ def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
     assert paper.sampler.retest_every == 7 and paper.seed == 3 and paper.train.max_rollouts == 1000
     for name, overlay in PRESETS.items():
         cfg = run_config(data, name, seed=0, budget=1000, eval_points=4, out_dir=tmp_path)
-        assert cfg.preset == name and cfg.train.lr == base.train.lr and cfg.replay.tau_max == base.replay.tau_max
+        assert preset_of(cfg) == name and cfg.train.lr == base.train.lr and cfg.replay.tau_max == base.replay.tau_max
         assert all(getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) == v for k, v in overlay.items())
     # a pass preset on a heap base: the heap's keys go back to their defaults, the shared ones stay
     heap = load_config(None, ["sampler.kind=heap", "sampler.estimator=beta", "sampler.floor=0.05"])

@@ -4,6 +4,7 @@ and the edge flag."""
 import pytest
 
 from priorl.config import load_config
+from priorl.presets import preset_of
 from priorl.study import make_plan, parse_grid
 from priorl.study.plan import cell_name, edge_flags, grid_cells
 
@@ -120,7 +121,7 @@ def test_the_papers_pair_sets_centred_advantages_and_set_or_grid_override_it(bas
     plan = make_plan(base, presets=["grpo", "prioritized-paper"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
                      overrides=["train.advantage_scale=group"])  # fmt: skip
     cfg = next(r.config for r in plan.tuning if r.preset == "prioritized-paper")
-    assert cfg.train.advantage_scale == "group" and cfg.preset == "prioritized"
+    assert cfg.train.advantage_scale == "group" and preset_of(cfg) == "prioritized"
     grid = parse_grid(["train.advantage_scale=group,none"])
     plan = make_plan(base, presets=["grpo", "prioritized-paper"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
                      overrides=["train.advantage_scale=none"], grid=grid)  # fmt: skip

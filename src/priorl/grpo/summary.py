@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from priorl.eval.plots import NO_MATPLOTLIB, pyplot, save_figure
+from priorl.presets import preset_of
 from priorl.statefile import write_atomic
 
 PLOT = "progress.png"
@@ -93,7 +94,7 @@ def build_summary(trainer, *, status: str, error: str | None = None) -> dict:
         "run_id": trainer.run_id,
         "status": status,
         "error": error,
-        "preset": c.preset,  # the preset whose parts the run had, or null for another mix
+        "preset": preset_of(c),  # the preset whose parts the run had, or null for another mix
         "parts": {"sampler": c.sampler.kind, "replay": c.replay.kind, "dynamic_sampling": c.dynamic_sampling.enabled},
         "model": c.model.path,
         "precision": trainer.precision.name,  # what model.precision resolved to on this device
@@ -204,7 +205,7 @@ def write_run_summary(trainer, *, status: str, error: str | None = None, plot: b
     summary = build_summary(trainer, status=status, error=error)
     if plot:
         path, why = plot_run(
-            trainer.run_dir, f"{Path(trainer.run_dir).name}: {trainer.config.preset or trainer.config.parts()}"
+            trainer.run_dir, f"{Path(trainer.run_dir).name}: {preset_of(trainer.config) or trainer.config.parts()}"
         )
         summary["paths"]["plot"] = path
         if why:

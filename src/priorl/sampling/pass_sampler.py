@@ -52,7 +52,7 @@ from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.recency import RecencyList
 from priorl.sampling.undo import Undoable
-from priorl.sampling.validation import check_batch_size
+from priorl.sampling.validation import check_batch_size, check_num_problems
 
 STATE_VERSION = 1
 PRIORITIES = ("informative", "variance")
@@ -131,8 +131,7 @@ class PassSampler(Undoable):
         retest_fraction: float = 0.0,
         levels: Sequence[Hashable] | None = None,  # noqa: ARG002 - interface parity
     ) -> None:
-        if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
-            raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
+        check_num_problems(num_problems)
         if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}; choose one of {list(PRIORITIES)}")
         self.candidates = _number("candidates", candidates, 1.0)

@@ -52,7 +52,7 @@ from priorl.sampling.recency import RecencyList
 from priorl.sampling.selectors import SELECTORS, ThompsonSelector
 from priorl.sampling.undo import Undoable
 from priorl.sampling.unseen import UnseenQueues
-from priorl.sampling.validation import check_batch_size
+from priorl.sampling.validation import check_batch_size, check_num_problems, check_selection
 
 STATE_VERSION = 2
 
@@ -140,8 +140,7 @@ class PrioritizedSampler(Undoable):
         thompson_candidates: int = 4,
         min_priority: float = 0.0,
     ) -> None:
-        if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
-            raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
+        check_num_problems(num_problems)
         if retest_every is not None and (
             isinstance(retest_every, bool) or not isinstance(retest_every, (int, np.integer)) or retest_every < 1
         ):
@@ -152,17 +151,7 @@ class PrioritizedSampler(Undoable):
             raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
         if selection not in SELECTORS:
             raise ValueError(f"unknown selection {selection!r}; choose one of {sorted(SELECTORS)}")
-        if selection == "thompson" and estimator != "beta":
-            raise ValueError(
-                f"selection='thompson' draws from each problem's posterior and needs estimator='beta', "
-                f"got estimator={estimator!r}"
-            )
-        if selection == "stochastic" and estimator == "beta":
-            raise ValueError(
-                "selection='stochastic' is not available with estimator='beta' (unseen problems compete through "
-                "per-level priors, which a sum-tree over problems cannot follow in O(log M)); use "
-                "selection='thompson', the randomized selection for the beta posterior"
-            )
+        check_selection(estimator, selection)
         self.num_problems = M = int(num_problems)
         self.seed = int(seed)
         self.retest_every = None if retest_every is None else int(retest_every)
@@ -314,14 +303,11 @@ class PrioritizedSampler(Undoable):
         """Restore from :meth:`state_dict`. Raises ValueError for a state of another size, estimator or levels.
 
         The retest schedule and selection may differ from the saved sampler's: they read no saved state
-        (but Thompson selection needs the beta estimator, which is checked). States written before the
-        per-level unseen queues (version 1) load too.
+        (but Thompson selection needs the beta estimator, which is checked).
         """
         required = ("num_problems", "estimator", "rng", "calls", "seq", "recency_order", "priority", "p",
-                    "last_seq", "awaiting", "pools", "estimator_state", "last")  # fmt: skip
+                    "last_seq", "awaiting", "pools", "estimator_state", "last", "unseen")  # fmt: skip
         missing = [k for k in required if k not in state]
-        if "unseen" not in state and not {"unseen_order", "unseen_pos"} <= set(state):
-            missing.append("unseen")
         if missing:
             raise ValueError(f"sampler state is missing keys: {missing}")
         if int(state["num_problems"]) != self.num_problems:
@@ -343,14 +329,7 @@ class PrioritizedSampler(Undoable):
                 raise ValueError(f"sampler state field {name!r} has shape {arr.shape}, expected ({M},)")
         self._estimator.load_state_dict(state["estimator_state"])
         self._pools.load_state_dict(state["pools"])
-        if "unseen" in state:
-            self._unseen.load_state_dict(state["unseen"])
-        else:  # version 1: one queue, everything before unseen_pos was handed out
-            order = np.asarray(state["unseen_order"], dtype=np.int64)
-            pos = int(state["unseen_pos"])
-            gone = self._pools.status != UNSEEN
-            gone[order[:pos]] = True
-            self._unseen.load_state_dict({"order": order, "pos": np.array([pos]), "gone": gone})
+        self._unseen.load_state_dict(state["unseen"])
         self._rng.bit_generator.state = state["rng"]
         self._priority = arrays["priority"].copy()
         self._p = arrays["p"].copy()

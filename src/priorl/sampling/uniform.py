@@ -10,7 +10,7 @@ from priorl.sampling.estimators import LastGroup
 from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.undo import Undoable
-from priorl.sampling.validation import check_batch_size
+from priorl.sampling.validation import check_batch_size, check_num_problems
 
 STATE_VERSION = 1
 
@@ -28,8 +28,7 @@ class UniformSampler(Undoable):
     """
 
     def __init__(self, num_problems: int, *, seed: int = 0) -> None:
-        if isinstance(num_problems, bool) or not isinstance(num_problems, (int, np.integer)) or num_problems < 1:
-            raise ValueError(f"num_problems must be a positive int, got {num_problems!r}")
+        check_num_problems(num_problems)
         self.num_problems = int(num_problems)
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)

@@ -170,7 +170,7 @@ def preset_grid(preset: str, grid: dict[str, list]) -> dict[str, list]:
     return {k: v for k, v in grid.items() if k not in foreign}
 
 
-def preset_overrides(preset: str, overrides: list[str]) -> tuple[list[str], list[str]]:
+def split_overrides(preset: str, overrides: list[str]) -> tuple[list[str], list[str]]:
     """(the ``--set`` overrides that apply to ``preset``, the ones left out): a key of a part the preset turns
     off, or of another kind of that part, is left out (it would be an error in that run's config)."""
     foreign = _foreign(preset)
@@ -198,7 +198,7 @@ def run_config(
     every ``budget / eval_points`` completions on ``split``, no progress bar or TensorBoard, one checkpoint kept).
     Raises ConfigError naming the preset and cell when the result is not a valid config."""
     data, _ = apply_preset(json.loads(json.dumps(base)), preset)
-    kept, _ = preset_overrides(preset, list(overrides))
+    kept, _ = split_overrides(preset, list(overrides))
     data = apply_overrides(data, kept)
     data = apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in (cell or {}).items()])
     data.update(seed=seed, out_dir=str(out_dir))
@@ -353,16 +353,8 @@ def make_plan(
 ) -> Plan:
     """Check a study's inputs and build its plan (every tuning run's config is built, so a bad key or value is
     reported here, before anything runs). Raises ValueError (ConfigError) naming the problem."""
-    from priorl.presets import BASELINE, RENAMED, unknown_preset
+    from priorl.presets import BASELINE, unknown_preset
 
-    renamed = [p for p in presets if p in RENAMED]
-    if renamed:  # e.g. a study recorded before a preset was renamed: its runs stay readable, it cannot grow
-        old = renamed[0]
-        new, why = RENAMED[old]
-        raise ValueError(
-            f"preset {old!r} is now {new!r} ({why}); a study recorded under the old name keeps its runs and "
-            f"report but cannot be resumed: start a new study with --presets ...,{new}"
-        )
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
         raise ValueError("; ".join(unknown_preset(p) for p in unknown))
@@ -405,7 +397,7 @@ def make_plan(
         plan.notes.append("data.validation is auto (the tuning runs are scored on it; both phases train on the same "
                           "problems)")  # fmt: skip
     for preset in presets:
-        _, left = preset_overrides(preset, overrides)
+        _, left = split_overrides(preset, overrides)
         if left:
             keys = ", ".join(item.split("=", 1)[0] for item in left)
             plan.notes.append(f"--set {keys} left out of {preset}'s runs: a part {preset} does not use")
