@@ -22,8 +22,8 @@ import statistics
 import sys
 from unittest import mock
 
-from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
+from priorl.presets import preset_config
 
 VARIANTS = {
     "fp32": ["model.precision=fp32"],
@@ -34,7 +34,7 @@ VARIANTS = {
 
 
 def run_variant(name: str, steps: int, out_dir: str, extra: list[str]) -> dict:
-    cfg = load_config(
+    cfg = preset_config(
         "configs/smollm2-study.yaml",
         [f"out_dir={out_dir}/{name}", "eval.before=false", "eval.after=false", "logging.progress=false",
          "checkpoint.every=0", f"train.max_steps={steps}", *VARIANTS[name], *extra],

@@ -10,8 +10,8 @@ import argparse
 
 from torch.profiler import ProfilerActivity, profile
 
-from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
+from priorl.presets import preset_config
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     ap.add_argument("--old-logprobs", default="auto")
     ap.add_argument("--rows", type=int, default=14)
     args = ap.parse_args()
-    cfg = load_config(
+    cfg = preset_config(
         "configs/smollm2-study.yaml",
         ["out_dir=/tmp/priorl-precision-profile", "eval.before=false", "eval.after=false", "logging.progress=false",
          "checkpoint.every=0", "train.max_steps=3", f"model.precision={args.precision}",

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
+from priorl.presets import preset_config
 
 
 def padding_share(rows, micro: int, *, sort: bool) -> float:
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--out-dir", default="/tmp/priorl-profile")
     args = ap.parse_args()
-    cfg = load_config(
+    cfg = preset_config(
         "configs/smollm2-study.yaml",
         [f"out_dir={args.out_dir}", "eval.before=false", "eval.after=false", "eval.every=0",
          "logging.progress=false"],

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from priorl.config import load_config
 from priorl.grpo import checkpoint as ckpt
 from priorl.grpo.trainer import Trainer
+from priorl.presets import preset_config
 
 
 def test_eval_of_a_run_directory_reads_the_runs_config(tmp_path):
@@ -17,7 +17,7 @@ def test_eval_of_a_run_directory_reads_the_runs_config(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"prompt": f"{a}+{b}=", "answer": str(a + b)}) + "\n"
                              for a in range(1, 16) for b in range(1, 21)))  # fmt: skip
-    cfg = load_config(None, [
+    cfg = preset_config(None, [
         f"data.train={train}", "data.test=auto", "data.test_fraction=0.1", "data.level_key=null",
         "verifier.name=exact", "generation.group_size=4", "generation.max_new_tokens=6", "train.batch_size=4",
         "train.max_steps=2", "train.lr=1e-3", "eval.before=false", "eval.during=0", "eval.max_new_tokens=5",

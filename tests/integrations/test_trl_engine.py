@@ -73,8 +73,8 @@ def test_trl_engine_under_bf16_mixed_keeps_float32_weights_and_records_it(tmp_pa
 
     if not fast_bf16(__import__("torch").device("cpu"))[0]:
         pytest.skip("this CPU has no fast bfloat16: bf16-mixed falls back to fp32 here")
-    cfg = load_config("configs/study.yaml", overrides=[*TINY, "model.precision=bf16-mixed", "train.max_rollouts=64",
-                                                       f"out_dir={tmp_path / 'r'}"], preset="grpo")  # fmt: skip
+    cfg = preset_config("configs/study.yaml", overrides=[*TINY, "model.precision=bf16-mixed", "train.max_rollouts=64",
+                                                         f"out_dir={tmp_path / 'r'}"], preset="grpo")  # fmt: skip
     summary = train_with_trl(cfg)
     assert summary["status"] == "finished" and summary["precision"] == "bf16-mixed"
     assert summary["machine"]["precision"] == "bf16-mixed"
