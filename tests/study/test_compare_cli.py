@@ -87,7 +87,9 @@ def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
     base = load_config("configs/demo.yaml", ["sampler.kind=heap", "sampler.estimator=window", "sampler.retest_every=7"])
     data = base.model_dump(mode="json")
     paper = run_config(data, "prioritized", seed=3, budget=1000, eval_points=4, out_dir=tmp_path)
-    assert paper.preset == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
+    assert (
+        preset_of(paper) == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
+    )
     assert paper.sampler.retest_every == 7 and paper.seed == 3 and paper.train.max_rollouts == 1000
     for name, overlay in PRESETS.items():
         cfg = run_config(data, name, seed=0, budget=1000, eval_points=4, out_dir=tmp_path)

@@ -116,7 +116,7 @@ def test_the_papers_pair_sets_centred_advantages_and_set_or_grid_override_it(bas
     assert runs["grpo-centred"].train.advantage_scale == "none" and runs["grpo-centred"].sampler.kind == "uniform"
     paper = runs["prioritized-paper"]
     assert (paper.train.advantage_scale, paper.sampler.kind, paper.sampler.estimator) == ("none", "heap", "last")
-    assert paper.preset == "prioritized-paper" and runs["grpo-centred"].preset == "grpo-centred"
+    assert preset_of(paper) == "prioritized-paper" and preset_of(runs["grpo-centred"]) == "grpo-centred"
     # --set comes after the preset, and a grid value after --set
     plan = make_plan(base, presets=["grpo", "prioritized-paper"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
                      overrides=["train.advantage_scale=group"])  # fmt: skip
@@ -139,9 +139,3 @@ def test_no_edge_flag_past_a_keys_own_bound():
     assert edge_flags({share: [0.5, 1.0]}, {share: 1.0}) == []
     flags = edge_flags({share: [0.25, 0.5]}, {share: 0.25})
     assert len(flags) == 1 and "add 0.125" in flags[0]
-
-
-def test_a_renamed_preset_in_a_study_names_its_new_name(tmp_path):
-    base = load_config(None).model_dump(mode="json")
-    with pytest.raises(ValueError, match=r"'prioritized-beta' is now 'experimental-beta'.*cannot be resumed"):
-        make_plan(base, presets=["grpo", "prioritized-beta"], seeds=[0], budget=100, out=tmp_path)
