@@ -645,8 +645,8 @@ class Trainer:
         acc = torch.zeros(len(SUMMED), dtype=acc_dtype, device=device)
         ratio_max = torch.zeros((), dtype=acc_dtype, device=device)
         for micro in micro_batches:
-            step_stats, micro_max = self._micro_step(micro, T, gap is not None)
-            acc += step_stats.to(acc_dtype).to(device)
+            step_stats, micro_max = self._micro_step(micro, T, gap is not None, acc_dtype, device)
+            acc += step_stats
             ratio_max = torch.maximum(ratio_max, micro_max.to(device, acc_dtype))
             out["forwarded"] += sum(len(r.completion_ids) for r, _ in micro)  # = mask.sum(), known on the host
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -672,14 +672,12 @@ class Trainer:
         out["stepped"] = 1
         return out
 
-    def _micro_step(self, micro: list[tuple[Rollout, bool]], T: int, with_gap: bool):
+    def _micro_step(self, micro: list[tuple[Rollout, bool]], T: int, with_gap: bool, acc_dtype, device):
         """Forward and backward one micro-batch of ``(rollout, fresh)`` (the loss over the mini-batch's ``T``
         tokens); returns its statistics as one tensor ordered as :data:`SUMMED` (the loss already divided by
-        ``T``) and its largest ratio, both left on the device."""
+        ``T``; ``acc_dtype`` on ``device``) and its largest ratio, both left on the device."""
         c = self.config
         temperature, pad = c.generation.temperature, self.generator.pad_id
-        device = next(self.model.parameters()).device
-        acc_dtype = torch.float32 if device.type == "mps" else torch.float64
         chunk = [r for r, _ in micro]
         prompts = [list(r.prompt_ids) for r in chunk]
         completions = [list(r.completion_ids) for r in chunk]

@@ -57,8 +57,7 @@ class Coverage:
 
     def metrics(self) -> dict:
         """``max_visits``, ``p99_visits``, ``never_visited`` and ``share_level_L`` (cumulative budget share)."""
-        top = max((n for n, c in enumerate(self._hist) if c), default=0)
-        out = {"max_visits": top, "p99_visits": self.percentile(99), "never_visited": self._hist[0]}
+        out = {"max_visits": self._max_visits(), "p99_visits": self.percentile(99), "never_visited": self._hist[0]}
         if self._total:
             for name, n in zip(self._level_names, self._per_level, strict=True):
                 out[f"share_level_{name}"] = float(n) / self._total
@@ -75,9 +74,12 @@ class Coverage:
             "per_problem": round(self._total / self.num_problems, 4) if self.num_problems else 0.0,
             "visited": int(visited),
             "mean_per_visited": round(self._total / visited, 4) if visited else 0.0,
-            "max": max((n for n, c in enumerate(self._hist) if c), default=0),
+            "max": self._max_visits(),
             "never_visited": int(self._hist[0]),
         }
+
+    def _max_visits(self) -> int:
+        return max((n for n, c in enumerate(self._hist) if c), default=0)
 
     def visits(self) -> np.ndarray:
         """Visits per problem (a copy). O(M)."""
