@@ -18,9 +18,9 @@ import time
 import numpy as np
 
 from priorl.grpo.checkpoint import capture_rng
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
+from priorl.sampling import PrioritizedPassSampler, PrioritizedSampler, UniformSampler
 
-KINDS = {"uniform": UniformSampler, "pass": PassSampler, "heap": PrioritizedSampler}
+KINDS = {"uniform": UniformSampler, "pass": PrioritizedPassSampler, "heap": PrioritizedSampler}
 
 
 def run(kind: str, m: int, batch: int, steps: int) -> dict:

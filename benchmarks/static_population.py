@@ -6,7 +6,7 @@ of 64 problems x 8 rollouts. Printed per sampler: the informative fraction (all 
 share of the late-learnable quarter after it turned learnable (uniform: 0.25), the solved quarter's share, the
 most and the 99th-percentile visits per problem, and the least-visited learnable problem.
 
-Then the parking check of tests/sampling/test_pass_sampler.py, as figures: 1,000 problems (25% p = 0, 25% p = 1,
+Then the parking check of tests/sampling/test_prioritized_pass.py, as figures: 1,000 problems (25% p = 0, 25% p = 1,
 50% learnable, p uniform in [0.05, 0.95]), a budget of 5 groups per problem; the share of learnable problems
 whose priority ends at or below the median never-solved problem's (pass sampler), or that sit in the unsolved
 pool (the paper's sampler).
@@ -18,7 +18,8 @@ import argparse
 
 import numpy as np
 
-from priorl import PassSampler, PrioritizedSampler, UniformSampler
+from priorl import PrioritizedPassSampler, PrioritizedSampler, UniformSampler
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler, VariancePassSampler
 
 
 def run(sampler, seed=1, steps=120):
@@ -47,7 +48,7 @@ def parked(seed: int) -> str:
     rng = np.random.default_rng(seed)
     m, b, g = 1000, 50, 8
     p = np.concatenate([np.zeros(250), np.ones(250), rng.uniform(0.05, 0.95, 500)])
-    samplers = {"pass": PassSampler(m, seed=seed), "paper": PrioritizedSampler(m, seed=seed)}
+    samplers = {"pass": PrioritizedPassSampler(m, seed=seed), "paper": PrioritizedSampler(m, seed=seed)}
     streams = {name: np.random.default_rng(seed + 100) for name in samplers}
     for _ in range(5 * m // b):
         for name, sampler in samplers.items():
@@ -65,11 +66,15 @@ if __name__ == "__main__":
     seed = ap.parse_args().seed
     print("uniform                    ", run(UniformSampler(1500), seed))
     print("paper (heap, last, greedy) ", run(PrioritizedSampler(1500), seed))
-    print("beta + thompson            ", run(PrioritizedSampler(1500, estimator="beta", selection="thompson"), seed))
+    print(
+        "beta + thompson            ",
+        run(ExperimentalPrioritizedSampler(1500, estimator="beta", selection="thompson"), seed),
+    )
     for priority in ("informative", "variance"):
         for decay in (0.5, 0.8, 1.0):
             for alpha in (2, 4, 8):
-                s = PassSampler(1500, priority=priority, decay=decay, alpha=alpha)
+                make = VariancePassSampler if priority == "variance" else PrioritizedPassSampler
+                s = make(1500, decay=decay, selection_exponent=alpha)
                 print(f"pass {priority[:4]} decay={decay} alpha={alpha}", run(s, seed))
     for k in range(3):
         print(f"seed {seed + k}:", parked(seed + k))

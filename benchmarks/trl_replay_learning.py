@@ -5,8 +5,8 @@
     python benchmarks/trl_replay_learning.py report runs/trl-replay
 
 Both arms are TRL 1.16's ``GRPOTrainer`` with the same model, data, GRPOConfig, seed and number of generations
-(so the same number of completions generated); the replay arm is ``PrioritizedGRPOTrainer(replay=
-RolloutReplayBuffer(...))`` without a problem sampler, so the only difference is the replayed rows. The default
+(so the same number of completions generated); the replay arm is ``PriorlGRPOTrainer(replay=
+AdvReplayBuffer(...))`` without a problem sampler, so the only difference is the replayed rows. The default
 testbed is the study's (benchmarks/RESULTS.md): the shipped tiny-rules model on ``builtin:rules``, held-out
 greedy accuracy on ``builtin:rules-test`` scored with the exact verifier, evaluated with priorl's evaluator on
 the prompt ids TRL itself trains on. One run per call, so two runs can share two cores (``&``); ``report``
@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> None:
     from priorl.data import load_problems
     from priorl.eval.accuracy import evaluate
     from priorl.generation.hf import HFGenerator
-    from priorl.integrations.trl import PrioritizedGRPOTrainer
+    from priorl.integrations.trl import PriorlGRPOTrainer
     from priorl.models import load_policy, load_tokenizer
-    from priorl.replay import RolloutReplayBuffer
+    from priorl.replay import AdvReplayBuffer
     from priorl.rewards import exact_score, make_verifier
 
     torch.manual_seed(args.seed)
@@ -101,10 +101,10 @@ def run(args: argparse.Namespace) -> None:
     if args.arm == "trl":
         trainer = GRPOTrainer(**common)
     else:
-        replay = RolloutReplayBuffer(
+        replay = AdvReplayBuffer(
             replay_ratio=args.replay_ratio, tau_max=args.tau_max, warmup_steps=args.replay_warmup, seed=args.seed
         )
-        trainer = PrioritizedGRPOTrainer(**common, replay=replay)
+        trainer = PriorlGRPOTrainer(**common, replay=replay)
 
     def encode(prompts):  # the ids TRL generates from (and trains on)
         return [[int(t) for t in ids] for ids in trainer._tokenize_prompts(list(prompts))[0]]

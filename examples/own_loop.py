@@ -4,7 +4,7 @@
 
 The loop is yours: generation, scoring and the policy update below are plain code you would replace
 with your own. priorl supplies which problems to roll out (``PrioritizedSampler``) and which past
-rollouts to train on again (``RolloutReplayBuffer``); ``make_rollouts`` shows what the buffer needs
+rollouts to train on again (``AdvReplayBuffer``); ``make_rollouts`` shows what the buffer needs
 from each completion: its tokens, the log-probs recorded while sampling it, and its group advantage.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from priorl import PrioritizedSampler, Rollout, RolloutReplayBuffer
+from priorl import AdvReplayBuffer, PrioritizedSampler, Rollout
 from priorl.assets import default_model_path
 from priorl.data import load_problems
 from priorl.eval import evaluate
@@ -87,7 +87,7 @@ def main() -> None:
     held_out = load_problems("builtin:arithmetic-test")[: args.eval_problems]
 
     sampler = PrioritizedSampler(len(problems), seed=args.seed)
-    buffer = RolloutReplayBuffer(tau_max=10, replay_ratio=0.5, warmup_steps=2, seed=args.seed)
+    buffer = AdvReplayBuffer(tau_max=10, replay_ratio=0.5, warmup_steps=2, seed=args.seed)
     before = evaluate(generator, held_out, verifier)["accuracy"]
     for step in range(args.steps):
         ids = sampler.sample(args.batch_size)

@@ -21,8 +21,8 @@ from trl import GRPOConfig
 from priorl import PrioritizedSampler
 from priorl.assets import default_model_path
 from priorl.data import load_problems
-from priorl.integrations.trl import PrioritizedGRPOTrainer
-from priorl.replay import RolloutReplayBuffer
+from priorl.integrations.trl import PriorlGRPOTrainer
+from priorl.replay import AdvReplayBuffer
 from priorl.rewards import numeric_score
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--problems", type=int, default=256)
     parser.add_argument("--output-dir", default=None)
-    parser.add_argument("--replay", action="store_true", help="add rollout replay (RolloutReplayBuffer)")
+    parser.add_argument("--replay", action="store_true", help="add rollout replay (AdvReplayBuffer)")
     parser.add_argument("--no-sampler", action="store_true", help="TRL's own prompt order (needs --replay)")
     args = parser.parse_args()
     if args.no_sampler and not args.replay:
@@ -60,16 +60,16 @@ def main() -> None:
         use_cpu=True,
         seed=0,
     )
-    trainer = PrioritizedGRPOTrainer(
+    trainer = PriorlGRPOTrainer(
         model=model,
         reward_funcs=correct,
         args=config,
         train_dataset=data,
         processing_class=tokenizer,
         sampler=None if args.no_sampler else PrioritizedSampler(len(data), seed=0),
-        # replayed rows per fresh row, at most tau_max generations old, drawn by (|A| + eps)^alpha; every process
-        # must build the buffer with the same seed (it is replicated: see docs/scale.md)
-        replay=RolloutReplayBuffer(replay_ratio=0.5, tau_max=4, warmup_steps=2, seed=0) if args.replay else None,
+        # replayed rows per fresh row, at most tau_max generations old, drawn by (|A| + eps)^priority_exponent;
+        # every process must build the buffer with the same seed (it is replicated: see docs/scale.md)
+        replay=AdvReplayBuffer(replay_ratio=0.5, tau_max=4, warmup_steps=2, seed=0) if args.replay else None,
     )
     trainer.train()
     if trainer.priorl_sampler is not None:

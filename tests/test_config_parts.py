@@ -17,7 +17,7 @@ from priorl.presets import (
 
 def test_defaults_are_the_adv_replay_preset():
     cfg = RunConfig()
-    assert (cfg.sampler.kind, cfg.replay.kind, cfg.dynamic_sampling.enabled) == ("uniform", "adv", False)
+    assert (cfg.sampler.kind, cfg.replay.kind, cfg.dynamic_sampling.enabled) == ("uniform", "adv-replay", False)
     assert preset_of(cfg) == "adv-replay"
 
 
@@ -35,17 +35,22 @@ def test_every_preset_sets_every_part_and_validates():
     [
         (
             ["replay.kind=none", "replay.tau_max=3"],
-            r"replay.tau_max is set, but replay.kind is 'none'.*replay.kind to adv",
+            r"replay.tau_max is set, but replay.kind is 'none'.*replay.kind to adv-replay",
         ),
         (
-            ["replay.kind=naive", "replay.priority_exponent=1"],
-            r"replay.priority_exponent is set, but replay.kind is 'naive'",
+            ["replay.kind=naive-replay", "replay.priority_exponent=1"],
+            r"replay.priority_exponent is set, but replay.kind is 'naive-replay'",
         ),
         (
             ["sampler.retest_every=3"],
-            r"sampler.retest_every is set, but sampler.kind is 'uniform'.*sampler.kind to heap",
+            r"sampler.retest_every is set, but sampler.kind is 'uniform'.*"
+            r"sampler.kind to prioritized or experimental-prioritized",
         ),
-        (["sampler.floor=0.1"], r"sampler.floor is set, but sampler.kind is 'uniform'.*sampler.kind to pass or heap"),
+        (
+            ["sampler.floor=0.1"],
+            r"sampler.floor is set, but sampler.kind is 'uniform'.*"
+            r"sampler.kind to prioritized-pass or experimental-prioritized",
+        ),
         (
             ["dynamic_sampling.max_rounds=5"],
             r"dynamic_sampling.max_rounds is set, but dynamic_sampling.enabled is false",
@@ -58,7 +63,7 @@ def test_a_key_of_a_part_that_is_off_is_an_error_that_names_it(overrides, named)
 
 
 def test_naive_replay_keeps_the_keys_it_uses():
-    cfg = load_config(None, ["replay.kind=naive", "replay.replay_ratio=0.25", "replay.warmup_steps=3"])
+    cfg = load_config(None, ["replay.kind=naive-replay", "replay.replay_ratio=0.25", "replay.warmup_steps=3"])
     assert preset_of(cfg) == "naive-replay" and cfg.replay.replay_ratio == 0.25
 
 
@@ -73,17 +78,18 @@ def test_an_unknown_key_is_refused_with_a_suggestion():
 
 def test_a_preset_resets_the_options_of_parts_it_turns_off_and_says_which(tmp_path):
     path = tmp_path / "base.yaml"
-    path.write_text("sampler:\n  kind: heap\n  retest_every: 7\n  floor: 0.05\nreplay:\n  tau_max: 4\n")
+    path.write_text("sampler:\n  kind: prioritized\n  retest_every: 7\n  floor: 0.05\nreplay:\n  tau_max: 4\n")
     notes = []
     grpo = preset_config(path, preset="grpo", notes=notes)
-    assert preset_of(grpo) == "grpo" and grpo.sampler.retest_every == 10 and grpo.replay.tau_max == 10
+    assert preset_of(grpo) == "grpo" and grpo.sampler.options() == {} and grpo.replay.options() == {}
     (note,) = notes
     assert "sampler.retest_every" in note and "sampler.floor" in note and "replay.tau_max" in note
     # a preset of the same kind keeps the options it does not pin; one of another kind keeps the shared ones
     paper = preset_config(path, preset="prioritized+adv-replay")
     assert paper.sampler.retest_every == 7 and paper.replay.tau_max == 4
     passed = preset_config(path, preset="prioritized-pass")
-    assert passed.sampler.kind == "pass" and passed.sampler.floor == 0.05 and passed.sampler.retest_every == 10
+    assert passed.sampler.kind == "prioritized-pass" and passed.sampler.floor == 0.05
+    assert "retest_every" not in passed.sampler.options()  # the heap's option is not the pass sampler's
     # --set overrides come after the preset
     assert preset_config(path, ["sampler.retest_every=3"], preset="prioritized").sampler.retest_every == 3
     with pytest.raises(ConfigError, match="unknown preset 'sorted'.*the presets: grpo"):
@@ -93,4 +99,4 @@ def test_a_preset_resets_the_options_of_parts_it_turns_off_and_says_which(tmp_pa
 def test_apply_preset_leaves_its_input_alone():
     data = RunConfig().model_dump()
     out, dropped = apply_preset(data, "prioritized")
-    assert data["sampler"]["kind"] == "uniform" and out["sampler"]["kind"] == "heap" and dropped == []
+    assert data["sampler"]["kind"] == "uniform" and out["sampler"]["kind"] == "prioritized" and dropped == []

@@ -51,7 +51,7 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-SAMPLERS = ("PassSampler", "PrioritizedSampler", "UniformSampler")
+SAMPLERS = ("PrioritizedPassSampler", "PrioritizedSampler", "UniformSampler")
 
 
 def test_readme_says_which_sampler_own_loop_uses() -> None:
@@ -100,7 +100,7 @@ def readme_block(after: str, language: str) -> str:
 
 def test_readme_front_door_is_in_the_first_40_lines() -> None:
     head = "\n".join(README.read_text().splitlines()[:40])
-    for needed in ("pip install", "PrioritizedGRPOTrainer", "priorl compare", "make demo"):
+    for needed in ("pip install", "PriorlGRPOTrainer", "priorl compare", "make demo"):
         assert needed in head, needed
 
 

@@ -3,13 +3,17 @@
 import numpy as np
 import pytest
 
-from priorl import PrioritizedSampler, Rollout, RolloutReplayBuffer, UniformSampler
+from priorl import AdvReplayBuffer, Rollout, UniformSampler
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler
 from priorl.statefile import load_state, save_state
 
 
 def test_samplers_continue_exactly_from_files(tmp_path):
     rng = np.random.default_rng(0)
-    for make in (lambda: PrioritizedSampler(40, seed=1, selection="stochastic"), lambda: UniformSampler(40)):
+    for make in (
+        lambda: ExperimentalPrioritizedSampler(40, seed=1, selection="stochastic"),
+        lambda: UniformSampler(40),
+    ):
         a = make()
         for _ in range(9):
             ids = a.sample(6)
@@ -35,11 +39,11 @@ def test_replay_buffer_continues_exactly_from_files(tmp_path):
             for i in range(8)
         ]
 
-    a = RolloutReplayBuffer(warmup_steps=0, seed=3)
+    a = AdvReplayBuffer(warmup_steps=0, seed=3)
     for step in range(5):
         a.compose(fresh(step), step)
     save_state(tmp_path, "replay", a.state_dict())
-    b = RolloutReplayBuffer(warmup_steps=0, seed=3)
+    b = AdvReplayBuffer(warmup_steps=0, seed=3)
     b.load_state_dict(load_state(tmp_path, "replay"))
     for step in range(5, 9):
         ra = [(r.problem_id, r.step) for r in a.compose(fresh(step), step)]

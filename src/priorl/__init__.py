@@ -3,10 +3,10 @@
 Two standalone components that any GRPO loop can use, both speaking one small protocol
 (``sample``, ``observe``, ``state_dict``, ``load_state_dict``, ``metrics``):
 
-- :class:`RolloutReplayBuffer` reuses *individual past rollouts* with large |advantage| for at most ``tau_max``
+- :class:`AdvReplayBuffer` reuses *individual past rollouts* with large |advantage| for at most ``tau_max``
   steps next to every fresh batch (Yoo et al., 2026). With uniform problems this is priorl's default (the
   ``adv-replay`` preset): the one method that needed fewer completions than a tuned GRPO in priorl's studies.
-- :class:`PrioritizedSampler` (the paper's heap form) and :class:`PassSampler` pick *which problems* to roll
+- :class:`PrioritizedSampler` (the paper's heap form) and :class:`PrioritizedPassSampler` pick *which problems* to roll
   out by their success statistics, p(1-p) (Fatemi, 2026); tuned, neither has beaten uniform GRPO so far
   (benchmarks/RESULTS.md). :class:`UniformSampler` is the baseline.
 
@@ -14,20 +14,20 @@ Two standalone components that any GRPO loop can use, both speaking one small pr
 are imported where they are used.
 """
 
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
+from priorl.replay import AdvReplayBuffer, NaiveReplayBuffer
+from priorl.sampling import PrioritizedPassSampler, PrioritizedSampler, UniformSampler
 from priorl.sumtree import SumTree
 from priorl.types import Problem, Rollout
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdvReplayBuffer",
     "NaiveReplayBuffer",
-    "PassSampler",
+    "PrioritizedPassSampler",
     "PrioritizedSampler",
     "Problem",
     "Rollout",
-    "RolloutReplayBuffer",
     "SumTree",
     "UniformSampler",
     "__version__",

@@ -105,16 +105,17 @@ def bench_sampler(
     repeats: RepeatsOpt = 20,
     seed: SeedOpt = 0,
 ) -> None:
-    """Time one sampler step (sample B, observe B groups of G) for the heap sampler and two naive ones.
+    """Time one sampler step (sample B, observe B groups of G) for every sampler kind and two naive ones.
 
-    The naive samplers are a full sort of all M priorities per step ("sort") and a numpy weighted
-    choice over all M ("numpy"); "beta" and "thompson" are the heap sampler with estimator="beta" and
-    greedy or Thompson selection; "pass" is the PassSampler (selection among 2B candidates of a shuffled
-    pass over the data). Targets (defaults, "heap"): at M = 10^6 the heap step is >= 20x faster
-    than the sort step, and its time at 10^6 is under 3x its time at 10^4.
+    Every registered kind but uniform runs at its defaults under its name ("prioritized": the paper's heap;
+    "prioritized-pass": selection among 2B candidates of a shuffled pass); "beta" and "thompson" are
+    experimental-prioritized with estimator="beta" and greedy or Thompson selection. The naive samplers are a full
+    sort of all M priorities per step ("sort") and a numpy weighted choice over all M ("numpy"). Targets
+    (defaults, "prioritized"): at M = 10^6 the heap step is >= 20x faster than the sort step, and its time at
+    10^6 is under 3x its time at 10^4.
     """
     from priorl.bench.common import emit, parse_sizes, target_ratios
-    from priorl.bench.sampler import run_sampler_bench
+    from priorl.bench.sampler import NAIVE, run_sampler_bench, sampler_impls
 
     try:
         ms = parse_sizes(sizes)
@@ -126,8 +127,8 @@ def bench_sampler(
     results = run_sampler_bench(
         ms, batch_size=batch_size, group_size=group_size, repeats=repeats, seed=seed, progress=True
     )
-    extra = target_ratios(results, size_key="num_problems", baseline="sort", candidate="heap")
-    for variant in ("beta", "thompson", "pass"):
+    extra: dict = {}
+    for variant in (i for i in sampler_impls() if i not in NAIVE):
         extra.update(target_ratios(results, size_key="num_problems", baseline="sort", candidate=variant))
     emit(
         results,
@@ -135,7 +136,7 @@ def bench_sampler(
         title=f"sampler step: sample {batch_size}, observe {batch_size} groups of {group_size}",
         size_key="num_problems",
         baseline="sort",
-        candidate="heap",
+        candidate="prioritized",
         extra=extra,
     )
 
@@ -776,7 +777,8 @@ def compare(
         typer.Option(
             "--grid",
             help="Tune a config key over values, e.g. train.lr=1.6e-4,3.2e-4,6.4e-4 (repeatable; several "
-            "multiply). A grid or --set value overrides what a preset sets.",
+            "multiply). A grid or --set value overrides what a preset sets. PRESET:KEY=... grids a key for that "
+            "preset alone, e.g. grpo:train.updates_per_step=1,2,4,8.",
         ),
     ] = None,
     budget: Annotated[
@@ -798,7 +800,11 @@ def compare(
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a base config key (repeatable); applied after the preset."),
+        typer.Option(
+            "--set",
+            help="Override a base config key (repeatable); applied after the preset. PRESET:KEY=VALUE sets it for "
+            "that preset alone, e.g. naive-replay:replay.warmup_steps=2.",
+        ),
     ] = None,
     eval_points: Annotated[
         int | None,

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from priorl import registry
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -163,104 +165,103 @@ class TrainConfig(_Section):
     engine: Literal["priorl", "trl"] = "priorl"
 
 
-# Which sampler options apply to which ``sampler.kind``. SHARED apply to both prioritized kinds; none to uniform.
-SHARED = ("retest_fraction", "selection_exponent", "floor")
-HEAP_ONLY = ("retest_every", "estimator", "ema_decay", "window", "beta_decay", "prior_min_problems",
-             "prior_half_life", "selection", "thompson_candidates", "min_priority")  # fmt: skip
-PASS_ONLY = ("candidates", "priority", "decay")
-SAMPLER_KEYS = {"uniform": (), "pass": SHARED + PASS_ONLY, "heap": SHARED + HEAP_ONLY}
-# Which replay options apply to which ``replay.kind``.
-REPLAY_KEYS = {
-    "none": (),
-    "naive": ("replay_ratio", "warmup_steps", "capacity"),
-    "adv": ("tau_max", "replay_ratio", "priority_exponent", "eps", "warmup_steps", "capacity"),
-}
 DYNAMIC_KEYS = {False: (), True: ("max_rounds", "informative_target", "informative_share", "round_size")}
 
 
-def _refuse_foreign(section: str, part: BaseModel, kind_field: str, applies: tuple[str, ...]) -> None:
+def _refuse_foreign(section: str, kind: Any, unused: list[str], users: list[str], kind_field: str = "kind") -> None:
     """A key set (to a non-default value) for a part that does not use it is an error that names it."""
-    fields = type(part).model_fields
-    unused = [k for k in fields if k != kind_field and k not in applies and getattr(part, k) != fields[k].default]
-    if unused:
-        kind = getattr(part, kind_field)
-        users = [str(other).lower() for other, keys in _KEYS[section].items() if set(unused) <= set(keys)]
-        it = "it" if len(unused) == 1 else "them"
-        fix = f"remove {it} or set {section}.{kind_field} to {' or '.join(users)}" if users else f"remove {it}"
-        raise ValueError(
-            f"{', '.join(f'{section}.{k}' for k in unused)} {'is' if len(unused) == 1 else 'are'} set, but "
-            f"{section}.{kind_field} is {str(kind).lower() if isinstance(kind, bool) else repr(kind)}, which does "
-            f"not use {it} (it would be silently ignored); {fix}"
-        )
+    it = "it" if len(unused) == 1 else "them"
+    fix = f"remove {it} or set {section}.{kind_field} to {' or '.join(users)}" if users else f"remove {it}"
+    raise ValueError(
+        f"{', '.join(f'{section}.{k}' for k in unused)} {'is' if len(unused) == 1 else 'are'} set, but "
+        f"{section}.{kind_field} is {str(kind).lower() if isinstance(kind, bool) else repr(kind)}, which does "
+        f"not use {it} (it would be silently ignored); {fix}"
+    )
 
 
-class SamplerConfig(_Section):
-    """The problem sampler; the problems' levels come from the data.
+class _PartSection(_Section):
+    """A part's section: ``kind`` plus the options of that kind, flat in YAML (``sampler: {kind:
+    prioritized-pass, candidates: 3}``). The kinds and their options come from :mod:`priorl.registry`; after
+    validation every option of the kind is an attribute (``config.sampler.candidates``), with its default where
+    not set. A key of another kind set to a value other than its default is an error (it would be silently
+    ignored); one at its default is dropped."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    _section: typing.ClassVar[str]
+
+    kind: str
+
+    @model_validator(mode="after")
+    def _options_fit_kind(self) -> _PartSection:
+        section, given = self._section, dict(self.__pydantic_extra__ or {})
+        entry = None if section == "replay" and self.kind == registry.NO_REPLAY else registry.part(section, self.kind)
+        mine = entry.options.model_fields if entry is not None else {}
+        takes = registry.option_kinds(section)
+        unknown = [k for k in given if k not in takes]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(takes), n=1, cutoff=0.6)
+            hint = (
+                f"; did you mean '{section}.{close[0]}'?" if close else f" (the {section} options: {', '.join(takes)})"
+            )
+            raise ValueError(f"unknown key '{section}.{unknown[0]}'{hint}")
+        foreign = [k for k in given if k not in mine]
+        unused = [k for k in foreign if all(given[k] != option_default(section, k, kind) for kind in takes[k])]
+        if unused:
+            users = [
+                kind
+                for kind in registry.PARTS[section]
+                if set(unused) <= set(registry.part(section, kind).options.model_fields)
+            ]
+            _refuse_foreign(section, self.kind, unused, users)
+        try:
+            options = entry.options.model_validate({k: v for k, v in given.items() if k in mine}) if entry else None
+        except ValidationError as exc:
+            raise ValueError("; ".join(_option_error(section, err) for err in exc.errors())) from None
+        self.__pydantic_extra__ = options.model_dump() if options is not None else {}
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The kind's options, every one of them (the constructor arguments :mod:`priorl.registry` builds with)."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+def _option_error(section: str, err: dict) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{section}.{key}: {msg} (got {err.get('input')!r})" if key else f"{section}.{msg}"
+
+
+def option_default(section: str, name: str, kind: str) -> Any:
+    """The default of option ``name`` of ``kind`` (a registered kind of ``section`` that takes it)."""
+    return registry.part(section, kind).options.model_fields[name].default
+
+
+class SamplerConfig(_PartSection):
+    """The problem sampler; the problems' levels come from the data. ``kind`` names an entry of
+    :data:`priorl.registry.SAMPLERS`, and the section holds that kind's options:
 
     ``kind: uniform`` (:class:`~priorl.UniformSampler`, the default): problems in random order, GRPO's usual.
-    ``kind: pass`` (:class:`~priorl.PassSampler`): each batch is selected from the next
+    ``kind: prioritized-pass`` (:class:`~priorl.PrioritizedPassSampler`): each batch is selected from the next
     ``candidates * batch_size`` problems of a shuffled pass over the data, ∝ ``floor + priority^selection_exponent``,
     with the priority from a decayed Beta posterior; nothing is parked and no problem repeats within a pass.
-    ``kind: heap`` (:class:`~priorl.PrioritizedSampler`): the paper's form, top priorities from an indexed
-    heap, solved and unsolved pools retested on a schedule. A key of another kind set to a non-default value
-    is an error (it would be silently ignored).
+    ``kind: prioritized`` (:class:`~priorl.PrioritizedSampler`): the paper's form, top priorities from an indexed
+    heap, solved and unsolved pools retested on a schedule. ``priorl train --print-config`` shows every option of
+    the kind chosen; docs/config.md lists them all.
     """
 
-    kind: Literal["uniform", "pass", "heap"] = "uniform"
-    # shared by pass and heap
-    retest_fraction: float = Field(0.0, ge=0, le=1)
-    selection_exponent: float | None = Field(None, ge=0)  # on the priority; None: the kind's default (pass 4, heap 1)
-    floor: float = Field(0.01, ge=0)
-    # pass
-    candidates: float = Field(2.0, ge=1)  # candidates drawn from the pass per batch slot
-    priority: Literal["informative", "variance"] = "informative"
-    decay: float = Field(0.8, ge=0, le=1)  # factor on a problem's evidence per pass since it was observed
-    # heap
-    retest_every: int | None = Field(10, ge=1)
-    estimator: Literal["last", "ema", "window", "beta"] = "last"
-    ema_decay: float = Field(0.5, gt=0, le=1)
-    window: int = Field(4, ge=1)
-    beta_decay: float = Field(0.5, ge=0, le=1)  # beta: factor on a problem's old evidence at each new group
-    prior_min_problems: int = Field(8, ge=1)  # beta: observed problems before a level's own prior is used
-    prior_half_life: float | None = Field(50.0, gt=0)  # beta: calls after which a problem weighs half in its prior
-    selection: Literal["greedy", "stochastic", "thompson"] = "greedy"
-    thompson_candidates: int = Field(4, ge=1)  # thompson: shortlist of candidates per batch slot
-    min_priority: float = Field(0.0, ge=0)
-
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> SamplerConfig:
-        _refuse_foreign("sampler", self, "kind", SAMPLER_KEYS[self.kind])
-        from priorl.sampling.validation import check_selection  # the samplers' own rule, one place
-
-        check_selection(self.estimator, self.selection, prefix="sampler.")
-        return self
-
-    def sampler_kwargs(self) -> dict:
-        """Constructor arguments of the sampler of this kind (``selection_exponent`` is the samplers' ``alpha``)."""
-        out = {k: getattr(self, k) for k in SAMPLER_KEYS[self.kind] if getattr(self, k) is not None}
-        if "selection_exponent" in out:
-            out["alpha"] = out.pop("selection_exponent")
-        return out
+    _section = "sampler"
+    kind: str = "uniform"
 
 
-class ReplayConfig(_Section):
-    """The rollout replay buffer. ``kind: adv`` (the default, :class:`~priorl.RolloutReplayBuffer`): past
-    rollouts drawn ∝ (|advantage| + eps)^priority_exponent, none older than ``tau_max`` steps; ``naive``
+class ReplayConfig(_PartSection):
+    """The rollout replay buffer. ``kind: adv-replay`` (the default, :class:`~priorl.AdvReplayBuffer`): past
+    rollouts drawn ∝ (|advantage| + eps)^priority_exponent, none older than ``tau_max`` steps; ``naive-replay``
     (:class:`~priorl.NaiveReplayBuffer`): drawn uniformly, no age limit; ``none``: fresh rollouts only. Each step
-    trains on all fresh rollouts plus ``replay_ratio`` x as many replayed ones, from step ``warmup_steps`` on."""
+    trains on all fresh rollouts plus ``replay_ratio`` x as many replayed ones, from step ``warmup_steps`` on.
+    The kinds and their options: :data:`priorl.registry.REPLAYS`."""
 
-    kind: Literal["none", "naive", "adv"] = "adv"
-    tau_max: int = Field(10, ge=0)  # steps: a rollout older than this is evicted
-    replay_ratio: float = Field(0.5, ge=0)  # replayed rollouts per fresh rollout
-    priority_exponent: float = Field(0.5, ge=0)  # the buffer's alpha: priority = (|A| + eps)^priority_exponent
-    eps: float = Field(1e-6, gt=0)
-    warmup_steps: int = Field(20, ge=0)  # steps: no replay before this step (the buffer fills meanwhile)
-    capacity: int = Field(30000, ge=1)  # rollouts stored at most
-
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> ReplayConfig:
-        _refuse_foreign("replay", self, "kind", REPLAY_KEYS[self.kind])
-        return self
+    _section = "replay"
+    kind: str = "adv-replay"
 
 
 class DynamicSamplingConfig(_Section):
@@ -281,7 +282,11 @@ class DynamicSamplingConfig(_Section):
 
     @model_validator(mode="after")
     def _keys_fit_kind(self) -> DynamicSamplingConfig:
-        _refuse_foreign("dynamic_sampling", self, "enabled", DYNAMIC_KEYS[self.enabled])
+        fields = type(self).model_fields
+        applies = DYNAMIC_KEYS[self.enabled]
+        unused = [k for k in fields if k != "enabled" and k not in applies and getattr(self, k) != fields[k].default]
+        if unused:
+            _refuse_foreign("dynamic_sampling", self.enabled, unused, ["true"] if not self.enabled else [], "enabled")
         if self.informative_target is not None and self.informative_share is not None:
             raise ValueError(
                 f"dynamic_sampling.informative_target ({self.informative_target}) and "
@@ -313,20 +318,21 @@ class DynamicSamplingConfig(_Section):
         return k, self.round_size or math.ceil(batch_size / 4)
 
 
-_KEYS: dict[str, dict] = {"sampler": SAMPLER_KEYS, "replay": REPLAY_KEYS, "dynamic_sampling": DYNAMIC_KEYS}
-_PARTS: dict[str, tuple[type[BaseModel], str]] = {
-    "sampler": (SamplerConfig, "kind"),
-    "replay": (ReplayConfig, "kind"),
-    "dynamic_sampling": (DynamicSamplingConfig, "enabled"),
-}
-
-
 def foreign_keys(section: str, kind: Any) -> dict[str, Any]:
     """The keys of part ``section`` that ``kind`` does not use, with their defaults (``foreign_keys("replay",
-    "none")`` is every replay option). :func:`priorl.presets.apply_preset` resets these."""
-    model, kind_field = _PARTS[section]
-    applies = _KEYS[section][kind]
-    return {k: f.default for k, f in model.model_fields.items() if k != kind_field and k not in applies}
+    "none")`` is every replay option; an option several kinds take has the first one's default).
+    :func:`priorl.presets.apply_preset` drops these."""
+    if section == "dynamic_sampling":
+        fields = DynamicSamplingConfig.model_fields
+        return {k: f.default for k, f in fields.items() if k != "enabled" and k not in DYNAMIC_KEYS[kind]}
+    mine = (
+        set()
+        if section == "replay" and kind == registry.NO_REPLAY
+        else set(registry.part(section, kind).options.model_fields)
+    )
+    return {
+        k: option_default(section, k, kinds[0]) for k, kinds in registry.option_kinds(section).items() if k not in mine
+    }
 
 
 class EvalConfig(_Section):
@@ -441,6 +447,8 @@ def config_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[st
         sub = _section_model(field.annotation)
         if sub is not None:
             keys += config_keys(sub, f"{prefix}{name}.")
+    if issubclass(model, _PartSection):  # the options of every registered kind
+        keys += [prefix + name for name in registry.option_kinds(model._section)]
     return keys
 
 
@@ -475,7 +483,10 @@ def _format_validation(exc: ValidationError, where) -> str:
             value = err.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict) else ""
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{at}: {msg}" if not err["loc"] else f"{at}: {key}: {msg}{shown}")
+            if not err["loc"] or msg.startswith((f"{key}.", f"unknown key '{key}.")):  # a part's message names its key
+                lines.append(f"{at}: {msg}")
+            else:
+                lines.append(f"{at}: {key}: {msg}{shown}")
     return "; ".join(lines)
 
 
@@ -573,6 +584,9 @@ def validate_config(
 
 def default_value(key: str) -> Any:
     """The built-in default of a dotted key, e.g. ``default_value("train.batch_size") == 16``."""
+    section, _, name = key.partition(".")
+    if section in registry.PARTS and name in registry.option_kinds(section):  # a part's option: its first kind's
+        return option_default(section, name, registry.option_kinds(section)[name][0])
     node: Any = RunConfig()
     for part in key.split("."):
         node = getattr(node, part)

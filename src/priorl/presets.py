@@ -2,10 +2,10 @@
 
 A run is made of three parts, each named by one key (see :mod:`priorl.config`):
 
-- the problem sampler, ``sampler.kind``: ``uniform``, ``pass`` (:class:`~priorl.PassSampler`) or ``heap``
-  (:class:`~priorl.PrioritizedSampler`, the paper's form);
-- the replay buffer, ``replay.kind``: ``none``, ``naive`` (uniform, no age limit) or ``adv``
-  (:class:`~priorl.RolloutReplayBuffer`, |advantage|-prioritized, age <= ``tau_max``);
+- the problem sampler, ``sampler.kind``: ``uniform``, ``prioritized-pass`` (:class:`~priorl.PrioritizedPassSampler`)
+  or ``prioritized`` (:class:`~priorl.PrioritizedSampler`, the paper's heap form);
+- the replay buffer, ``replay.kind``: ``none``, ``naive-replay`` (uniform, no age limit) or ``adv-replay``
+  (:class:`~priorl.AdvReplayBuffer`, |advantage|-prioritized, age <= ``tau_max``);
 - DAPO dynamic sampling, ``dynamic_sampling.enabled``, or with its K-of-B options the K-of-B step (train once K
   informative groups are in hand; docs/sampler.md).
 
@@ -36,11 +36,12 @@ PART_KEYS = ("sampler.kind", "replay.kind", "dynamic_sampling.enabled")
 
 _UNIFORM = {"sampler.kind": "uniform"}
 # Fatemi (2026): top-B p(1-p) of the last group
-_PAPER = {"sampler.kind": "heap", "sampler.estimator": "last", "sampler.selection": "greedy"}
-_BAYES = {"sampler.kind": "heap", "sampler.estimator": "beta", "sampler.selection": "thompson"}  # posterior, Thompson
-_PASS = {"sampler.kind": "pass"}  # selection within a shuffled pass, by the posterior P(informative group)
+_PAPER = {"sampler.kind": "prioritized"}
+# A Beta posterior per problem with per-level priors, and Thompson selection (sampling/experimental/)
+_BAYES = {"sampler.kind": "experimental-prioritized", "sampler.estimator": "beta", "sampler.selection": "thompson"}
+_PASS = {"sampler.kind": "prioritized-pass"}  # selection within a shuffled pass, by the posterior P(informative group)
 _NO_REPLAY = {"replay.kind": "none"}
-_ADV = {"replay.kind": "adv"}
+_ADV = {"replay.kind": "adv-replay"}
 _PLAIN = {"dynamic_sampling.enabled": False}
 _CENTRED = {"train.advantage_scale": "none"}  # A_i = r_i - mean(r): the paper's advantage (Fatemi, 2026)
 # The K-of-B step (docs/sampler.md): train once K = 3/8 B informative groups are in hand, generating rounds of B/4
@@ -59,7 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "prioritized-paper": {**_PAPER, **_NO_REPLAY, **_PLAIN, **_CENTRED},
     "prioritized-pass": {**_PASS, **_NO_REPLAY, **_PLAIN},
     "prioritized-pass-kofb": {**_PASS, **_NO_REPLAY, **_KOFB},
-    "naive-replay": {**_UNIFORM, "replay.kind": "naive", **_PLAIN},
+    "naive-replay": {**_UNIFORM, "replay.kind": "naive-replay", **_PLAIN},
     "adv-replay": {**_UNIFORM, **_ADV, **_PLAIN},
     "prioritized+adv-replay": {**_PAPER, **_ADV, **_PLAIN},
     "prioritized-pass+adv-replay": {**_PASS, **_ADV, **_PLAIN},
@@ -124,7 +125,7 @@ def preset_overrides(name: str) -> list[str]:
 
 
 def describe(name: str) -> str:
-    """``name``'s overlay in one line: ``sampler.kind=heap, sampler.estimator=last, ...``."""
+    """``name``'s overlay in one line: ``sampler.kind=prioritized, replay.kind=none, ...``."""
     return ", ".join(f"{k}={v}" for k, v in check_preset(name).items())
 
 

@@ -50,7 +50,7 @@ def record(preset: str, out_dir: Path) -> dict:
     overrides = list(OVERRIDES)
     if PRESETS[preset]["replay.kind"] != "none":
         overrides += REPLAY
-    if PRESETS[preset]["replay.kind"] == "adv":
+    if PRESETS[preset]["replay.kind"] == "adv-replay":
         overrides += AGE
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -48,8 +48,12 @@ def read_jsonl(path):
 def test_every_preset_runs_end_to_end(tmp_path, strategy):
     cfg = tiny_config(tmp_path, strategy)
     trainer = Trainer(cfg)
-    samplers = {"uniform": "UniformSampler", "pass": "PassSampler", "heap": "PrioritizedSampler"}
-    buffers = {"none": "NoneType", "naive": "NaiveReplayBuffer", "adv": "RolloutReplayBuffer"}
+    samplers = {
+        "uniform": "UniformSampler",
+        "prioritized-pass": "PrioritizedPassSampler",
+        "prioritized": "PrioritizedSampler",
+    }
+    buffers = {"none": "NoneType", "naive-replay": "NaiveReplayBuffer", "adv-replay": "AdvReplayBuffer"}
     assert type(trainer.sampler).__name__ == samplers[PRESETS[strategy]["sampler.kind"]]
     assert type(trainer.replay).__name__ == buffers[PRESETS[strategy]["replay.kind"]]
     assert preset_of(cfg) == strategy
@@ -211,7 +215,12 @@ def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
     cfg = tiny_config(
         tmp_path,
         "prioritized",
-        **{"sampler.kind": "heap", "sampler.estimator": "beta", "sampler.selection": "thompson", "train.max_steps": 2},
+        **{
+            "sampler.kind": "prioritized",
+            "sampler.estimator": "beta",
+            "sampler.selection": "thompson",
+            "train.max_steps": 2,
+        },
     )
     trainer = Trainer(cfg)
     levels = {p.level for p in trainer.problems}
@@ -224,10 +233,10 @@ def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
 
 def test_pass_sampler_runs_and_logs_coverage(tmp_path):
     cfg = tiny_config(
-        tmp_path, "prioritized", **{"sampler.kind": "pass", "sampler.candidates": 2, "train.max_steps": 3}
+        tmp_path, "prioritized", **{"sampler.kind": "prioritized-pass", "sampler.candidates": 2, "train.max_steps": 3}
     )
     trainer = Trainer(cfg)
-    assert type(trainer.sampler).__name__ == "PassSampler" and trainer.sampler.candidates == 2.0
+    assert type(trainer.sampler).__name__ == "PrioritizedPassSampler" and trainer.sampler.candidates == 2.0
     trainer.train()
     trainer.close()
     metrics = read_jsonl(Path(cfg.out_dir) / "metrics.jsonl")
@@ -242,13 +251,15 @@ def test_sampler_keys_of_the_other_kind_are_refused_by_name():
     from priorl.config import ConfigError
 
     with pytest.raises(
-        ConfigError, match=r"sampler.estimator is set, but sampler.kind is 'pass'.*set sampler.kind to heap"
+        ConfigError,
+        match=r"sampler.estimator is set, but sampler.kind is 'prioritized-pass'.*set sampler.kind to prioritized",
     ):
-        load_config(None, ["sampler.kind=pass", "sampler.estimator=beta"])
+        load_config(None, ["sampler.kind=prioritized-pass", "sampler.estimator=beta"])
     with pytest.raises(
         ConfigError,
-        match=r"sampler.candidates, sampler.decay are set, but sampler.kind is 'heap'.*set sampler.kind to pass",
+        match=r"sampler.candidates, sampler.decay are set, but sampler.kind is 'prioritized'.*"
+        r"set sampler.kind to prioritized-pass",
     ):
-        load_config(None, ["sampler.kind=heap", "sampler.candidates=3", "sampler.decay=0.5"])
+        load_config(None, ["sampler.kind=prioritized", "sampler.candidates=3", "sampler.decay=0.5"])
     with pytest.raises(ConfigError, match="sampler.kind"):
         load_config(None, ["sampler.kind=sorted"])

@@ -1,4 +1,4 @@
-"""PrioritizedGRPOTrainer against the real TRL classes, on CPU, with the shipped tiny model."""
+"""PriorlGRPOTrainer against the real TRL classes, on CPU, with the shipped tiny model."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from trl import GRPOConfig  # noqa: E402
 from priorl.config import ModelConfig  # noqa: E402
 from priorl.data import load_problems  # noqa: E402
 from priorl.integrations.feed import ChunkFeed  # noqa: E402
-from priorl.integrations.trl import INDEX_COLUMN, PrioritizedGRPOTrainer, PriorlRepeatSampler  # noqa: E402
+from priorl.integrations.trl import INDEX_COLUMN, PriorlGRPOTrainer, PriorlRepeatSampler  # noqa: E402
 from priorl.models import load_policy, load_tokenizer  # noqa: E402
-from priorl.sampling import PassSampler, PrioritizedSampler  # noqa: E402
+from priorl.sampling import PrioritizedPassSampler, PrioritizedSampler  # noqa: E402
 
 N_PROBLEMS = 24
 G = 4
@@ -44,8 +44,8 @@ class RecordingSampler(_Recording, PrioritizedSampler):
     """A PrioritizedSampler that remembers what it handed out and what it was told."""
 
 
-class RecordingPassSampler(_Recording, PassSampler):
-    """The same for the PassSampler."""
+class RecordingPassSampler(_Recording, PrioritizedPassSampler):
+    """The same for the PrioritizedPassSampler."""
 
 
 def _dataset():
@@ -92,7 +92,7 @@ def _trainer(tmp_path, *, max_steps, reward, sampler=None, save_steps=2, **kwarg
         temperature=1.0,
     )
     sampler = sampler or RecordingSampler(N_PROBLEMS, seed=0)
-    return PrioritizedGRPOTrainer(
+    return PriorlGRPOTrainer(
         model=model,
         reward_funcs=reward,
         args=args,

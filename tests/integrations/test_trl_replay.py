@@ -1,4 +1,4 @@
-"""Rollout replay inside TRL's GRPOTrainer (PrioritizedGRPOTrainer(replay=...)): real TRL classes, CPU, tiny model."""
+"""Rollout replay inside TRL's GRPOTrainer (PriorlGRPOTrainer(replay=...)): real TRL classes, CPU, tiny model."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from trl import GRPOConfig  # noqa: E402
 
 from priorl.config import ModelConfig  # noqa: E402
 from priorl.data import load_problems  # noqa: E402
-from priorl.integrations.trl import PrioritizedGRPOTrainer  # noqa: E402
+from priorl.integrations.trl import PriorlGRPOTrainer  # noqa: E402
 from priorl.integrations.trl_replay import (  # noqa: E402
     TRL_ROW_CODEC,
     TrlRow,
@@ -23,7 +23,7 @@ from priorl.integrations.trl_replay import (  # noqa: E402
     replay_count,
 )
 from priorl.models import load_policy, load_tokenizer  # noqa: E402
-from priorl.replay import RolloutReplayBuffer  # noqa: E402
+from priorl.replay import AdvReplayBuffer  # noqa: E402
 from priorl.sampling import PrioritizedSampler  # noqa: E402
 
 N_PROBLEMS = 24
@@ -40,7 +40,7 @@ def half_right(completions, answer, **kwargs):
     return [1.0 if (c.strip() == a or len(c) % 2 == 0) else 0.0 for c, a in zip(completions, answer, strict=True)]
 
 
-class Recorder(PrioritizedGRPOTrainer):
+class Recorder(PriorlGRPOTrainer):
     """Keeps, per training generation, a CPU copy of the batch the adapter returned (fresh rows first)."""
 
     def __init__(self, *args, **kwargs):
@@ -142,7 +142,7 @@ def _trainer(
     )
     config.update(args or {})
     if replay is None:
-        replay = RolloutReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0)
+        replay = AdvReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0)
     return kind(
         model=model,
         reward_funcs=reward,
@@ -272,11 +272,11 @@ def test_sync_ref_model_with_beta_is_refused(tmp_path):
 
 def test_ratio_rounding_to_no_row_is_refused(tmp_path):
     with pytest.raises(ValueError, match="rounds to no replayed row"):
-        _trainer(tmp_path, max_steps=1, replay=RolloutReplayBuffer(replay_ratio=0.05, warmup_steps=0))
+        _trainer(tmp_path, max_steps=1, replay=AdvReplayBuffer(replay_ratio=0.05, warmup_steps=0))
 
 
 def test_eviction_warmup_zero_advantage_and_eval(tmp_path):
-    replay = RolloutReplayBuffer(replay_ratio=0.5, tau_max=1, warmup_steps=2, seed=0)
+    replay = AdvReplayBuffer(replay_ratio=0.5, tau_max=1, warmup_steps=2, seed=0)
     trainer = _trainer(
         tmp_path,
         max_steps=6,

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("verl")
 
 from integrations.verl_helpers import M, Rows, data_config  # noqa: E402
-from priorl.integrations.verl import PrioritizedCurriculumSampler, PrioritizedProblemSampler  # noqa: E402
+from priorl.integrations.verl import PriorlCurriculumSampler, PriorlProblemSampler  # noqa: E402
 
 try:
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler
@@ -26,13 +26,13 @@ def test_verls_create_rl_sampler_loads_it_where_the_hook_exists():
         from verl.trainer.main_ppo import create_rl_sampler
 
         sampler = create_rl_sampler(data_config(retest_every=3), Rows())
-        assert isinstance(sampler, PrioritizedCurriculumSampler)
+        assert isinstance(sampler, PriorlCurriculumSampler)
         assert isinstance(sampler, AbstractCurriculumSampler)
         assert len(sampler) == M
         assert sampler.sampler.retest_every == 3
     else:  # verl >= 0.8: the data.sampler section is ignored, verl's own sampler comes back
         create_rl_sampler = importlib.import_module("verl.trainer.ppo.utils").create_rl_sampler
         sampler = create_rl_sampler(data_config(retest_every=3), Rows())
-        assert not isinstance(sampler, PrioritizedProblemSampler)
+        assert not isinstance(sampler, PriorlProblemSampler)
         # the class stays importable (and usable as a plain sampler) for code written against 0.7
-        assert isinstance(PrioritizedCurriculumSampler(Rows(), data_config()), PrioritizedProblemSampler)
+        assert isinstance(PriorlCurriculumSampler(Rows(), data_config()), PriorlProblemSampler)

@@ -170,10 +170,10 @@ def test_buffer_survives_save_and_load(tmp_path):
     got += run(resumed, range(5, 9))
     assert got == expected  # the same rows replayed, in the same order, as without the interruption
     # a state of one kind of record is not loaded as another
-    from priorl.replay import RolloutReplayBuffer
+    from priorl.replay import AdvReplayBuffer
 
     with pytest.raises(ValueError, match="holds 'verl-row' records, this buffer stores 'rollout' records"):
-        RolloutReplayBuffer(capacity=30).load_state_dict(load_state(tmp_path, "priorl_replay"))
+        AdvReplayBuffer(capacity=30).load_state_dict(load_state(tmp_path, "priorl_replay"))
 
 
 def test_wider_stored_rows_widen_the_batch_and_nothing_is_cut():
@@ -232,7 +232,7 @@ def test_rows_replay_cannot_rebuild_are_refused():
     with pytest.raises(ValueError, match="position_ids differ|not left-padded"):
         replay.compose(flipped, 1, UNIT)
     assert len(replay.buffer) == 0  # nothing stored by a refused batch
-    with pytest.raises(ValueError, match="option RolloutReplayBuffer does not take"):
+    with pytest.raises(ValueError, match="option AdvReplayBuffer does not take"):
         VerlReplay(ratio=0.5)
 
 

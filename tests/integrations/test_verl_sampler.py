@@ -1,4 +1,4 @@
-"""PrioritizedProblemSampler with verl's real DataProto and StatefulDataLoader (CPU, any supported verl)."""
+"""PriorlProblemSampler with verl's real DataProto and StatefulDataLoader (CPU, any supported verl)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch
 pytest.importorskip("verl")
 
 from integrations.verl_helpers import B, M, N, Rows, data_config, epochs, loader, scored, true_p  # noqa: E402
-from priorl.integrations.verl import PrioritizedCurriculumSampler, PrioritizedProblemSampler  # noqa: E402
+from priorl.integrations.verl import PriorlCurriculumSampler, PriorlProblemSampler  # noqa: E402
 
 
 def test_update_groups_rows_by_extra_info_index():
-    class Recording(PrioritizedCurriculumSampler):
+    class Recording(PriorlCurriculumSampler):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             self.seen = []
@@ -38,7 +38,7 @@ def test_update_groups_rows_by_extra_info_index():
 
 
 def test_draws_lazily_and_prioritizes():
-    sampler = PrioritizedCurriculumSampler(Rows(), data_config(retest_every=None))
+    sampler = PriorlCurriculumSampler(Rows(), data_config(retest_every=None))
     it = iter(loader(sampler, Rows()))
     assert sampler.metrics()["calls"] == 0
     chosen = []
@@ -55,17 +55,17 @@ def test_draws_lazily_and_prioritizes():
     assert not [i for i in chosen if true_p(i) in (0.0, 1.0)]
 
 
-@pytest.mark.parametrize("opts", [{}, {"kind": "pass"}], ids=["prioritized", "pass"])
+@pytest.mark.parametrize("opts", [{}, {"kind": "prioritized-pass"}], ids=["prioritized", "prioritized-pass"])
 def test_resume_through_verls_dataloader_state(opts):
     """verl 0.7's hook order: next batch, save data.pt (before update), update. Resume re-issues the batch."""
     data = Rows()
-    ref = PrioritizedCurriculumSampler(data, data_config(**opts))
+    ref = PriorlCurriculumSampler(data, data_config(**opts))
     ref_batches = []
     for step, batch_dict in zip(range(14), epochs(loader(ref, data)), strict=False):
         ref_batches.append([int(i) for i in batch_dict["index"]])
         ref.update(scored(batch_dict, step))
 
-    first = PrioritizedCurriculumSampler(data, data_config(**opts))
+    first = PriorlCurriculumSampler(data, data_config(**opts))
     rows = loader(first, data)
     for step, batch_dict in zip(range(8), rows, strict=False):
         if step == 7:
@@ -77,7 +77,7 @@ def test_resume_through_verls_dataloader_state(opts):
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
 
-    second = PrioritizedCurriculumSampler(data, data_config(**opts))
+    second = PriorlCurriculumSampler(data, data_config(**opts))
     rows2 = loader(second, data)
     rows2.load_state_dict(state)
     resumed = []
@@ -91,14 +91,14 @@ def test_resume_through_verls_dataloader_state(opts):
 def test_state_saved_at_the_end_of_a_pass_resumes_at_the_next_pass():
     """Update before save (priorl's trainer), saved after a pass's last batch: the next pass starts fresh."""
     data = Rows()
-    ref = PrioritizedProblemSampler(data, data_config())
+    ref = PriorlProblemSampler(data, data_config())
     batches = []
     for step, batch_dict in zip(range(M // B + 2), epochs(loader(ref, data)), strict=False):
         batches.append([int(i) for i in batch_dict["index"]])
         ref.update(scored(batch_dict, step))
         if step == M // B - 1:
             state = ref.state_dict(as_numpy=True)
-    resumed = PrioritizedProblemSampler(data, data_config())
+    resumed = PriorlProblemSampler(data, data_config())
     resumed.load_state_dict(state)
     again = [[int(i) for i in b["index"]] for b, _ in zip(loader(resumed, data), range(2), strict=False)]
     assert again == batches[M // B :]
@@ -107,7 +107,7 @@ def test_state_saved_at_the_end_of_a_pass_resumes_at_the_next_pass():
 def test_index_the_sampler_did_not_hand_out_is_refused():
     """Two train files each numbered from 0: rows claim problems of the other file, or problems not drawn."""
     data = Rows(index=lambda i: i % (M // 2))  # the second half repeats the first half's indices
-    sampler = PrioritizedProblemSampler(data, data_config(), rollout_n=N)
+    sampler = PriorlProblemSampler(data, data_config(), rollout_n=N)
     refused = 0
     for step, batch_dict in zip(range(M // B), loader(sampler, data), strict=False):
         handed_out = {int(i) for i in batch_dict["index"]}
@@ -129,7 +129,7 @@ def test_index_the_sampler_did_not_hand_out_is_refused():
 
 
 def test_the_same_batch_twice_is_refused():
-    sampler = PrioritizedProblemSampler(Rows(), data_config())
+    sampler = PriorlProblemSampler(Rows(), data_config())
     batch = scored(next(iter(loader(sampler, Rows()))), 0)
     sampler.update(batch)
     with pytest.raises(ValueError, match="not a problem this sampler handed out and still awaits"):
@@ -138,19 +138,19 @@ def test_the_same_batch_twice_is_refused():
 
 def test_more_rows_than_generated_are_refused():
     """With rollout_n known, an index on more rows than its rollouts means rows of several problems share it."""
-    sampler = PrioritizedProblemSampler(Rows(), data_config(), rollout_n=N - 1)
+    sampler = PriorlProblemSampler(Rows(), data_config(), rollout_n=N - 1)
     batch = scored(next(iter(loader(sampler, Rows()))), 0)  # N rows per problem
     with pytest.raises(ValueError, match=rf"appears on {N} rows, more than the {N - 1} rollouts generated"):
         sampler.update(batch)
 
 
 def test_bad_rows_are_named():
-    sampler = PrioritizedProblemSampler(Rows(index=lambda i: "x"), data_config())
+    sampler = PriorlProblemSampler(Rows(index=lambda i: "x"), data_config())
     batch_dict = next(iter(loader(sampler, Rows(index=lambda i: "x"))))
     with pytest.raises(ValueError, match=r"row 0: extra_info.index must be the int row position.*'x'"):
         sampler.update(scored(batch_dict, 0, shuffle=False))
 
-    sampler = PrioritizedProblemSampler(Rows(), data_config())
+    sampler = PriorlProblemSampler(Rows(), data_config())
     batch_dict = next(iter(loader(sampler, Rows())))
     data = scored(batch_dict, 0, shuffle=False)
     data.batch["token_level_scores"][0, -1] = -1.0
@@ -159,7 +159,7 @@ def test_bad_rows_are_named():
 
 
 def test_reward_range_rescales():
-    sampler = PrioritizedProblemSampler(Rows(), data_config(reward_min=-1.0, reward_max=1.0))
+    sampler = PriorlProblemSampler(Rows(), data_config(reward_min=-1.0, reward_max=1.0))
     batch_dict = next(iter(loader(sampler, Rows())))
     data = scored(batch_dict, 0, shuffle=False)
     data.batch["token_level_scores"][:, -1] = -1.0  # DAPO-style: -1 means wrong
@@ -168,14 +168,14 @@ def test_reward_range_rescales():
 
 
 def test_bad_config_is_named():
-    with pytest.raises(ValueError, match="kind must be 'prioritized', 'pass' or 'uniform', got 'greedy'"):
-        PrioritizedProblemSampler(Rows(), data_config(kind="greedy"))
-    with pytest.raises(ValueError, match="option PrioritizedSampler does not take"):
-        PrioritizedProblemSampler(Rows(), data_config(retest_evry=3))
+    with pytest.raises(ValueError, match="data.sampler.priorl: sampler.kind 'greedy' is not a kind of sampler"):
+        PriorlProblemSampler(Rows(), data_config(kind="greedy"))
+    with pytest.raises(ValueError, match="retest_evry: not an option of sampler kind 'prioritized'"):
+        PriorlProblemSampler(Rows(), data_config(retest_evry=3))
     with pytest.raises(ValueError, match="larger than the dataset"):
-        PrioritizedProblemSampler(Rows(n=3), data_config())
+        PriorlProblemSampler(Rows(n=3), data_config())
     with pytest.raises(ValueError, match=r"priorl.sampler.reward_max \(0.0\) must exceed"):
-        PrioritizedProblemSampler(Rows(), data_config(), options={"reward_max": 0.0})
-    uniform = PrioritizedProblemSampler(Rows(), data_config(kind="uniform"))
+        PriorlProblemSampler(Rows(), data_config(), options={"reward_max": 0.0})
+    uniform = PriorlProblemSampler(Rows(), data_config(kind="uniform"))
     assert len(list(iter(uniform))) == M
     assert np.array_equal(np.sort(list(iter(uniform))), np.arange(M))

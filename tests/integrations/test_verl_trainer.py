@@ -21,7 +21,7 @@ from integrations.verl_helpers import (  # noqa: E402
     step_of,
     tiny_model_with_template,
 )
-from priorl.integrations.verl import PrioritizedProblemSampler, main_ppo  # noqa: E402
+from priorl.integrations.verl import PriorlProblemSampler, main_ppo  # noqa: E402
 from priorl.integrations.verl.main_ppo import VERL_LINE, PriorlTaskRunner, check_config, main  # noqa: E402
 from priorl.integrations.verl.trainer import PriorlRayPPOTrainer, priorl_options  # noqa: E402
 
@@ -142,7 +142,7 @@ def test_verls_task_runner_builds_priorls_trainer(files):
     trainer = build(config(files))
     assert isinstance(trainer, PriorlRayPPOTrainer)
     sampler = trainer.train_dataloader.sampler
-    assert isinstance(sampler, PrioritizedProblemSampler) and sampler is trainer.priorl_sampler
+    assert isinstance(sampler, PriorlProblemSampler) and sampler is trainer.priorl_sampler
     assert sampler.rollout_n == N and sampler.sampler.retest_every == 3
     assert trainer.priorl_replay.buffer.tau_max == 2 and trainer.priorl_replay.buffer.replay_ratio == 0.5
     batch = next(iter(trainer.train_dataloader))  # verl's RLHFDataset rows, through priorl's sampler
@@ -223,7 +223,7 @@ def test_config_errors_name_the_setting(files):
     ]
     for overrides, message in cases:
         if message is None:
-            with pytest.raises(ValueError, match="kind must be 'prioritized', 'pass' or 'uniform'"):
+            with pytest.raises(ValueError, match="sampler.kind 'greedy' is not a kind of sampler"):
                 build(config(files, *overrides))
             continue
         with pytest.raises(ValueError, match=message):
@@ -268,7 +268,7 @@ def test_defaults_are_replay_on_and_the_sampler_off(files):
     assert priorl_options(bare) == options
     trainer = build(cfg)
     assert trainer.priorl_sampler is None and trainer.priorl_replay is not None
-    assert not isinstance(trainer.train_dataloader.sampler, PrioritizedProblemSampler)  # verl's own sampler
+    assert not isinstance(trainer.train_dataloader.sampler, PriorlProblemSampler)  # verl's own sampler
     assert trainer.priorl_replay.buffer.replay_ratio == 0.5 and trainer.priorl_replay.buffer.warmup_steps == 20
     # A batch replay cannot take says how to turn the default off.
     batch = next(iter(trainer.train_dataloader))
@@ -306,7 +306,7 @@ def test_gae_with_the_default_replay_names_both_fixes(files, tmp_path, monkeypat
 def test_sampler_options_while_the_sampler_is_off_are_an_error(files):
     for overrides, given in (
         (("+priorl.sampler.retest_every=3",), "['retest_every']"),
-        (("priorl.sampler.kind=pass",), "['kind']"),
+        (("priorl.sampler.kind=prioritized-pass",), "['kind']"),
         (("priorl.sampler.enable=false", "priorl.sampler.reward_min=-1"), "['reward_min']"),
     ):
         with pytest.raises(ValueError) as error:
@@ -322,7 +322,7 @@ def test_with_both_pieces_off_the_run_is_verls_own(files, tmp_path, monkeypatch,
     assert options.sampler is None and options.replay is None
     trainer = build(config(files, *off, pieces=()))
     assert trainer.priorl_sampler is None and trainer.priorl_replay is None
-    assert not isinstance(trainer.train_dataloader.sampler, PrioritizedProblemSampler)
+    assert not isinstance(trainer.train_dataloader.sampler, PriorlProblemSampler)
     batch = next(iter(trainer.train_dataloader))
     step = ppo_batch([int(info["index"]) for info in batch["extra_info"]], 1, n=N)
     trainer.global_steps = 1

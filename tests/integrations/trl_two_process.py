@@ -1,6 +1,6 @@
 """One rank of the two-process TRL replay test (tests/integrations/test_trl_replay.py), launched by torchrun.
 
-Trains 3 generations of the tiny model with PrioritizedGRPOTrainer(replay=...) on CPU (gloo) and writes what
+Trains 3 generations of the tiny model with PriorlGRPOTrainer(replay=...) on CPU (gloo) and writes what
 this rank saw to OUT/rank{R}.json: per generation, its batch rows and its replayed rows; the buffer at the end.
 """
 
@@ -18,13 +18,13 @@ sys.path.insert(0, str(Path(__file__).parent))  # the test module beside this sc
 from test_trl_replay import N_PROBLEMS, _dataset, half_right  # noqa: E402
 
 from priorl.config import ModelConfig  # noqa: E402
-from priorl.integrations.trl import PrioritizedGRPOTrainer  # noqa: E402
+from priorl.integrations.trl import PriorlGRPOTrainer  # noqa: E402
 from priorl.models import load_policy, load_tokenizer  # noqa: E402
-from priorl.replay import RolloutReplayBuffer  # noqa: E402
+from priorl.replay import AdvReplayBuffer  # noqa: E402
 from priorl.sampling import PrioritizedSampler  # noqa: E402
 
 
-class Recorder(PrioritizedGRPOTrainer):
+class Recorder(PriorlGRPOTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.seen: list[dict] = []
@@ -59,7 +59,7 @@ def main() -> None:
     trainer = Recorder(
         model=model, reward_funcs=half_right, args=args, train_dataset=data, processing_class=tok,
         sampler=PrioritizedSampler(N_PROBLEMS, seed=0),
-        replay=RolloutReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0),
+        replay=AdvReplayBuffer(replay_ratio=0.5, tau_max=3, warmup_steps=1, seed=0),
     )  # fmt: skip
     trainer.train()
     stored = [

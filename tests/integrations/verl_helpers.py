@@ -46,7 +46,7 @@ def data_config(**priorl):
         "dataloader_num_workers": 0,
         "shuffle": True,
         "seed": 0,
-        "sampler": {"class_path": "pkg://priorl.integrations.verl", "class_name": "PrioritizedCurriculumSampler"},
+        "sampler": {"class_path": "pkg://priorl.integrations.verl", "class_name": "PriorlCurriculumSampler"},
     }
     if priorl:
         cfg["sampler"]["priorl"] = priorl

@@ -1,4 +1,4 @@
-"""RolloutReplayBuffer and NaiveReplayBuffer: behaviour, metrics and bad input, one case at a time."""
+"""AdvReplayBuffer and NaiveReplayBuffer: behaviour, metrics and bad input, one case at a time."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from replay_helpers import batch, rollout
 
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
+from priorl.replay import AdvReplayBuffer, NaiveReplayBuffer
 from priorl.types import Rollout
 
-BUFFERS = [RolloutReplayBuffer, NaiveReplayBuffer]
+BUFFERS = [AdvReplayBuffer, NaiveReplayBuffer]
 
 
 # ---------------------------------------------------------------------------------------- Rollout
@@ -66,7 +66,7 @@ def test_full_buffer_drops_its_oldest_first(cls):
 
 
 def test_the_buffer_has_one_name_for_adding():
-    buf = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
     fresh = batch([0.5, 0.0], step=0)
     buf.add(fresh)
     assert buf.stored() == [fresh[0]]
@@ -75,7 +75,7 @@ def test_the_buffer_has_one_name_for_adding():
 
 # ---------------------------------------------------------------------------------------- sampling
 def test_sample_removes_rollouts_older_than_tau_max_first():
-    buf = RolloutReplayBuffer(tau_max=2, capacity=100)
+    buf = AdvReplayBuffer(tau_max=2, capacity=100)
     by_step = {s: batch([0.5] * 3, step=s, start_id=10 * s) for s in range(4)}
     for s in range(4):
         buf.add(by_step[s])
@@ -88,14 +88,14 @@ def test_sample_removes_rollouts_older_than_tau_max_first():
 
 
 def test_tau_max_zero_replays_only_rollouts_of_the_current_step():
-    buf = RolloutReplayBuffer(tau_max=0)
+    buf = AdvReplayBuffer(tau_max=0)
     buf.add(batch([0.5, 0.5], step=0))
     buf.add(batch([0.5], step=1, start_id=2))
     assert [r.problem_id for r in buf.sample(5, step=1)] == [2]
 
 
 def test_sample_does_not_remove_and_counts_replays():
-    buf = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
     fresh = batch([0.5, -0.5, 0.25], step=0)
     buf.add(fresh)
     for _ in range(4):
@@ -106,7 +106,7 @@ def test_sample_does_not_remove_and_counts_replays():
 
 
 def test_sample_returns_at_most_what_is_stored():
-    buf = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
     assert buf.sample(5, step=0) == []
     buf.add(batch([0.5, 0.5], step=0))
     assert len(buf.sample(5, step=0)) == 2
@@ -124,7 +124,7 @@ def test_naive_buffer_keeps_old_rollouts():
 
 def test_same_seed_same_draws_different_seed_different_draws():
     def draws(seed):
-        buf = RolloutReplayBuffer(seed=seed, capacity=1000)
+        buf = AdvReplayBuffer(seed=seed, capacity=1000)
         buf.add(batch(np.linspace(0.1, 1.0, 500).tolist(), step=0))
         return [r.problem_id for r in buf.sample(20, step=0)]
 
@@ -150,14 +150,14 @@ def test_compose_puts_all_fresh_first_then_replays(cls):
 
 @pytest.mark.parametrize(("n_fresh", "ratio", "expected"), [(5, 0.5, 2), (7, 0.5, 4), (4, 0.0, 0), (3, 2.0, 6)])
 def test_compose_replays_round_of_ratio_times_fresh(n_fresh, ratio, expected):
-    buf = RolloutReplayBuffer(warmup_steps=0, replay_ratio=ratio, capacity=100)
+    buf = AdvReplayBuffer(warmup_steps=0, replay_ratio=ratio, capacity=100)
     buf.add(batch([0.5] * 20, step=0, start_id=100))
     out = buf.compose(batch([0.5] * n_fresh, step=1), step=1)
     assert len(out) == n_fresh + expected == n_fresh + round(ratio * n_fresh)
 
 
 def test_compose_warmup_boundary():
-    buf = RolloutReplayBuffer(warmup_steps=3, capacity=100)
+    buf = AdvReplayBuffer(warmup_steps=3, capacity=100)
     for s in range(3):
         assert len(buf.compose(batch([0.5] * 4, step=s, start_id=4 * s), step=s)) == 4
     assert len(buf.compose(batch([0.5] * 4, step=3, start_id=12), step=3)) == 6
@@ -165,7 +165,7 @@ def test_compose_warmup_boundary():
 
 # ---------------------------------------------------------------------------------------- metrics
 def test_metrics_are_flat_relative_and_describe_the_last_draw():
-    buf = RolloutReplayBuffer(tau_max=5, capacity=100)
+    buf = AdvReplayBuffer(tau_max=5, capacity=100)
     buf.add([rollout(-0.5, step=2, problem_id=1)])
     assert buf.metrics()["replayed"] == 0
     buf.sample(1, step=5)
@@ -197,7 +197,7 @@ def test_metrics_are_flat_relative_and_describe_the_last_draw():
         ({"tau_max": 1.5}, "tau_max.*1.5"),
         ({"replay_ratio": -0.1}, "replay_ratio.*-0.1"),
         ({"replay_ratio": float("nan")}, "replay_ratio.*nan"),
-        ({"alpha": -1.0}, "alpha.*-1"),
+        ({"priority_exponent": -1.0}, "priority_exponent.*-1"),
         ({"eps": 0.0}, "eps.*0"),
         ({"eps": -1e-6}, "eps"),
         ({"warmup_steps": -1}, "warmup_steps.*-1"),
@@ -207,7 +207,7 @@ def test_metrics_are_flat_relative_and_describe_the_last_draw():
 )
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        RolloutReplayBuffer(**kwargs)
+        AdvReplayBuffer(**kwargs)
 
 
 def test_naive_bad_constructor_arguments():
@@ -244,7 +244,7 @@ def test_bad_rollouts_raise_and_change_nothing(cls, bad, match):
 
 
 def test_steps_must_not_go_backwards():
-    buf = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
     buf.compose(batch([0.5], step=5), step=5)
     with pytest.raises(ValueError, match="step 4 goes backwards.*step 5"):
         buf.sample(1, step=4)
@@ -263,14 +263,14 @@ def test_steps_must_not_go_backwards():
 
 
 def test_zero_advantage_rollouts_still_set_the_birth_order():
-    buf = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
     buf.add([rollout(0.0, step=4)])
     with pytest.raises(ValueError, match="born at step 2, before step 4"):
         buf.add([rollout(0.5, step=2)])
 
 
 def test_numpy_integer_steps_and_tensor_like_tokens_are_accepted():
-    buf = RolloutReplayBuffer(warmup_steps=0)
+    buf = AdvReplayBuffer(warmup_steps=0)
     r = rollout(np.float64(0.5), step=np.int64(3), completion_ids=np.array([1, 2]))
     out = buf.compose([r], step=np.int64(3))
     assert out == [r]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from replay_helpers import batch
 
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
+from priorl.replay import AdvReplayBuffer, NaiveReplayBuffer
 
 ADVANTAGES = [0.05, -0.1, 0.3, -0.6, 1.0, 0.0, -0.02]
 
@@ -35,7 +35,7 @@ def weights(advantages, alpha, eps):
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
 def test_single_draws_follow_priorities(alpha):
     eps = 1e-6
-    buf = RolloutReplayBuffer(alpha=alpha, eps=eps, seed=11, capacity=8)
+    buf = AdvReplayBuffer(priority_exponent=alpha, eps=eps, seed=11, capacity=8)
     buf.add(batch(ADVANTAGES, step=0))
     kept = [a for a in ADVANTAGES if a != 0.0]  # the zero-advantage rollout is never stored
     ids = [i for i, a in enumerate(ADVANTAGES) if a != 0.0]
@@ -63,7 +63,7 @@ def test_a_wrong_distribution_fails_the_same_check():
     ],
 )
 def test_draws_of_two_follow_sequential_sampling_without_replacement(advantages, monkeypatch):
-    buf = RolloutReplayBuffer(alpha=1.0, eps=1e-6, seed=3, capacity=4)
+    buf = AdvReplayBuffer(priority_exponent=1.0, eps=1e-6, seed=3, capacity=4)
     buf.add(batch(advantages, step=0))
     tree = buf.selector.tree
     calls = {"draw": 0}
@@ -91,7 +91,7 @@ def test_first_of_a_large_draw_follows_priorities():
     # A draw of many: its first element is one single draw from all weights.
     advantages = np.linspace(-1.0, 1.0, 41)
     advantages = advantages[advantages != 0.0]
-    buf = RolloutReplayBuffer(alpha=0.5, seed=2, capacity=100)
+    buf = AdvReplayBuffer(priority_exponent=0.5, seed=2, capacity=100)
     buf.add(batch(advantages.tolist(), step=0))
     counts = np.zeros(advantages.size)
     for _ in range(3000):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from replay_helpers import batch
 
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
+from priorl.replay import AdvReplayBuffer, NaiveReplayBuffer
 
 ADVANTAGES = st.sampled_from([0.0, 0.0, 0.25, -0.25, 0.5, -0.75, 1.0])
 
@@ -32,7 +32,9 @@ def buffers(draw):
     }
     if draw(st.booleans()):
         return NaiveReplayBuffer(**common)
-    return RolloutReplayBuffer(tau_max=draw(st.integers(0, 4)), alpha=draw(st.sampled_from([0.0, 0.5, 1.0])), **common)
+    return AdvReplayBuffer(
+        tau_max=draw(st.integers(0, 4)), priority_exponent=draw(st.sampled_from([0.0, 0.5, 1.0])), **common
+    )
 
 
 class Model:

@@ -12,7 +12,7 @@ from replay_helpers import batch, key, rollout
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
+from priorl.replay import AdvReplayBuffer, NaiveReplayBuffer
 
 
 def to_jsonable(obj):
@@ -37,7 +37,7 @@ def run(buf, steps, start):
     return out
 
 
-def filled(cls=RolloutReplayBuffer, **kw):
+def filled(cls=AdvReplayBuffer, **kw):
     kw = {"tau_max": 3, "warmup_steps": 2, "capacity": 16, "seed": 5, **kw}
     if cls is NaiveReplayBuffer:
         kw.pop("tau_max")
@@ -46,7 +46,7 @@ def filled(cls=RolloutReplayBuffer, **kw):
     return buf, kw
 
 
-@pytest.mark.parametrize("cls", [RolloutReplayBuffer, NaiveReplayBuffer])
+@pytest.mark.parametrize("cls", [AdvReplayBuffer, NaiveReplayBuffer])
 @pytest.mark.parametrize("form", ["dict", "json"])
 def test_round_trip_gives_identical_future_draws(cls, form):
     buf, kw = filled(cls)
@@ -66,17 +66,17 @@ def test_state_is_json_plus_safetensors_and_never_needs_pickle():
     assert all(isinstance(v, np.ndarray) for v in arrays.values())
     blob = st_save(arrays)
     text = json.dumps(state)  # everything else is plain JSON as is
-    restored = RolloutReplayBuffer(**kw)
+    restored = AdvReplayBuffer(**kw)
     restored.load_state_dict({**json.loads(text), "rollouts": st_load(blob)})
     assert run(restored, 5, 9) == run(buf, 5, 9)
 
 
 def test_round_trip_keeps_token_values_exactly():
-    buf = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
     logprobs = np.array([-0.1, -1e-8, -3.3], dtype=np.float32)
     original = rollout(0.5, prompt_ids=np.array([7, 8]), completion_ids=[1, 2, 3], behavior_logprobs=logprobs)
     buf.add([original])
-    restored = RolloutReplayBuffer()
+    restored = AdvReplayBuffer()
     restored.load_state_dict(json_round_trip(buf.state_dict()))
     (r,) = restored.stored()
     assert r.prompt_ids.tolist() == [7, 8]
@@ -85,8 +85,8 @@ def test_round_trip_keeps_token_values_exactly():
 
 
 def test_empty_buffer_round_trips():
-    buf = RolloutReplayBuffer()
-    restored = RolloutReplayBuffer()
+    buf = AdvReplayBuffer()
+    restored = AdvReplayBuffer()
     restored.load_state_dict(json_round_trip(buf.state_dict()))
     assert len(restored) == 0
     assert restored.sample(3, step=0) == []
@@ -96,11 +96,11 @@ def test_empty_buffer_round_trips():
 @given(split=st.integers(0, 12), seed=st.integers(0, 100), capacity=st.integers(1, 20), tau_max=st.integers(0, 5))
 def test_resume_at_any_step_is_exact(split, seed, capacity, tau_max):
     kw = {"tau_max": tau_max, "warmup_steps": 1, "capacity": capacity, "seed": seed}
-    straight = RolloutReplayBuffer(**kw)
+    straight = AdvReplayBuffer(**kw)
     expected = run(straight, 14, 0)
-    first = RolloutReplayBuffer(**kw)
+    first = AdvReplayBuffer(**kw)
     got = run(first, split, 0)
-    resumed = RolloutReplayBuffer(**kw)
+    resumed = AdvReplayBuffer(**kw)
     resumed.load_state_dict(json_round_trip(first.state_dict()))
     got += run(resumed, 14 - split, split)
     assert got == expected
@@ -126,7 +126,7 @@ def test_missing_key_is_named(missing):
     state = filled()[0].state_dict()
     del state[missing]
     with pytest.raises(ValueError, match=f"missing the key '{missing}'"):
-        RolloutReplayBuffer(capacity=16).load_state_dict(state)
+        AdvReplayBuffer(capacity=16).load_state_dict(state)
 
 
 @pytest.mark.parametrize("missing", ["advantage", "prompt_offsets", "behavior_logprobs"])
@@ -134,13 +134,13 @@ def test_missing_column_is_named(missing):
     state = filled()[0].state_dict()
     del state["rollouts"][missing]
     with pytest.raises(ValueError, match=f"missing the key '{missing}'"):
-        RolloutReplayBuffer(capacity=16).load_state_dict(state)
+        AdvReplayBuffer(capacity=16).load_state_dict(state)
 
 
 def test_wrong_capacity_or_kind_is_rejected_and_changes_nothing():
     buf, kw = filled()
     state = buf.state_dict()
-    other = RolloutReplayBuffer(capacity=17)
+    other = AdvReplayBuffer(capacity=17)
     other.add([rollout(0.5)])
     with pytest.raises(ValueError, match="capacity 16, this buffer has capacity 17"):
         other.load_state_dict(state)
@@ -173,7 +173,7 @@ def test_malformed_state_is_rejected(corrupt, match):
     buf, kw = filled()
     state = buf.state_dict()
     corrupt(state)
-    target = RolloutReplayBuffer(**kw)
+    target = AdvReplayBuffer(**kw)
     with pytest.raises(ValueError, match=match):
         target.load_state_dict(state)
     assert len(target) == 0

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from sampling_helpers import binary_group, run, to_json_and_back
 
-from priorl import PrioritizedSampler
-from priorl.sampling.estimators import BetaEstimator
-from priorl.sampling.priors import KAPPA_MAX, expected_variance
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler
+from priorl.sampling.experimental.estimators import BetaEstimator
+from priorl.sampling.experimental.priors import KAPPA_MAX, expected_variance
 from priorl.statefile import load_state, save_state
 
 
-def unseen_priority(sampler: PrioritizedSampler, levels: list, label) -> float:
+def unseen_priority(sampler: ExperimentalPrioritizedSampler, levels: list, label) -> float:
     """Priority an unseen problem of level ``label`` has now."""
     pid = levels.index(label)
     a0, b0 = sampler._estimator.level_prior(sampler._levels[[pid]])
@@ -34,12 +34,12 @@ def test_posterior_and_forgetting_on_known_inputs():
 
 
 def test_priority_stays_above_zero_and_one_group_does_not_park():
-    s = PrioritizedSampler(4, estimator="beta", retest_every=None)
+    s = ExperimentalPrioritizedSampler(4, estimator="beta", retest_every=None)
     s.observe([0, 1, 2, 3], [binary_group(0.0), binary_group(1.0), binary_group(0.5), binary_group(0.125)])
     assert (s._priority > 0).all()
     assert s.metrics()["active"] == 4 and s.metrics()["solved"] == s.metrics()["unsolved"] == 0
     # A threshold parks problems only on enough evidence: Beta(1, 1 + 8), (1, 1 + 12), (1, 1 + 14).
-    t = PrioritizedSampler(1, estimator="beta", min_priority=0.06, retest_every=None)
+    t = ExperimentalPrioritizedSampler(1, estimator="beta", min_priority=0.06, retest_every=None)
     for expected in (0, 0, 1):
         t.observe([0], [binary_group(0.0)])
         assert t.metrics()["unsolved"] == expected
@@ -107,13 +107,13 @@ def test_level_prior_is_refit_only_when_the_level_is_observed():
 
 def test_fresh_sampler_gives_every_unseen_problem_beta_1_1():
     levels = ["a"] * 10 + ["b"] * 10
-    s = PrioritizedSampler(20, estimator="beta", levels=levels)
+    s = ExperimentalPrioritizedSampler(20, estimator="beta", levels=levels)
     assert unseen_priority(s, levels, "a") == unseen_priority(s, levels, "b") == pytest.approx(1 / 6)
 
 
 def test_solved_level_gets_an_unseen_priority_near_zero_and_a_fresh_level_the_pooled_prior():
     levels = ["easy"] * 60 + ["hard"] * 60 + ["new"] * 60
-    s = PrioritizedSampler(180, estimator="beta", levels=levels, retest_every=None)
+    s = ExperimentalPrioritizedSampler(180, estimator="beta", levels=levels, retest_every=None)
     s.observe(list(range(40)), [binary_group(1.0)] * 40)  # 40 easy problems, all solved
     s.observe(list(range(60, 100)), [binary_group(0.5)] * 40)  # 40 hard ones at one half
     easy = unseen_priority(s, levels, "easy")
@@ -136,7 +136,7 @@ def test_unseen_problems_of_a_solved_level_stop_being_picked_in_the_first_pass()
         return binary_group(1.0 if i % 2 == 0 else 0.5)
 
     def easy_picks(**kwargs):
-        s = PrioritizedSampler(m, seed=0, levels=levels, retest_every=None, **kwargs)
+        s = ExperimentalPrioritizedSampler(m, seed=0, levels=levels, retest_every=None, **kwargs)
         return sum(i % 2 == 0 for ids in run(s, steps, b, reward) for i in ids)
 
     assert easy_picks() == pytest.approx(75, abs=15)  # "last": the unseen phase is uniform over levels
@@ -145,9 +145,9 @@ def test_unseen_problems_of_a_solved_level_stop_being_picked_in_the_first_pass()
 
 
 def test_levels_none_pools_everything_and_labels_may_be_any_hashable():
-    s = PrioritizedSampler(6, estimator="beta", levels=[None, "x", 3, None, "x", 3])
+    s = ExperimentalPrioritizedSampler(6, estimator="beta", levels=[None, "x", 3, None, "x", 3])
     assert s._estimator.priors.num_levels == 3
-    assert PrioritizedSampler(6, estimator="beta")._estimator.priors.num_levels == 1
+    assert ExperimentalPrioritizedSampler(6, estimator="beta")._estimator.priors.num_levels == 1
 
 
 # ---------------------------------------------------------------------------- Thompson
@@ -160,7 +160,9 @@ def test_thompson_is_seeded_and_differs_from_greedy():
         return binary_group(success[i])
 
     def batches(seed, selection):
-        s = PrioritizedSampler(m, seed=seed, estimator="beta", selection=selection, levels=[i % 4 for i in range(m)])
+        s = ExperimentalPrioritizedSampler(
+            m, seed=seed, estimator="beta", selection=selection, levels=[i % 4 for i in range(m)]
+        )
         return run(s, 25, 16, reward)
 
     a = batches(1, "thompson")
@@ -173,8 +175,10 @@ def test_thompson_is_seeded_and_differs_from_greedy():
 def test_thompson_with_one_candidate_per_slot_picks_the_greedy_set():
     m = 40
     rewards = [binary_group(p) for p in np.linspace(0, 1, 9)] * 5
-    g = PrioritizedSampler(m, estimator="beta", retest_every=None)
-    t = PrioritizedSampler(m, estimator="beta", selection="thompson", thompson_candidates=1, retest_every=None)
+    g = ExperimentalPrioritizedSampler(m, estimator="beta", retest_every=None)
+    t = ExperimentalPrioritizedSampler(
+        m, estimator="beta", selection="thompson", thompson_candidates=1, retest_every=None
+    )
     for s in (g, t):
         s.observe(list(range(m)), rewards[:m])
     assert sorted(g.sample(10)) == sorted(t.sample(10))
@@ -192,28 +196,30 @@ def test_state_round_trip_continues_exactly(tmp_path, selection):
         return binary_group(success[i] if (t + i) % 3 else 1 - success[i], 4)
 
     kwargs = dict(estimator="beta", selection=selection, levels=levels, prior_min_problems=3, retest_fraction=0.1)
-    a = PrioritizedSampler(m, seed=5, **kwargs)
+    a = ExperimentalPrioritizedSampler(m, seed=5, **kwargs)
     run(a, 6, b, reward)  # part of the problems still unseen: the queues are part of the state
     a.sample(b)  # a batch awaiting its rewards too
     save_state(tmp_path, "s", a.state_dict())
     for state in (to_json_and_back(a.state_dict()), load_state(tmp_path, "s")):
-        c = PrioritizedSampler(m, seed=99, **kwargs)
+        c = ExperimentalPrioritizedSampler(m, seed=99, **kwargs)
         c.load_state_dict(state)
         assert c.metrics() == a.metrics()
-        ref = PrioritizedSampler(m, seed=5, **kwargs)
+        ref = ExperimentalPrioritizedSampler(m, seed=5, **kwargs)
         ref.load_state_dict(a.state_dict())
         assert run(c, 15, b, reward) == run(ref, 15, b, reward)
 
 
 def test_loading_a_state_of_another_beta_configuration_raises():
     levels = [i % 2 for i in range(10)]
-    state = PrioritizedSampler(10, estimator="beta", levels=levels).state_dict()
+    state = ExperimentalPrioritizedSampler(10, estimator="beta", levels=levels).state_dict()
     with pytest.raises(ValueError, match="estimator"):
-        PrioritizedSampler(10, estimator="beta", levels=levels, beta_decay=0.8).load_state_dict(state)
+        ExperimentalPrioritizedSampler(10, estimator="beta", levels=levels, beta_decay=0.8).load_state_dict(state)
     with pytest.raises(ValueError, match="estimator"):
-        PrioritizedSampler(10, estimator="last").load_state_dict(state)
+        ExperimentalPrioritizedSampler(10, estimator="last").load_state_dict(state)
     with pytest.raises(ValueError, match="levels"):
-        PrioritizedSampler(10, estimator="beta", levels=[i % 3 == 0 for i in range(10)]).load_state_dict(state)
+        ExperimentalPrioritizedSampler(10, estimator="beta", levels=[i % 3 == 0 for i in range(10)]).load_state_dict(
+            state
+        )
 
 
 # ---------------------------------------------------------------------------- errors
@@ -236,4 +242,4 @@ def test_loading_a_state_of_another_beta_configuration_raises():
 )
 def test_bad_beta_and_thompson_options_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        PrioritizedSampler(5, **kwargs)
+        ExperimentalPrioritizedSampler(5, **kwargs)

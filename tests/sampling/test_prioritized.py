@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sampling_helpers import binary_group, run, to_json_and_back
 
 from priorl import PrioritizedSampler
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler
 from priorl.sampling.pools import ACTIVE, SOLVED, UNSOLVED
 
 
@@ -29,7 +30,7 @@ def observe_all(sampler: PrioritizedSampler, success: np.ndarray, g: int = 8) ->
 )
 def test_batch_never_repeats_an_id(m, b_frac, steps, seed, selection, retest_fraction, data):
     b = max(1, int(b_frac * m))
-    sampler = PrioritizedSampler(m, seed=seed, selection=selection, retest_fraction=retest_fraction)
+    sampler = ExperimentalPrioritizedSampler(m, seed=seed, selection=selection, retest_fraction=retest_fraction)
     probs = data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=m, max_size=m))
     for ids in run(sampler, steps, b, lambda t, i: binary_group(probs[i], 4)):
         assert len(ids) == b == len(set(ids))
@@ -147,15 +148,18 @@ def test_starvation_bound_holds_for_any_reward_sequence(m, b_frac, retest, mode,
     estimator, selection = mode
     b = max(1, int(b_frac * m))
     levels = data.draw(st.lists(st.integers(0, 2), min_size=m, max_size=m)) if estimator == "beta" else None
-    sampler = PrioritizedSampler(
-        m,
-        retest_every=retest_every,
-        retest_fraction=fraction,
-        estimator=estimator,
-        selection=selection,
-        levels=levels,
-        prior_min_problems=2,
-    )
+    if mode == ("last", "greedy"):  # the paper's form: the heap sampler itself
+        sampler = PrioritizedSampler(m, retest_every=retest_every, retest_fraction=fraction)
+    else:
+        sampler = ExperimentalPrioritizedSampler(
+            m,
+            retest_every=retest_every,
+            retest_fraction=fraction,
+            estimator=estimator,
+            selection=selection,
+            levels=levels,
+            prior_min_problems=2,
+        )
     bound = sampler.starvation_bound(b)
     assert bound is not None
     # Adversarial rewards: drawn by hypothesis per (step, problem), e.g. a few problems kept at
@@ -182,8 +186,8 @@ def test_starvation_bound_formula():
     assert PrioritizedSampler(1000, retest_every=10).starvation_bound(100) == 10 + 100
     assert PrioritizedSampler(1000, retest_every=None).starvation_bound(100) is None
     # The beta estimator has no unseen phase: retests reach never-sampled problems first.
-    assert PrioritizedSampler(1000, retest_every=10, estimator="beta").starvation_bound(100) == 100
-    assert PrioritizedSampler(1000, retest_every=None, estimator="beta").starvation_bound(100) is None
+    assert ExperimentalPrioritizedSampler(1000, retest_every=10, estimator="beta").starvation_bound(100) == 100
+    assert ExperimentalPrioritizedSampler(1000, retest_every=None, estimator="beta").starvation_bound(100) is None
 
 
 def test_without_retests_low_priority_problems_starve():
@@ -202,7 +206,7 @@ def test_without_retests_low_priority_problems_starve():
     "kwargs",
     [
         {},
-        {"selection": "stochastic", "alpha": 0.7, "floor": 0.05},
+        {"selection": "stochastic", "selection_exponent": 0.7, "floor": 0.05},
         {"estimator": "ema", "min_priority": 0.01, "retest_fraction": 0.2},
         {"estimator": "window", "window": 3, "retest_every": None, "retest_fraction": 0.1},
     ],
@@ -215,11 +219,12 @@ def test_state_round_trip_continues_exactly(kwargs):
     def reward(t, i):
         return binary_group(success[i] if (t + i) % 3 else 1 - success[i], 4)
 
-    a = PrioritizedSampler(m, seed=5, **kwargs)
+    make = ExperimentalPrioritizedSampler if kwargs else PrioritizedSampler  # another estimator or selection
+    a = make(m, seed=5, **kwargs)
     run(a, 12, b, reward)
     a.sample(b)  # a batch awaiting its rewards is part of the state too
     state = to_json_and_back(a.state_dict())
-    b_ = PrioritizedSampler(m, seed=99, **kwargs)
+    b_ = make(m, seed=99, **kwargs)
     b_.load_state_dict(state)
     assert b_.metrics() == a.metrics()
     assert run(b_, 20, b, reward) == run(a, 20, b, reward)
@@ -230,7 +235,7 @@ def test_loading_a_state_of_another_size_raises():
     with pytest.raises(ValueError, match="10 problems"):
         PrioritizedSampler(11).load_state_dict(state)
     with pytest.raises(ValueError, match="estimator"):
-        PrioritizedSampler(10, estimator="ema").load_state_dict(state)
+        ExperimentalPrioritizedSampler(10, estimator="ema").load_state_dict(state)
     del state["priority"]
     with pytest.raises(ValueError, match="missing keys"):
         PrioritizedSampler(10).load_state_dict(state)
@@ -274,13 +279,20 @@ def test_bad_input_raises_and_changes_nothing(call, match):
         {"num_problems": 5, "estimator": "median"},
         {"num_problems": 5, "selection": "softmax"},
         {"num_problems": 5, "estimator": "ema", "ema_decay": 0.0},
-        {"num_problems": 5, "selection": "stochastic", "alpha": -1.0},
+        {"num_problems": 5, "selection": "stochastic", "selection_exponent": -1.0},
         {"num_problems": 5, "min_priority": -0.1},
     ],
 )
 def test_bad_configuration_raises(kwargs):
     with pytest.raises(ValueError):
-        PrioritizedSampler(**kwargs)
+        ExperimentalPrioritizedSampler(**kwargs)  # the heap sampler's checks, and the variants'
+    main = {k: v for k, v in kwargs.items() if k in ("num_problems", "retest_every", "retest_fraction", "min_priority")}
+    if main == kwargs:
+        with pytest.raises(ValueError):
+            PrioritizedSampler(**kwargs)
+    else:  # an option of the variants only: not an argument of the paper's heap sampler
+        with pytest.raises(TypeError):
+            PrioritizedSampler(**kwargs)
 
 
 def test_nonbinary_rewards_use_group_variance():

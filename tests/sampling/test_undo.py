@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
+from priorl.sampling import PrioritizedPassSampler, PrioritizedSampler, UniformSampler
 from priorl.sampling import undo as undo_module
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler
 from priorl.sampling.pools import Pools
 
 M, B, G = 3000, 16, 8
@@ -12,13 +13,15 @@ LEVELS = np.random.default_rng(5).integers(0, 4, size=M)
 
 KINDS = {
     "uniform": lambda: UniformSampler(M, seed=3),
-    "pass": lambda: PassSampler(M, seed=3, retest_fraction=0.25),
+    "pass": lambda: PrioritizedPassSampler(M, seed=3, retest_fraction=0.25),
     "heap": lambda: PrioritizedSampler(M, seed=3, retest_fraction=0.1),
-    "heap-stochastic": lambda: PrioritizedSampler(M, seed=3, selection="stochastic"),
-    "heap-ema": lambda: PrioritizedSampler(M, seed=3, estimator="ema", min_priority=0.01),
-    "heap-window": lambda: PrioritizedSampler(M, seed=3, estimator="window"),
-    "beta": lambda: PrioritizedSampler(M, seed=3, estimator="beta", levels=LEVELS, retest_fraction=0.1),
-    "thompson": lambda: PrioritizedSampler(M, seed=3, estimator="beta", selection="thompson", levels=LEVELS),
+    "heap-stochastic": lambda: ExperimentalPrioritizedSampler(M, seed=3, selection="stochastic"),
+    "heap-ema": lambda: ExperimentalPrioritizedSampler(M, seed=3, estimator="ema", min_priority=0.01),
+    "heap-window": lambda: ExperimentalPrioritizedSampler(M, seed=3, estimator="window"),
+    "beta": lambda: ExperimentalPrioritizedSampler(M, seed=3, estimator="beta", levels=LEVELS, retest_fraction=0.1),
+    "thompson": lambda: ExperimentalPrioritizedSampler(
+        M, seed=3, estimator="beta", selection="thompson", levels=LEVELS
+    ),
 }
 
 

@@ -5,9 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from priorl import PrioritizedSampler, UniformSampler
-from priorl.sampling.estimators import EMAEstimator, LastGroup, WindowEstimator
-from priorl.sampling.selectors import StochasticSelector
+from priorl import UniformSampler
+from priorl.sampling.estimators import LastGroup
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler
+from priorl.sampling.experimental.estimators import EMAEstimator, WindowEstimator
+from priorl.sampling.experimental.selectors import StochasticSelector
 
 ONE = np.array([8])  # group size
 
@@ -81,7 +83,9 @@ def test_stochastic_selection_frequencies_follow_priority_power():
 
 
 def test_stochastic_sampler_prefers_high_priority():
-    s = PrioritizedSampler(100, selection="stochastic", alpha=2.0, floor=0.0, retest_every=None)
+    s = ExperimentalPrioritizedSampler(
+        100, selection="stochastic", selection_exponent=2.0, floor=0.0, retest_every=None
+    )
 
     def group(i):
         return [0.0, 1.0] if i < 10 else [0.0] * 7 + [1.0]  # variance 0.25 vs 0.109

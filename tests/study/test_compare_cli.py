@@ -80,26 +80,30 @@ def test_a_bare_seed_count_fails_loudly_on_the_command_line(tmp_path):
 
 
 def test_presets_pin_their_sampler_and_share_everything_else(tmp_path):
-    from priorl.config import load_config
+    from priorl.config import get_key, load_config
     from priorl.presets import PRESETS, preset_of
     from priorl.study import run_config
 
-    base = load_config("configs/demo.yaml", ["sampler.kind=heap", "sampler.estimator=window", "sampler.retest_every=7"])
+    base = load_config(
+        "configs/demo.yaml",
+        ["sampler.kind=experimental-prioritized", "sampler.estimator=window", "sampler.retest_every=7"],
+    )
     data = base.model_dump(mode="json")
     paper = run_config(data, "prioritized", seed=3, budget=1000, eval_points=4, out_dir=tmp_path)
-    assert (
-        preset_of(paper) == "prioritized" and paper.sampler.estimator == "last" and paper.sampler.selection == "greedy"
-    )
+    assert preset_of(paper) == "prioritized" and "estimator" not in paper.sampler.options()  # the heap's own form
     assert paper.sampler.retest_every == 7 and paper.seed == 3 and paper.train.max_rollouts == 1000
     for name, overlay in PRESETS.items():
         cfg = run_config(data, name, seed=0, budget=1000, eval_points=4, out_dir=tmp_path)
-        assert preset_of(cfg) == name and cfg.train.lr == base.train.lr and cfg.replay.tau_max == base.replay.tau_max
-        assert all(getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) == v for k, v in overlay.items())
-    # a pass preset on a heap base: the heap's keys go back to their defaults, the shared ones stay
-    heap = load_config(None, ["sampler.kind=heap", "sampler.estimator=beta", "sampler.floor=0.05"])
+        assert preset_of(cfg) == name and cfg.train.lr == base.train.lr
+        if cfg.replay.kind == base.replay.kind:
+            assert cfg.replay.options() == base.replay.options()
+        assert all(get_key(cfg, k) == v for k, v in overlay.items())
+    # a pass preset on a heap base: the heap's keys go, the shared ones stay
+    heap = load_config(None, ["sampler.kind=experimental-prioritized", "sampler.estimator=beta", "sampler.floor=0.05"])
     cfg = run_config(heap.model_dump(mode="json"), "prioritized-pass", seed=0, budget=1000, eval_points=4,
                      out_dir=tmp_path)  # fmt: skip
-    assert cfg.sampler.kind == "pass" and cfg.sampler.estimator == "last" and cfg.sampler.floor == 0.05
+    assert cfg.sampler.kind == "prioritized-pass" and "estimator" not in cfg.sampler.options()
+    assert cfg.sampler.floor == 0.05
 
 
 def _children(pid: int) -> set[int]:

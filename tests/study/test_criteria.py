@@ -111,7 +111,7 @@ def test_the_plan_says_how_often_a_run_visits_each_problem(tmp_path):
 def test_replay_that_cannot_start_within_the_budget_is_named_and_refused(tmp_path):
     from priorl.study import run_study
 
-    base = {**BASE, "replay": {"kind": "adv", "warmup_steps": 10}}
+    base = {**BASE, "replay": {"kind": "adv-replay", "warmup_steps": 10}}
     plan = make_plan(base, presets=["grpo", "adv-replay"], seeds=[0], budget=64, out=tmp_path, eval_points=4)
     (why,) = plan.inactive["adv-replay"]
     assert "replay.warmup_steps is 10" in why and "a budget above 160 completions" in why

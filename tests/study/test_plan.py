@@ -63,15 +63,16 @@ def test_tuning_and_evaluation_seeds_are_disjoint(base, tmp_path):
 
 
 def test_grid_and_set_override_what_a_preset_sets(base, tmp_path):
-    # prioritized pins sampler.selection=greedy and sampler.estimator=last; --set and the grid come after it
+    # experimental-beta pins sampler.selection=thompson and sampler.estimator=beta; --set and the grid come after it
     plan = make_plan(
-        base, presets=["grpo", "prioritized"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
+        base, presets=["grpo", "experimental-beta"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
         overrides=["sampler.selection=stochastic", "train.lr=1e-3", "replay.tau_max=3"],
         grid=parse_grid(["sampler.estimator=ema,window"]),
     )  # fmt: skip
     runs = {(r.preset, r.cell.get("sampler.estimator")): r.config for r in plan.tuning}
-    cfg = runs[("prioritized", "ema")]
-    assert cfg.sampler.kind == "heap" and cfg.sampler.selection == "stochastic" and cfg.sampler.estimator == "ema"
+    cfg = runs[("experimental-beta", "ema")]
+    assert cfg.sampler.kind == "experimental-prioritized" and cfg.sampler.selection == "stochastic"
+    assert cfg.sampler.estimator == "ema"
     assert cfg.train.lr == 1e-3
     # grpo's sampler does not use sampler.estimator: it is tuned over nothing, once, and the plan says so
     assert [r.cell for r in plan.tuning if r.preset == "grpo"] == [{}]
@@ -88,6 +89,39 @@ def test_a_set_key_of_a_part_a_preset_turns_off_is_left_out_and_said(base, tmp_p
     assert "--set replay.tau_max left out of grpo's runs" in plan.describe()
     runs = {r.preset: r.config for r in plan.eval_runs({"grpo": {}, "adv-replay": {}})}
     assert runs["adv-replay"].replay.tau_max == 3 and runs["grpo"].replay.kind == "none"
+
+
+def test_a_preset_prefix_sets_or_grids_a_key_for_that_preset_alone(base, tmp_path):
+    grid = parse_grid(["train.lr=1e-4,2e-4", "grpo:train.updates_per_step=2,8", "adv-replay:replay.warmup_steps=0,2"])
+    plan = make_plan(
+        base, presets=["grpo", "naive-replay", "adv-replay"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,
+        grid=grid, overrides=["naive-replay:replay.warmup_steps=1", "adv-replay:train.lr=5e-5", "prioritized:x.y=1"],
+    )  # fmt: skip
+    cells = {p: [r.cell for r in plan.tuning if r.preset == p] for p in plan.presets}
+    assert len(cells["grpo"]) == 4 and {c["train.updates_per_step"] for c in cells["grpo"]} == {2, 8}
+    assert cells["naive-replay"] == [{"train.lr": 1e-4}, {"train.lr": 2e-4}]  # neither prefixed key is its
+    assert {c["replay.warmup_steps"] for c in cells["adv-replay"]} == {0, 2}
+    configs = {(r.preset, cell_name(r.cell)): r.config for r in plan.tuning}
+    naive = configs[("naive-replay", "train.lr=0.0001")]
+    assert naive.replay.warmup_steps == 1 and naive.train.updates_per_step == 4  # the base's, not grpo's grid
+    adv = configs[("adv-replay", "train.lr=0.0002,replay.warmup_steps=2")]
+    assert adv.train.lr == 2e-4 and adv.replay.warmup_steps == 2  # the grid beats the preset's own --set
+    assert (tmp_path / "tune" / "grpo" / "train.lr=0.0001,train.updates_per_step=8") in {r.dir.parent for r in
+                                                                                         plan.tuning}  # fmt: skip
+    assert "--set prioritized:x.y=1 name(s) a preset not in --presets: unused" in plan.describe()
+    # an edge flag names the key as it was gridded
+    (flag,) = edge_flags({"train.updates_per_step": [2, 8]}, {"train.updates_per_step": 8},
+                         {"train.updates_per_step": "grpo:train.updates_per_step"})  # fmt: skip
+    assert "--grid grpo:train.updates_per_step=2,8,32" in flag
+    for bad, why in [
+        (["grpoo:train.lr=1,2"], "unknown preset 'grpoo'; did you mean 'grpo'"),
+        (["train.lr=1,2", "grpo:train.lr=3"], "gridded for every preset and for one"),
+        (["grpo:replay.kind=none"], "--presets"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            parse_grid(bad)
+    with pytest.raises(ValueError, match="--set advreplay:train.lr=1: advreplay:train.lr: unknown preset"):
+        make_plan(base, presets=["grpo"], seeds=[0], budget=100, out=tmp_path, overrides=["advreplay:train.lr=1"])
 
 
 def test_a_bad_grid_key_is_reported_before_anything_runs(base, tmp_path):
@@ -115,7 +149,7 @@ def test_the_papers_pair_sets_centred_advantages_and_set_or_grid_override_it(bas
     assert runs["grpo"].train.advantage_scale == "group"  # grpo keeps the base config's (std-scaled) advantages
     assert runs["grpo-centred"].train.advantage_scale == "none" and runs["grpo-centred"].sampler.kind == "uniform"
     paper = runs["prioritized-paper"]
-    assert (paper.train.advantage_scale, paper.sampler.kind, paper.sampler.estimator) == ("none", "heap", "last")
+    assert (paper.train.advantage_scale, paper.sampler.kind) == ("none", "prioritized")
     assert preset_of(paper) == "prioritized-paper" and preset_of(runs["grpo-centred"]) == "grpo-centred"
     # --set comes after the preset, and a grid value after --set
     plan = make_plan(base, presets=["grpo", "prioritized-paper"], seeds=[0], tune_seeds=[9], budget=100, out=tmp_path,

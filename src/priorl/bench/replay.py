@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from priorl.bench.common import progress_bar, time_steps
-from priorl.replay import RolloutReplayBuffer
+from priorl.replay import AdvReplayBuffer
 from priorl.types import Rollout, check_rollout
 
 __all__ = ["NaivePrioritizedReplay", "run_replay_bench"]
@@ -99,7 +99,7 @@ def _rollouts(count: int, step: int, rng: np.random.Generator) -> list[Rollout]:
 def run_replay_bench(sizes: list[int], *, fresh: int, repeats: int, seed: int, progress: bool) -> list[dict]:
     """Median ms per ``compose`` step for each stored size: rows ``{impl, stored, fresh, step_ms}``.
 
-    ``impl`` is ``"sumtree"`` (:class:`priorl.replay.RolloutReplayBuffer`) or ``"naive"``
+    ``impl`` is ``"sumtree"`` (:class:`priorl.replay.AdvReplayBuffer`) or ``"naive"``
     (:class:`NaivePrioritizedReplay`). Both see identical rollouts.
     """
     rng = np.random.default_rng(seed)
@@ -109,10 +109,10 @@ def run_replay_bench(sizes: list[int], *, fresh: int, repeats: int, seed: int, p
     batches = [_rollouts(fresh, s, rng) for s in range(1, calls + 1)]
     tau_max = calls + 1  # nothing pre-filled expires during the timed steps
     impls = {
-        "sumtree": lambda n: RolloutReplayBuffer(
+        "sumtree": lambda n: AdvReplayBuffer(
             tau_max=tau_max,
             replay_ratio=_RATIO,
-            alpha=_ALPHA,
+            priority_exponent=_ALPHA,
             eps=_EPS,
             warmup_steps=0,
             capacity=n,

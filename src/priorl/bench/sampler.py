@@ -1,12 +1,13 @@
-"""`priorl bench sampler`: one sampler step at growing M, heap sampler against two naive ones.
+"""`priorl bench sampler`: one sampler step at growing M, the registered samplers against two naive ones.
 
 One step = ``sample(B)`` then ``observe`` of B groups of G binary rewards. Every sampler is first
 brought to a steady state where all M problems have been observed once (so the heap sampler is past its
 unseen phase and the timed steps include its retests), then timed over ``repeats`` steps.
 
-``heap`` is :class:`PrioritizedSampler` with its defaults; ``beta`` and ``thompson`` are the same sampler
-with ``estimator="beta"`` (5 levels, assigned at random) and greedy or Thompson selection; ``pass`` is
-:class:`PassSampler` with its defaults (selection among ``2 B`` candidates of a shuffled pass).
+Every sampler kind of :data:`priorl.registry.SAMPLERS` but ``uniform`` runs at its defaults under its kind's name
+(``prioritized``: the heap; ``prioritized-pass``: selection among ``2 B`` candidates of a shuffled pass);
+``beta`` and ``thompson`` are ``experimental-prioritized`` with ``estimator="beta"`` (5 levels, assigned at
+random) and greedy or Thompson selection.
 
 The naive baselines hold the same priorities in a flat array and touch all M problems per step:
 - ``sort``: a full sort of all priorities, top-B;
@@ -19,9 +20,17 @@ import time
 
 import numpy as np
 
+from priorl import registry
 from priorl.bench.common import progress_bar, time_steps
-from priorl.sampling import PassSampler, PrioritizedSampler
 from priorl.sampling.validation import group_moments
+
+NAIVE = ("sort", "numpy")  # the flat references
+VARIANTS = ("beta", "thompson")  # the heap with the beta estimator
+
+
+def sampler_impls() -> tuple[str, ...]:
+    """What ``priorl bench sampler`` times: the registered kinds (but uniform), the beta variants, the naive ones."""
+    return (*(k for k in registry.SAMPLERS if k != "uniform"), *VARIANTS, *NAIVE)
 
 
 class _FlatPrioritySampler:
@@ -50,15 +59,16 @@ def _rewards_for(ids: list[int], solve_p: np.ndarray, group_size: int, rng: np.r
 
 
 def _make(impl: str, m: int, seed: int):
-    if impl == "heap":
-        return PrioritizedSampler(m, seed=seed)
-    if impl == "pass":
-        return PassSampler(m, seed=seed)
-    if impl in ("beta", "thompson"):
+    if impl in registry.SAMPLERS:
+        return registry.SAMPLERS[impl].build(num_problems=m, seed=seed)
+    if impl in VARIANTS:
         levels = np.random.default_rng(seed + 1).integers(0, 5, size=m)
         selection = "greedy" if impl == "beta" else "thompson"
-        return PrioritizedSampler(m, seed=seed, estimator="beta", selection=selection, levels=levels)
-    return _FlatPrioritySampler(m, impl, seed)
+        options = {"estimator": "beta", "selection": selection}
+        return registry.SAMPLERS["experimental-prioritized"].build(options, num_problems=m, seed=seed, levels=levels)
+    if impl in NAIVE:
+        return _FlatPrioritySampler(m, impl, seed)
+    raise ValueError(f"unknown sampler implementation {impl!r}; choose from {', '.join(sampler_impls())}")
 
 
 def _warm_up(sampler, solve_p: np.ndarray, group_size: int, rng: np.random.Generator) -> None:
@@ -75,9 +85,11 @@ def run_sampler_bench(
     repeats: int = 20,
     seed: int = 0,
     progress: bool = False,
-    impls: tuple[str, ...] = ("heap", "sort", "numpy", "beta", "thompson", "pass"),
+    impls: tuple[str, ...] | None = None,
 ) -> list[dict]:
-    """Median step time in ms per implementation and size: rows of impl, num_problems, batch_size, step_ms."""
+    """Median step time in ms per implementation (default :func:`sampler_impls`) and size: rows of impl,
+    num_problems, batch_size, step_ms."""
+    impls = sampler_impls() if impls is None else impls
     results = []
     with progress_bar(len(sizes) * len(impls), "bench sampler", enabled=progress) as advance:
         for m in sizes:
@@ -93,7 +105,7 @@ def run_sampler_bench(
                     sampler.observe(ids, _rewards_for(ids, solve_p, group_size, rng))
 
                 # Expensive naive steps at large M get fewer repeats; the median is still stable.
-                reps = repeats if impl not in ("sort", "numpy") or m <= 100_000 else max(3, repeats // 4)
+                reps = repeats if impl not in NAIVE or m <= 100_000 else max(3, repeats // 4)
                 ms = time_steps(step, reps)
                 results.append({"impl": impl, "num_problems": m, "batch_size": batch_size, "step_ms": round(ms, 4)})
                 advance(f"{impl} M={m:,}")
@@ -108,7 +120,7 @@ def run_undo_bench(
     rounds: int = 2,
     steps: int = 20,
     seed: int = 0,
-    impls: tuple[str, ...] = ("uniform", "pass", "heap", "beta"),
+    impls: tuple[str, ...] = (*registry.SAMPLERS, "beta"),
 ) -> list[dict]:
     """What the trainer pays a step to be able to drop a dynamic-sampling step, old way against new, in one run.
 
@@ -118,14 +130,12 @@ def run_undo_bench(
     between two bases. Restoring is timed once, at the end (dropping the last step): ``load_state_dict`` of the
     snapshot against ``undo_to``, which replays the calls logged since the base (it runs once, when a run stops).
     """
-    from priorl.sampling import UniformSampler
-
     rows = []
     for m in sizes:
         rng = np.random.default_rng(seed)
         solve_p = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 3.0, size=m)))
         for impl in impls:
-            sampler = UniformSampler(m, seed=seed) if impl == "uniform" else _make(impl, m, seed)
+            sampler = _make(impl, m, seed)
             _warm_up(sampler, solve_p, group_size, rng)
             t0 = time.perf_counter()
             sampler.undo_mark()  # the first mark saves the base

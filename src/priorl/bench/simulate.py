@@ -28,6 +28,7 @@ import numpy as np
 
 from priorl.bench.common import print_json, progress_bar
 from priorl.sampling import PrioritizedSampler, UniformSampler
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,13 @@ def _samplers(sweep: bool) -> dict:
     def prio(**kw):
         return lambda m, s, lv: PrioritizedSampler(m, seed=s, **kw)
 
+    def variant(**kw):  # another estimator or selection: the experimental form of the heap sampler
+        return lambda m, s, lv: ExperimentalPrioritizedSampler(m, seed=s, **kw)
+
     def beta(pooled: bool = False, **kw):
-        return lambda m, s, lv: PrioritizedSampler(m, seed=s, estimator="beta", levels=None if pooled else lv, **kw)
+        return lambda m, s, lv: ExperimentalPrioritizedSampler(
+            m, seed=s, estimator="beta", levels=None if pooled else lv, **kw
+        )
 
     base.update(
         {
@@ -65,9 +71,9 @@ def _samplers(sweep: bool) -> dict:
             "prio retest_every=20": prio(retest_every=20),
             "prio fraction=0.1": prio(retest_every=None, retest_fraction=0.1),
             "prio fraction=0.05": prio(retest_every=None, retest_fraction=0.05),
-            "prio ema": prio(estimator="ema", min_priority=0.01),
-            "prio window=3": prio(estimator="window", window=3),
-            "prio stochastic": prio(selection="stochastic"),
+            "prio ema": variant(estimator="ema", min_priority=0.01),
+            "prio window=3": variant(estimator="window", window=3),
+            "prio stochastic": variant(selection="stochastic"),
             # The beta estimator and Thompson selection are experimental since round 9 (slower than tuned grpo
             # on both mixes of the testbed, benchmarks/RESULTS.md): one row each, under that name.
             "experimental beta": beta(),

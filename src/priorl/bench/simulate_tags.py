@@ -41,8 +41,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from priorl import registry
 from priorl.bench.common import print_json, progress_bar
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
+from priorl.sampling import PrioritizedPassSampler, UniformSampler
+from priorl.sampling.experimental import ExperimentalPrioritizedSampler, VariancePassSampler
 
 LEVEL_Q = (1.0, 0.22, 0.15, 0.10, 0.06, 0.0)  # the testbed's base success rate per level
 TAGS_PER_LEVEL = 8
@@ -127,27 +129,26 @@ def simulate_tags_one(sampler, problems: dict, *, batch_size, group_size, steps,
 
 def tag_samplers(sweep: bool) -> dict:
     """name -> constructor(num_problems, seed, levels): the testbed's three, then the pass sampler's options."""
-    out = {
-        "grpo": lambda m, s, lv: UniformSampler(m, seed=s),
-        "prioritized": lambda m, s, lv: PrioritizedSampler(m, seed=s),
-        "experimental-beta": lambda m, s, lv: PrioritizedSampler(
-            m, seed=s, estimator="beta", selection="thompson", levels=lv
-        ),
-        "prioritized-pass": lambda m, s, lv: PassSampler(m, seed=s),
-    }
+    out = {"grpo": lambda m, s, lv: UniformSampler(m, seed=s)}
+    for kind, entry in registry.SAMPLERS.items():  # every registered kind at its defaults
+        if kind != "uniform":
+            out[kind] = lambda m, s, lv, entry=entry: entry.build(num_problems=m, seed=s, levels=lv)
+    out["experimental-beta"] = lambda m, s, lv: ExperimentalPrioritizedSampler(
+        m, seed=s, estimator="beta", selection="thompson", levels=lv
+    )
     if not sweep:
         return out
 
     def ps(**kw):
-        return lambda m, s, lv: PassSampler(m, seed=s, **kw)
+        return lambda m, s, lv: PrioritizedPassSampler(m, seed=s, **kw)
 
     for c in (1.5, 3.0):
         out[f"pass candidates={c}"] = ps(candidates=c)
     for a in (1.0, 2.0, 8.0):
-        out[f"pass alpha={a:g}"] = ps(alpha=a)
+        out[f"pass selection_exponent={a:g}"] = ps(selection_exponent=a)
     for d in (0.5, 1.0):
         out[f"pass decay={d:g}"] = ps(decay=d)
-    out["pass priority=variance"] = ps(priority="variance")
+    out["pass priority=variance"] = lambda m, s, lv: VariancePassSampler(m, seed=s)
     out["pass retest_fraction=0.05"] = ps(retest_fraction=0.05)
     return out
 

@@ -7,37 +7,25 @@ from __future__ import annotations
 
 import math
 
+from priorl import registry
 from priorl.config import RunConfig
-from priorl.replay import NaiveReplayBuffer, RolloutReplayBuffer
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
 
 
 def build_sampler(config: RunConfig, num_problems: int, levels: list | None = None):
-    """The sampler ``sampler.kind`` names: `UniformSampler`, `PassSampler` or `PrioritizedSampler` (heap).
+    """The sampler ``sampler.kind`` names (:data:`priorl.registry.SAMPLERS`), with the section's options.
 
-    ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) gives the beta estimator its
-    per-level priors; None or all-None levels pool every problem.
+    ``levels`` (one per problem, e.g. ``[p.level for p in problems]``) goes to a sampler that takes it (the beta
+    estimator's per-level priors); None or all-None levels pool every problem.
     """
-    kind = config.sampler.kind
-    if kind == "uniform":
-        return UniformSampler(num_problems, seed=config.seed)
-    cls = PassSampler if kind == "pass" else PrioritizedSampler
-    return cls(num_problems, seed=config.seed, levels=levels, **config.sampler.sampler_kwargs())
+    entry = registry.part("sampler", config.sampler.kind)
+    return entry.build(config.sampler.options(), num_problems=num_problems, seed=config.seed, levels=levels)
 
 
 def build_replay(config: RunConfig):
-    """The replay buffer ``replay.kind`` names (`RolloutReplayBuffer` for ``adv``, `NaiveReplayBuffer`), or None."""
-    r = config.replay
-    if r.kind == "adv":
-        return RolloutReplayBuffer(
-            tau_max=r.tau_max, replay_ratio=r.replay_ratio, alpha=r.priority_exponent, eps=r.eps,
-            warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed,
-        )  # fmt: skip
-    if r.kind == "naive":
-        return NaiveReplayBuffer(
-            replay_ratio=r.replay_ratio, warmup_steps=r.warmup_steps, capacity=r.capacity, seed=config.seed
-        )
-    return None
+    """The replay buffer ``replay.kind`` names (:data:`priorl.registry.REPLAYS`), or None for ``none``."""
+    if config.replay.kind == registry.NO_REPLAY:
+        return None
+    return registry.part("replay", config.replay.kind).build(config.replay.options(), seed=config.seed)
 
 
 def idle_parts(config: RunConfig, steps: int, num_problems: int, *, parts_only: bool = False) -> list[str]:
@@ -45,11 +33,12 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int, *, parts_only: 
     problems, one sentence each (empty when every part can act). The trainer warns with these at the start.
 
     Checked: replay that starts at or after the last step (``replay.warmup_steps``; the buffer is empty at
-    step 1), never draws (``replay_ratio`` 0) or keeps nothing replayable (``tau_max`` 0); a pass sampler whose
-    candidates within the run are all unseen (no revisits: it selects as uniform does); a heap sampler whose
-    batches are all first visits (it takes never-sampled problems first, so its priorities never choose) or
-    whose whole-batch retest (``retest_every``) comes after the run's last sampler call; a learning-rate warm-up
-    as long as the run (left out with ``parts_only``: it is not a part, and applies to every preset alike).
+    step 1), never draws (``replay_ratio`` 0) or keeps nothing replayable (``tau_max`` 0); a prioritized-pass
+    sampler whose candidates within the run are all unseen (no revisits: it selects as uniform does); a heap
+    (``prioritized``) sampler whose batches are all first visits (it takes never-sampled problems first, so its
+    priorities never choose) or whose whole-batch retest (``retest_every``) comes after the run's last sampler
+    call; a learning-rate warm-up as long as the run (left out with ``parts_only``: it is not a part, and applies
+    to every preset alike).
     """
     out: list[str] = []
     if steps <= 0:
@@ -59,7 +48,7 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int, *, parts_only: 
     if r.kind != "none":
         if r.replay_ratio == 0:
             out.append(f"replay.kind is {r.kind!r} but replay.replay_ratio is 0: nothing is ever replayed")
-        elif r.kind == "adv" and r.tau_max == 0:
+        elif r.kind == "adv-replay" and r.tau_max == 0:
             out.append("replay.tau_max is 0: a stored rollout is too old by the next step, so nothing is ever replayed")
         else:
             first = max(r.warmup_steps, 2)  # the buffer is empty at step 1
@@ -80,18 +69,19 @@ def idle_parts(config: RunConfig, steps: int, num_problems: int, *, parts_only: 
     rounds = d.max_rounds if d.enabled else 1
     calls = steps * rounds  # at most this many sampler calls
     per_call = d.step_shape(t.batch_size)[1] if d.enabled else t.batch_size
-    candidates = calls * math.ceil(s.candidates * per_call) if s.kind == "pass" else 0
-    if s.kind == "pass" and candidates <= num_problems:
+    candidates = calls * math.ceil(s.candidates * per_call) if s.kind == "prioritized-pass" else 0
+    if s.kind == "prioritized-pass" and candidates <= num_problems:
         out.append(
-            f"sampler.kind 'pass' ranks each problem by its earlier groups, and {run} take at most {candidates:,} "
-            f"candidates of the {num_problems:,} problems from one shuffled pass: every candidate is unseen, with "
-            "the same prior, so it selects as uniform sampling does (fewer problems, e.g. a smaller data.train, or "
-            "a longer run gives it revisits to learn from)"
+            f"sampler.kind 'prioritized-pass' ranks each problem by its earlier groups, and {run} take at most "
+            f"{candidates:,} candidates of the {num_problems:,} problems from one shuffled pass: every candidate is "
+            "unseen, with the same prior, so it selects as uniform sampling does (fewer problems, e.g. a smaller "
+            "data.train, or a longer run gives it revisits to learn from)"
         )
-    if s.kind == "heap":
-        if s.estimator != "beta" and calls * per_call <= num_problems:
+    if s.kind in ("prioritized", "experimental-prioritized"):  # the heap; with a Beta prior unseen problems compete
+        unseen_first = s.kind == "prioritized" or s.estimator != "beta"
+        if unseen_first and calls * per_call <= num_problems:
             out.append(
-                f"sampler.kind 'heap' takes never-sampled problems first, and {run} draw at most "
+                f"sampler.kind {s.kind!r} takes never-sampled problems first, and {run} draw at most "
                 f"{calls * per_call:,} of the {num_problems:,} problems: every batch is first visits, so the "
                 "priorities never choose a problem (the run samples as uniform without replacement does)"
             )

@@ -1,11 +1,12 @@
-"""priorl's problem sampler inside TRL: :class:`PrioritizedGRPOTrainer` (extra ``priorl[trl]``).
+"""priorl inside TRL: :class:`PriorlGRPOTrainer`, TRL's ``GRPOTrainer`` with priorl's problem sampler, its rollout
+replay, or both (extra ``priorl[trl]``; the name follows the verl adapter's ``PriorlRayPPOTrainer``).
 
 A ``trl.GRPOTrainer`` whose prompts come from a priorl sampler and whose rewards feed it back::
 
-    from priorl.integrations.trl import PrioritizedGRPOTrainer
+    from priorl.integrations.trl import PriorlGRPOTrainer
     from priorl.sampling import PrioritizedSampler
 
-    trainer = PrioritizedGRPOTrainer(
+    trainer = PriorlGRPOTrainer(
         model="Qwen/Qwen3-0.6B-Base",
         reward_funcs=accuracy_reward,            # rewards in [0, 1], or pass reward_transform=
         args=GRPOConfig(output_dir="out", num_generations=8, max_steps=500),
@@ -35,12 +36,12 @@ chosen from priorities one generation old. With ``dataloader_num_workers > 0`` t
 prefetched batches (``num_workers * prefetch_factor``); keep it at 0 (the default). Problems in the
 unscored chunk are held out of the heap until their rewards arrive, so the lag never picks a problem twice.
 
-**Rollout replay** (``replay=RolloutReplayBuffer(...)``; with or without ``sampler=``). After TRL has generated
+**Rollout replay** (``replay=AdvReplayBuffer(...)``; with or without ``sampler=``). After TRL has generated
 and scored a training generation batch, the adapter (1) computes ``old_per_token_logps`` once without grad where
 TRL left them unset (one update per generation), (2) gathers the batch's rows over processes and, after the
 buffer's warm-up, draws ``replay_count`` rows per process from the buffer (rows older than ``tau_max``
-generations evicted first, P ∝ (|A| + eps)^alpha), (3) stores the gathered fresh rows with a non-zero advantage,
-(4) appends each process's replayed rows, with their stored prompt and completion ids, completion mask,
+generations evicted first, P ∝ (|A| + eps)^priority_exponent), (3) stores the gathered fresh rows with a non-zero
+advantage, (4) appends each process's replayed rows, with their stored prompt and completion ids, completion mask,
 advantage, old log-probs and, where the run has them, reference log-probs, vLLM importance-sampling ratio and
 sampling log-probs, and recomputes ``num_items_in_batch``. TRL then shuffles and splits the whole batch as usual,
 so every micro-batch holds ``1 + replay_ratio`` times the rows. The buffer is replicated: every process stores
@@ -119,19 +120,19 @@ def _check_unit_interval(reward: float) -> float:
     if not 0.0 <= reward <= 1.0:
         raise ValueError(
             f"reward {reward!r} is outside [0, 1]: priorl's sampler estimates a success rate. Pass "
-            "reward_transform= (e.g. lambda r: float(r > 0)) to PrioritizedGRPOTrainer to map rewards to [0, 1]."
+            "reward_transform= (e.g. lambda r: float(r > 0)) to PriorlGRPOTrainer to map rewards to [0, 1]."
         )
     return reward
 
 
-class PrioritizedGRPOTrainer(GRPOTrainer):
+class PriorlGRPOTrainer(GRPOTrainer):
     """A ``trl.GRPOTrainer`` with priorl's problem sampler, its rollout replay, or both.
 
     Args:
         sampler: a priorl sampler over the training set's rows (``PrioritizedSampler(len(train_dataset))``
             or ``UniformSampler``), or ``None`` for TRL's own sampler. Every process must build it identically
             (same seed).
-        replay: a :class:`~priorl.replay.RolloutReplayBuffer` (or another empty
+        replay: a :class:`~priorl.replay.AdvReplayBuffer` (or another empty
             :class:`~priorl.replay.ReplayBuffer`, e.g. ``NaiveReplayBuffer``), or ``None``. Its ``tau_max`` and
             ``warmup_steps`` count training generations (one generation feeds ``steps_per_generation *
             num_iterations`` micro-steps); ``replay_ratio`` is replayed rows per fresh row, per process, rounded to a
@@ -162,7 +163,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         **kwargs,
     ) -> None:
         if sampler is None and replay is None:
-            raise ValueError("PrioritizedGRPOTrainer needs sampler=, replay= or both (else use trl.GRPOTrainer)")
+            raise ValueError("PriorlGRPOTrainer needs sampler=, replay= or both (else use trl.GRPOTrainer)")
         train_dataset = _with_index_column(train_dataset)
         if sampler is not None:
             num_problems = getattr(sampler, "num_problems", None)
@@ -196,7 +197,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
         self.priorl_feed = ChunkFeed(sampler, chunk)
         if not self.args.ignore_data_skip:
             logger.info(
-                "PrioritizedGRPOTrainer sets ignore_data_skip=True: the sampler's saved state resumes the prompt "
+                "PriorlGRPOTrainer sets ignore_data_skip=True: the sampler's saved state resumes the prompt "
                 "stream exactly, so the loader must not be fast-forwarded."
             )
             self.args.ignore_data_skip = True
@@ -431,7 +432,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
             if wanted is not None and not os.path.exists(os.path.join(checkpoint, f"{name}.json")):
                 what = "sampler" if name == STATE_NAME else "replay buffer"
                 raise FileNotFoundError(
-                    f"{checkpoint} has no {name}.json: it was not written by a PrioritizedGRPOTrainer with this "
+                    f"{checkpoint} has no {name}.json: it was not written by a PriorlGRPOTrainer with this "
                     f"{what}, so the {what} cannot be restored (an empty one would silently change the run). Resume "
                     "from a checkpoint of the same setup."
                 )
@@ -450,7 +451,7 @@ class PrioritizedGRPOTrainer(GRPOTrainer):
 def _check_buffer(replay: Any) -> None:
     """Accept an empty priorl replay buffer and make it store TRL rows."""
     if not isinstance(replay, ReplayBuffer):
-        raise TypeError(f"replay= takes a priorl ReplayBuffer (e.g. RolloutReplayBuffer), got {type(replay).__name__}")
+        raise TypeError(f"replay= takes a priorl ReplayBuffer (e.g. AdvReplayBuffer), got {type(replay).__name__}")
     if replay.codec is not TRL_ROW_CODEC:
         if replay.codec is not ROLLOUT_CODEC:
             raise ValueError(
@@ -466,10 +467,10 @@ def _with_index_column(dataset):
     try:
         from datasets import Dataset
     except ImportError as exc:  # pragma: no cover - TRL depends on datasets
-        raise ImportError("PrioritizedGRPOTrainer needs the datasets package") from exc
+        raise ImportError("PriorlGRPOTrainer needs the datasets package") from exc
     if not isinstance(dataset, Dataset):
         raise TypeError(
-            f"PrioritizedGRPOTrainer needs train_dataset as a datasets.Dataset (indexable rows), "
+            f"PriorlGRPOTrainer needs train_dataset as a datasets.Dataset (indexable rows), "
             f"got {type(dataset).__name__}"
         )
     if INDEX_COLUMN in dataset.column_names:

@@ -3,7 +3,7 @@
 The same config, data, model, held-out evaluation and run-directory logs as a priorl run, so ``priorl train``
 and ``priorl compare`` (tuning, statistics, report) treat a TRL run like any other: ``priorl compare -c
 configs/study.yaml --presets grpo,adv-replay --set train.engine=trl`` is TRL alone against TRL + priorl's
-rollout replay (:class:`~priorl.integrations.trl.PrioritizedGRPOTrainer`), each at its tuned learning rate.
+rollout replay (:class:`~priorl.integrations.trl.PriorlGRPOTrainer`), each at its tuned learning rate.
 
 How the config maps onto TRL 1.16 (one training *generation* of TRL = one priorl step):
 
@@ -20,7 +20,7 @@ How the config maps onto TRL 1.16 (one training *generation* of TRL = one priorl
 - ``generation.temperature`` and ``max_new_tokens`` (``max_completion_length``). Prompts are rendered with the
   run's prompt formatter (chat template, system prompt) and passed to TRL as text.
 - ``sampler.kind`` other than uniform and ``replay.kind`` other than none run through priorl's adapter
-  (:class:`~priorl.integrations.trl.PrioritizedGRPOTrainer`); both off is TRL's own ``GRPOTrainer``.
+  (:class:`~priorl.integrations.trl.PriorlGRPOTrainer`); both off is TRL's own ``GRPOTrainer``.
 - Held-out evaluation: priorl's evaluator (greedy pass@1 by level) on the prompt ids TRL trains on, on the
   config's ``eval`` schedule, between generations.
 
@@ -179,12 +179,12 @@ def grpo_config(c: RunConfig, policy, run_dir: Path):
 
 def _build_trainer(c: RunConfig, policy, data, verifier, run_dir: Path):
     """(TRL trainer, replay buffer or None): TRL's own GRPOTrainer when the run uses no priorl part, else
-    :class:`~priorl.integrations.trl.PrioritizedGRPOTrainer` with the run's sampler and replay."""
+    :class:`~priorl.integrations.trl.PriorlGRPOTrainer` with the run's sampler and replay."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
     from priorl.grpo.parts import build_replay, build_sampler
-    from priorl.integrations.trl import PrioritizedGRPOTrainer
+    from priorl.integrations.trl import PriorlGRPOTrainer
 
     prompts = [policy.formatter.render(p.prompt) for p in data.train]
     dataset = Dataset.from_dict({"prompt": prompts, "answer": [p.answer for p in data.train]})
@@ -201,7 +201,7 @@ def _build_trainer(c: RunConfig, policy, data, verifier, run_dir: Path):
     with _quiet_deprecations():
         if sampler is None and replay is None:
             return GRPOTrainer(**common), None
-        return PrioritizedGRPOTrainer(**common, sampler=sampler, replay=replay), replay
+        return PriorlGRPOTrainer(**common, sampler=sampler, replay=replay), replay
 
 
 class _TRLRun:

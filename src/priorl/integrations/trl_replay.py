@@ -1,6 +1,6 @@
 """Rollout replay inside TRL's ``GRPOTrainer``: the rows, their codec, and the batch arithmetic.
 
-:class:`~priorl.integrations.trl.PrioritizedGRPOTrainer` (``replay=``) calls :func:`extend_generation_batch`
+:class:`~priorl.integrations.trl.PriorlGRPOTrainer` (``replay=``) calls :func:`extend_generation_batch`
 right after ``GRPOTrainer._generate_and_score_completions`` has generated and scored one generation batch,
 before TRL shuffles it and splits it into ``steps_per_generation`` slices. This module holds what does not
 need the trainer: what a stored row is (:class:`TrlRow`), how it is saved (:class:`TrlRowCodec`), the check of

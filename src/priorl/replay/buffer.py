@@ -3,8 +3,8 @@
 :class:`ReplayBuffer` composes the parts (Reverb-Table style); the two public buffers are its two
 configurations:
 
-- :class:`RolloutReplayBuffer` (advantage-prioritized replay, Yoo et al. 2026): P(i) ∝
-  (|A_i| + eps)^alpha via a sum-tree, rollouts older than ``tau_max`` steps removed before every draw.
+- :class:`AdvReplayBuffer` (advantage-prioritized replay, Yoo et al. 2026): P(i) ∝
+  (|A_i| + eps)^priority_exponent via a sum-tree, rollouts older than ``tau_max`` steps removed before every draw.
 - :class:`NaiveReplayBuffer` (the paper's baseline): uniform over stored rollouts, no age bound.
 
 Both keep only rollouts with a non-zero advantage (a zero-advantage rollout carries no gradient, so
@@ -26,14 +26,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
+from priorl.options import PartOptions
 from priorl.replay.removal import KeepAll, MaxAge, RemovalRule
 from priorl.replay.ring import SlotRing
 from priorl.replay.selectors import PrioritySelector, Selector, UniformSelector
 from priorl.replay.state import ROLLOUT_CODEC, RecordCodec
 from priorl.types import Rollout
 
-__all__ = ["NaiveReplayBuffer", "ReplayBuffer", "RolloutReplayBuffer"]
+__all__ = ["NaiveReplayBuffer", "ReplayBuffer", "AdvReplayBuffer"]
 
 STATE_FORMAT = "priorl.replay/1"
 _STATE_KEYS = (
@@ -337,15 +339,33 @@ class ReplayBuffer:
         return drawn
 
 
-class RolloutReplayBuffer(ReplayBuffer):
+class NaiveReplayOptions(PartOptions):
+    """What a config may set on :class:`NaiveReplayBuffer` (``replay.kind: naive-replay``)."""
+
+    replay_ratio: float = Field(
+        0.5, ge=0, description="replayed rollouts per fresh rollout: round(replay_ratio * fresh) a step"
+    )
+    warmup_steps: int = Field(20, ge=0, description="no replay before this step (the buffer fills meanwhile)")
+    capacity: int = Field(30000, ge=1, description="rollouts stored at most (the oldest dropped first)")
+
+
+class AdvReplayOptions(NaiveReplayOptions):
+    """What a config may set on :class:`AdvReplayBuffer` (``replay.kind: adv-replay``)."""
+
+    tau_max: int = Field(10, ge=0, description="steps: a rollout older than this is evicted")
+    priority_exponent: float = Field(0.5, ge=0, description="P(rollout) ∝ (|advantage| + eps)^priority_exponent")
+    eps: float = Field(1e-6, gt=0, description="added to |advantage|, so every stored rollout can be drawn")
+
+
+class AdvReplayBuffer(ReplayBuffer):
     """Advantage-prioritized, age-bounded rollout replay (Yoo et al., 2026).
 
     Stores rollouts with a non-zero advantage; before every draw removes those with
-    ``step - rollout.step > tau_max``; draws distinct rollouts with P ∝ (|advantage| + eps) ** alpha
-    from a sum-tree; ``compose`` appends ``round(replay_ratio * len(fresh))`` of them to every fresh
-    batch once ``step >= warmup_steps``. ``capacity`` is a backstop (oldest dropped first).
+    ``step - rollout.step > tau_max``; draws distinct rollouts with P ∝ (|advantage| + eps) **
+    priority_exponent from a sum-tree; ``compose`` appends ``round(replay_ratio * len(fresh))`` of them to every
+    fresh batch once ``step >= warmup_steps``. ``capacity`` is a backstop (oldest dropped first).
 
-    ``eps`` must be > 0, so every stored rollout keeps a positive chance; ``alpha = 0`` is uniform.
+    ``eps`` must be > 0, so every stored rollout keeps a positive chance; ``priority_exponent = 0`` is uniform.
     """
 
     def __init__(
@@ -353,7 +373,7 @@ class RolloutReplayBuffer(ReplayBuffer):
         *,
         tau_max: int = 10,
         replay_ratio: float = 0.5,
-        alpha: float = 0.5,
+        priority_exponent: float = 0.5,
         eps: float = 1e-6,
         warmup_steps: int = 20,
         capacity: int = 30000,
@@ -361,11 +381,11 @@ class RolloutReplayBuffer(ReplayBuffer):
         codec: RecordCodec | None = None,
     ) -> None:
         self.tau_max = _int_arg("tau_max", tau_max, 0)
-        self.alpha = _float_arg("alpha", alpha)
+        self.priority_exponent = _float_arg("priority_exponent", priority_exponent)
         self.eps = _float_arg("eps", eps, positive=True)
         capacity = _int_arg("capacity", capacity, 1)
         super().__init__(
-            PrioritySelector(capacity, alpha=self.alpha, eps=self.eps),
+            PrioritySelector(capacity, priority_exponent=self.priority_exponent, eps=self.eps),
             MaxAge(self.tau_max),
             capacity=capacity,
             replay_ratio=replay_ratio,
@@ -375,12 +395,17 @@ class RolloutReplayBuffer(ReplayBuffer):
         )
 
     def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "tau_max": self.tau_max, "alpha": self.alpha, "eps": self.eps}
+        return {
+            **super()._config(),
+            "tau_max": self.tau_max,
+            "priority_exponent": self.priority_exponent,
+            "eps": self.eps,
+        }
 
     def __repr__(self) -> str:
         return (
-            f"RolloutReplayBuffer(tau_max={self.tau_max}, replay_ratio={self.replay_ratio}, "
-            f"alpha={self.alpha}, eps={self.eps}, warmup_steps={self.warmup_steps}, "
+            f"AdvReplayBuffer(tau_max={self.tau_max}, replay_ratio={self.replay_ratio}, "
+            f"priority_exponent={self.priority_exponent}, eps={self.eps}, warmup_steps={self.warmup_steps}, "
             f"capacity={self.capacity}, seed={self.seed})"
         )
 
@@ -388,7 +413,7 @@ class RolloutReplayBuffer(ReplayBuffer):
 class NaiveReplayBuffer(ReplayBuffer):
     """Naive replay, the paper's baseline: uniform over stored rollouts, no age bound, no priority.
 
-    Same interface and schedule as :class:`RolloutReplayBuffer`. Like it, it stores only rollouts
+    Same interface and schedule as :class:`AdvReplayBuffer`. Like it, it stores only rollouts
     with a non-zero advantage (so the comparison isolates priority and age), and drops its oldest
     rollouts first when full.
     """

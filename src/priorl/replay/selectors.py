@@ -35,21 +35,21 @@ class Selector(Protocol):
 
 
 class PrioritySelector:
-    """P(slot) ∝ (|advantage| + eps) ** alpha over occupied slots, kept in a sum-tree.
+    """P(slot) ∝ (|advantage| + eps) ** priority_exponent over occupied slots, kept in a sum-tree.
 
-    Free slots have weight 0, so they are never drawn. alpha = 0 is uniform over stored rollouts.
+    Free slots have weight 0, so they are never drawn. priority_exponent = 0 is uniform over stored rollouts.
     """
 
     name = "priority"
 
-    def __init__(self, capacity: int, *, alpha: float, eps: float) -> None:
-        self.alpha = float(alpha)
+    def __init__(self, capacity: int, *, priority_exponent: float, eps: float) -> None:
+        self.priority_exponent = float(priority_exponent)
         self.eps = float(eps)
         self.tree = SumTree(capacity)
 
     def priority(self, advantages: np.ndarray) -> np.ndarray:
         """Sampling weight of each advantage. O(k)."""
-        return (np.abs(np.asarray(advantages, dtype=np.float64)) + self.eps) ** self.alpha
+        return (np.abs(np.asarray(advantages, dtype=np.float64)) + self.eps) ** self.priority_exponent
 
     def fill(self, slots: np.ndarray, advantages: np.ndarray) -> None:
         """Set the weights of newly written slots. O(k log n)."""

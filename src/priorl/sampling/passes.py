@@ -1,7 +1,7 @@
 """Shuffled passes over the data without replacement: what TRL's and verl's epoch loaders do.
 
 Shared by :class:`~priorl.UniformSampler` (which takes the next ``B`` ids of the pass) and
-:class:`~priorl.PassSampler` (which takes the next ``C`` ids as candidates and selects ``B`` of them).
+:class:`~priorl.PrioritizedPassSampler` (which takes the next ``C`` ids as candidates and selects ``B`` of them).
 """
 
 from __future__ import annotations

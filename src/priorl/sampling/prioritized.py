@@ -8,32 +8,26 @@ of steps.
 
 How one batch of ``B`` is composed, in this order:
 
-1. **Unseen** problems, in a seeded random order, before any problem repeats (optimistic start). Not
-   with ``estimator="beta"``: there an unseen problem competes in step 3 with the expected reward
-   variance under its level's prior, so a level that turns out solved stops taking whole batches.
+1. **Unseen** problems, in a seeded random order, before any problem repeats (optimistic start).
 2. **Retests**: the least recently sampled problems, whatever their pool: ``ceil(retest_fraction * B)``
    of them in every batch, and the whole batch every ``retest_every``-th call. Solved and unsolved
    problems are only ever sampled this way, so they drift to the front of the recency order and are
-   retested first; an active problem whose priority stays low is reached the same way. With
-   ``estimator="beta"`` every problem is in the recency order from the start (in the seeded order), so
-   retests reach never-sampled problems first.
-3. **Top priorities** among active problems (and, with ``beta``, the heads of the per-level queues of
-   unseen problems; at equal priority the unseen problem goes first): greedy top-B through an indexed
-   heap (the paper's form), a draw ∝ ``priority^alpha + floor`` through a sum-tree
-   (``selection="stochastic"``), or Thompson sampling among the ``thompson_candidates * B`` best
-   (``selection="thompson"``, with ``beta``).
+   retested first; an active problem whose priority stays low is reached the same way.
+3. **Top priorities** among active problems: greedy top-B through an indexed heap (the paper's form).
 4. If the active problems run out, more of the least recently sampled ones.
+
+Variants (other estimators, stochastic and Thompson selection, per-level priors that let unseen problems
+compete in step 3) are in :mod:`priorl.sampling.experimental`; they override the ``_make_*`` hooks below.
 
 **Starvation bound.** With a constant batch size ``B``, every problem is sampled at least once in any
 ``starvation_bound(B)`` consecutive calls to :meth:`sample`, for any reward sequence: the fewest calls
 ``T`` whose retest slots add up to ``M`` (a problem with ``j`` problems ahead of it in recency order is
-retested after at most ``j + 1`` slots, and every sampled problem moves behind it), plus, for the
-estimators with an unseen phase, its ``ceil(M / B)`` calls (a problem enters the recency order only when
-first sampled). With ``retest_fraction = f`` alone, ``T = ceil(M / ceil(f B))``; with ``retest_every = K``
-alone, ``T <= K * ceil(M / B)``.
+retested after at most ``j + 1`` slots, and every sampled problem moves behind it), plus the unseen
+phase's ``ceil(M / B)`` calls (a problem enters the recency order only when first sampled). With
+``retest_fraction = f`` alone, ``T = ceil(M / ceil(f B))``; with ``retest_every = K`` alone,
+``T <= K * ceil(M / B)``.
 
-**Cost.** ``sample(B)`` and ``observe`` of ``B`` groups cost O(B log M) (amortized for the lazy heap;
-Thompson: O(c B log M) with ``c = thompson_candidates``), plus O(log L) per pick for ``L`` levels;
+**Cost.** ``sample(B)`` and ``observe`` of ``B`` groups cost O(B log M) (amortized for the lazy heap);
 nothing per step touches all ``M`` problems. Construction and ``state_dict`` are O(M). ``undo_mark`` /
 ``undo_to`` undo the latest calls at O(B) amortized a step (:mod:`priorl.sampling.undo`).
 """
@@ -41,42 +35,41 @@ nothing per step touches all ``M`` problems. Construction and ``state_dict`` are
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from pydantic import Field
 
-from priorl.sampling.estimators import ESTIMATORS, BetaEstimator, Estimator
+from priorl.options import PartOptions
+from priorl.sampling.estimators import Estimator, LastGroup
 from priorl.sampling.pools import ACTIVE, UNSEEN, Pools
-from priorl.sampling.priors import expected_variance
 from priorl.sampling.recency import RecencyList
-from priorl.sampling.selectors import SELECTORS, ThompsonSelector
+from priorl.sampling.selectors import GreedySelector
 from priorl.sampling.undo import Undoable
 from priorl.sampling.unseen import UnseenQueues
-from priorl.sampling.validation import check_batch_size, check_num_problems, check_selection
+from priorl.sampling.validation import check_batch_size, check_num_problems
 
 STATE_VERSION = 2
 
 
-def level_codes(levels: Sequence[Hashable] | None, num_problems: int) -> tuple[np.ndarray, int]:
-    """Map per-problem level labels to codes ``0 .. L-1`` in order of first appearance; None: one level.
+class PrioritizedOptions(PartOptions):
+    """What a config may set on :class:`PrioritizedSampler` (``sampler.kind: prioritized``)."""
 
-    Any hashable label works (an int, a string, None for "no level"). Raises ValueError for a sequence of
-    the wrong length or an unhashable label.
-    """
-    if levels is None:
-        return np.zeros(num_problems, dtype=np.int64), 1
-    if isinstance(levels, (str, bytes)):
-        raise ValueError(f"levels must be a sequence with one label per problem, got the string {levels!r}")
-    labels = levels.tolist() if isinstance(levels, np.ndarray) else list(levels)
-    if len(labels) != num_problems:
-        raise ValueError(f"levels has {len(labels)} labels, expected one per problem ({num_problems})")
-    mapping: dict = {}
-    try:
-        codes = np.fromiter((mapping.setdefault(x, len(mapping)) for x in labels), dtype=np.int64, count=len(labels))
-    except TypeError:
-        bad = next(i for i, x in enumerate(labels) if not isinstance(x, Hashable))
-        raise ValueError(f"level label at position {bad} is not hashable: {labels[bad]!r}") from None
-    return codes, max(1, len(mapping))
+    retest_every: int | None = Field(
+        10,
+        ge=1,
+        description="every this many calls the whole batch is retests of the least recently sampled "
+        "problems; null: never",
+    )
+    retest_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of every batch, ceil(f B) slots, given to the least recently sampled problems",
+    )
+    min_priority: float = Field(
+        0.0, ge=0, description="a problem at or below this priority leaves the heap for the solved or unsolved pool"
+    )
 
 
 class PrioritizedSampler(Undoable):
@@ -84,33 +77,16 @@ class PrioritizedSampler(Undoable):
 
     Args:
         num_problems: size ``M`` of the training set; problem ids are ``0 .. M-1``.
-        seed: seeds the unseen order, the stochastic selection and the Thompson draws.
-        levels: one hashable label per problem (e.g. a difficulty level) or None (one group). Used by
-            ``estimator="beta"``, which fits a prior per level; the other estimators ignore it.
+        seed: seeds the unseen order.
         retest_every: every this many calls, the whole batch is a retest of the least recently sampled
             problems ("all problems temporarily get equal priority"); ``None`` turns it off.
         retest_fraction: share of every batch given to the least recently sampled problems.
-        estimator: ``"last"`` (the last group, the paper's form), ``"ema"``, ``"window"``, or ``"beta"``
-            (a Beta posterior per problem with an empirical-Bayes prior per level; priority = posterior
-            expected reward variance, see :class:`~priorl.sampling.estimators.BetaEstimator`).
-        ema_decay: weight of the newest group for ``estimator="ema"``.
-        window: number of groups pooled for ``estimator="window"``.
-        beta_decay: for ``estimator="beta"``, the factor on a problem's old evidence before each new group
-            (0.5: old evidence halves at every new group; evidence saturates at ``G / (1 - beta_decay)``).
-        prior_min_problems: for ``estimator="beta"``, observed problems a level needs before its own prior
-            replaces the one pooled over all levels (before that many in all: ``Beta(1, 1)``).
-        prior_half_life: for ``estimator="beta"``, sampler calls after which an observed problem's estimate
-            weighs half in its level's prior (the policy moves, so old observations say less about a level
-            now); None: every observed problem's latest estimate weighs the same forever.
-        selection: ``"greedy"`` (top priorities, heap), ``"stochastic"`` (∝ priority^alpha + floor; not
-            with ``beta``) or ``"thompson"`` (with ``beta`` only: rank the ``thompson_candidates * B``
-            best by ``p~ (1 - p~)``, ``p~`` drawn from each posterior).
-        alpha, floor: the stochastic selection's exponent and additive floor.
-        thompson_candidates: shortlist size per batch slot for ``selection="thompson"``.
         min_priority: a problem whose priority is at or below this leaves the active set for the solved /
-            unsolved pool. The beta estimator's priority is always above 0, so with ``min_priority=0``
-            nothing is parked; a threshold parks a problem only once its evidence supports it (with
-            ``Beta(1, 1)`` and ``beta_decay=0.5``, a problem that always fails bottoms out near 0.05).
+            unsolved pool.
+
+    The priority is the last group's reward variance and the selection greedy (the paper's form). Other
+    estimators (moving average, window, a Beta posterior with per-level priors) and selections (stochastic,
+    Thompson) are in :class:`priorl.sampling.experimental.ExperimentalPrioritizedSampler`.
 
     Example::
 
@@ -120,24 +96,17 @@ class PrioritizedSampler(Undoable):
         sampler.observe(ids, rewards)
     """
 
+    # Whether never-sampled problems go first, before any problem repeats (an estimator with a prior lets them
+    # compete by the prior's expected variance instead).
+    _unseen_first = True
+
     def __init__(
         self,
         num_problems: int,
         *,
         seed: int = 0,
-        levels: Sequence[Hashable] | None = None,
         retest_every: int | None = 10,
         retest_fraction: float = 0.0,
-        estimator: str = "last",
-        ema_decay: float = 0.5,
-        window: int = 4,
-        beta_decay: float = 0.5,
-        prior_min_problems: int = 8,
-        prior_half_life: float | None = 50.0,
-        selection: str = "greedy",
-        alpha: float = 1.0,
-        floor: float = 0.01,
-        thompson_candidates: int = 4,
         min_priority: float = 0.0,
     ) -> None:
         check_num_problems(num_problems)
@@ -147,36 +116,13 @@ class PrioritizedSampler(Undoable):
             raise ValueError(f"retest_every must be None or an int >= 1, got {retest_every!r}")
         if not 0.0 <= retest_fraction <= 1.0:
             raise ValueError(f"retest_fraction must be in [0, 1], got {retest_fraction!r}")
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
-        if selection not in SELECTORS:
-            raise ValueError(f"unknown selection {selection!r}; choose one of {sorted(SELECTORS)}")
-        check_selection(estimator, selection)
         self.num_problems = M = int(num_problems)
         self.seed = int(seed)
         self.retest_every = None if retest_every is None else int(retest_every)
         self.retest_fraction = float(retest_fraction)
-        self._levels, num_levels = level_codes(levels, M)
-        self._beta = estimator == "beta"
-
-        est_kwargs = {
-            "ema": {"decay": ema_decay},
-            "window": {"window": window},
-            "beta": {
-                "levels": self._levels,
-                "num_levels": num_levels,
-                "decay": beta_decay,
-                "min_problems": prior_min_problems,
-                "prior_half_life": prior_half_life,
-            },
-        }.get(estimator, {})
-        self._estimator: Estimator = ESTIMATORS[estimator](M, **est_kwargs)
         self._rng = np.random.default_rng(self.seed)
-        sel_kwargs = {
-            "stochastic": {"alpha": alpha, "floor": floor},
-            "thompson": {"candidates": thompson_candidates},
-        }.get(selection, {})
-        self._selector = SELECTORS[selection](M, self._rng, **sel_kwargs)
+        self._estimator: Estimator = self._make_estimator(M)
+        self._selector = self._make_selector(M)
         self._pools = Pools(M, min_priority)
         self._recency = RecencyList(M)
 
@@ -186,14 +132,10 @@ class PrioritizedSampler(Undoable):
         self._awaiting = np.zeros(M, dtype=bool)  # sampled, rewards not yet observed
         self._n_awaiting = 0
         order = self._rng.permutation(M)
-        # Without a prior, all unseen problems are alike: one queue. With beta, one queue per level.
-        self._unseen = UnseenQueues(order, self._levels if self._beta else np.zeros(M, np.int64),
-                                    num_levels if self._beta else 1)  # fmt: skip
-        if self._beta:
-            self._recency.load_order(order)  # retests reach never-sampled problems first
-            self._sync_unseen_priorities(np.arange(num_levels))
+        self._unseen = self._make_unseen(order)
         self._calls = 0  # sample() calls so far
         self._seq = 0  # problems handed out so far
+        self._start(order)
 
         self._last = {
             "batch_mean_priority": 0.0,
@@ -210,7 +152,7 @@ class PrioritizedSampler(Undoable):
         """
         B = check_batch_size(batch_size, self.num_problems)
         self._calls += 1
-        chosen = [] if self._beta else self._unseen.take(B)
+        chosen = self._unseen.take(B) if self._unseen_first else []
         retested: list[int] = []
         if len(chosen) < B:
             free = B - len(chosen)
@@ -218,7 +160,7 @@ class PrioritizedSampler(Undoable):
             retested = self._recency.oldest_n(n_retest)
             taken = np.asarray(retested, dtype=np.int64)
             self._selector.discard(taken)
-            self._unseen.remove(taken)  # a never-sampled problem retested (beta) leaves its queue
+            self._unseen.remove(taken)  # a never-sampled problem retested leaves its queue
             top = self._take_top(free - len(retested))
             chosen += retested + top
             if len(chosen) < B:  # no active problem left to pick: fall back to recency order
@@ -267,15 +209,11 @@ class PrioritizedSampler(Undoable):
         Pool sizes (``unseen``, ``active``, ``solved``, ``unsolved``, ``awaiting`` rewards), the last
         batch's ``batch_mean_priority`` (over its seen problems), ``retested`` problems in it and
         whether it was a full ``retest_batch``, the ``informative_fraction`` of the last observed groups,
-        and ``forgetting`` / ``breakthroughs`` (last observe and ``_total``). With ``estimator="beta"``
-        also the pooled prior's mean ``prior_mean`` and strength ``prior_strength`` (alpha0 + beta0).
+        and ``forgetting`` / ``breakthroughs`` (last observe and ``_total``).
         """
         out = self._pools.metrics()
         out.update(self._last)
         out.update(awaiting=self._n_awaiting, heap_size=len(self._selector), calls=self._calls)
-        if self._beta:
-            a0, b0 = self._estimator.priors.pooled()
-            out.update(prior_mean=a0 / (a0 + b0), prior_strength=a0 + b0)
         return out
 
     def state_dict(self) -> dict:
@@ -300,10 +238,9 @@ class PrioritizedSampler(Undoable):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore from :meth:`state_dict`. Raises ValueError for a state of another size, estimator or levels.
+        """Restore from :meth:`state_dict`. Raises ValueError for a state of another size or estimator.
 
-        The retest schedule and selection may differ from the saved sampler's: they read no saved state
-        (but Thompson selection needs the beta estimator, which is checked).
+        The retest schedule may differ from the saved sampler's: it reads no saved state.
         """
         required = ("num_problems", "estimator", "rng", "calls", "seq", "recency_order", "priority", "p",
                     "last_seq", "awaiting", "pools", "estimator_state", "last", "unseen")  # fmt: skip
@@ -340,8 +277,7 @@ class PrioritizedSampler(Undoable):
         self._seq = int(state["seq"])
         self._recency.load_order(np.asarray(state["recency_order"], dtype=np.int64))
         self._last = dict(state["last"])
-        if self._beta:
-            self._sync_unseen_priorities(np.arange(self._unseen.num_levels))
+        self._after_load()
         # The selector holds exactly the active problems not awaiting rewards, keyed as when they were put.
         members = np.flatnonzero((self._pools.status == ACTIVE) & ~self._awaiting)
         self._selector.rebuild(members, self._priority[members], self._last_seq[members])
@@ -356,8 +292,8 @@ class PrioritizedSampler(Undoable):
         """Calls to :meth:`sample` within which every problem is sampled, with a constant batch size.
 
         The fewest calls ``T`` whose retest slots reach ``M``, counting the full retest batches that fall
-        in any ``T`` consecutive calls, plus ``ceil(M / B)`` for the unseen phase of the estimators that
-        have one (all but ``beta``). ``None`` if retesting is off (then a problem whose priority stays low
+        in any ``T`` consecutive calls, plus ``ceil(M / B)`` for the unseen phase (when never-sampled problems go
+        first). ``None`` if retesting is off (then a problem whose priority stays low
         can wait forever).
         """
         M, B = self.num_problems, check_batch_size(batch_size, self.num_problems)
@@ -376,60 +312,41 @@ class PrioritizedSampler(Undoable):
                 hi = mid
             else:
                 lo = mid + 1
-        return lo if self._beta else math.ceil(M / B) + lo
+        return math.ceil(M / B) + lo if self._unseen_first else lo
 
     def _is_retest_call(self) -> bool:
         return self.retest_every is not None and self._calls % self.retest_every == 0
 
     def _take_top(self, n: int) -> list[int]:
-        """The step-3 picks: ``n`` problems from the selector (and, with beta, the unseen queues)."""
-        if n <= 0:
-            return []
-        if not self._beta:
-            return self._selector.take(n)
-        if not isinstance(self._selector, ThompsonSelector):
-            return self._take_best(n)
-        ids = np.asarray(self._take_best(self._selector.candidates * n), dtype=np.int64)
-        est: BetaEstimator = self._estimator  # type: ignore[assignment]
-        a, b = est.posterior(ids)
-        unseen = self._pools.status[ids] == UNSEEN  # from the queues; the others came from the heap
-        if unseen.any():
-            a[unseen], b[unseen] = est.level_prior(self._levels[ids[unseen]])
-        keep, rest = self._selector.rerank(a, b, n)
-        back, back_unseen = ids[rest], unseen[rest]
-        self._unseen.unpop(back[back_unseen])
-        self._selector.restore(back[~back_unseen])
-        return ids[keep].tolist()
+        """The step-3 picks: the ``n`` best active problems from the selector."""
+        return self._selector.take(n) if n > 0 else []
 
-    def _take_best(self, n: int) -> list[int]:
-        """Up to ``n`` best by priority among the heap and the unseen queues' heads; ties: unseen first."""
-        out: list[int] = []
-        heap, queues, priority = self._selector, self._unseen, self._priority
-        while len(out) < n:
-            best_unseen = queues.peek()
-            if best_unseen is None:
-                out += heap.take(n - len(out))
-                break
-            top = heap.peek()
-            if top is None or priority[top] <= best_unseen[0]:
-                out.append(queues.pop())
-            else:
-                out += heap.take(1)
-        return out
+    # ------------------------------------------------------------------ what a variant changes
+    def _make_estimator(self, num_problems: int) -> Estimator:
+        """What a priority rests on: the last group (the paper's form)."""
+        return LastGroup(num_problems)
+
+    def _make_selector(self, num_problems: int):
+        """How the active problems are picked: greedy top-B through an indexed heap (the paper's form)."""
+        return GreedySelector(num_problems, self._rng)
+
+    def _make_unseen(self, order: np.ndarray) -> UnseenQueues:
+        """The never-sampled problems in ``order``: one queue (all alike without a prior)."""
+        return UnseenQueues(order, np.zeros(self.num_problems, np.int64), 1)
+
+    def _start(self, order: np.ndarray) -> None:
+        """Called at the end of construction with the seeded order of the problems."""
+
+    def _after_load(self) -> None:
+        """Called by :meth:`load_state_dict` once the state is restored, before the selector is rebuilt."""
+
+    def _observed(self, ids: np.ndarray) -> None:
+        """Called by an observation with the distinct ids whose estimates just changed, before the pools."""
 
     # ------------------------------------------------------------------ updates
-    def _sync_unseen_priorities(self, levels: np.ndarray) -> None:
-        """Unseen problems' priority = E[p (1 - p)] under their level's prior (beta only). O(k log L)."""
-        priors = self._estimator.priors  # type: ignore[attr-defined]
-        a0, b0 = priors.fitted(levels)
-        self._unseen.set_priorities(levels, priors.own(levels), expected_variance(a0, b0))
-        pa, pb = priors.pooled()
-        self._unseen.shared_priority = float(expected_variance(np.array(pa), np.array(pb)))
-
     def _observe_distinct(self, ids: np.ndarray, m1: np.ndarray, m2: np.ndarray, size: np.ndarray) -> None:
         p, priority = self._estimator.update(ids, m1, m2, size, now=self._calls)
-        if self._beta:
-            self._sync_unseen_priorities(np.unique(self._levels[ids]))
+        self._observed(ids)
         self._unseen.remove(ids)
         status = self._pools.update(ids, p, priority)
         self._priority[ids] = priority

@@ -15,22 +15,6 @@ def check_num_problems(num_problems: int) -> int:
     return int(num_problems)
 
 
-def check_selection(estimator: str, selection: str, *, prefix: str = "") -> None:
-    """Refuse a heap sampler's selection that its estimator cannot serve (``prefix``: ``"sampler."`` names the
-    config keys, empty names the constructor's arguments)."""
-    if selection == "thompson" and estimator != "beta":
-        raise ValueError(
-            f"{prefix}selection 'thompson' draws from each problem's posterior and needs {prefix}estimator 'beta' "
-            f"(got {estimator!r})"
-        )
-    if selection == "stochastic" and estimator == "beta":
-        raise ValueError(
-            f"{prefix}selection 'stochastic' is not available with {prefix}estimator 'beta' (unseen problems "
-            "compete through per-level priors, which a sum-tree over problems cannot follow in O(log M)); use "
-            "'thompson', the randomized selection for the beta posterior"
-        )
-
-
 def check_batch_size(batch_size: int, num_problems: int) -> int:
     """Return ``batch_size`` as int if 1 <= batch_size <= num_problems, else raise ValueError."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):

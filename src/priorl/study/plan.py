@@ -12,6 +12,10 @@ itself fixes (seed, budget, evaluation schedule, split). So a grid or ``--set`` 
 A ``--set`` key of a part a preset turns off (``replay.tau_max`` for ``grpo``) is left out of that preset's runs and
 the plan says so.
 
+A key written ``PRESET:KEY`` (``--grid grpo:train.updates_per_step=1,2,4``,
+``--set naive-replay:replay.warmup_steps=2``) applies to that preset alone: each arm is tuned in its own knobs, and a
+setting one arm chose can be fixed for it alone in the next study of a coordinate search.
+
 A run's directory names its phase, preset, cell and seed (``OUT/tune/adv-replay/train.lr=4e-05/seed_100``), so a
 resumed study that adds grid values or seeds finds every run it already did.
 """
@@ -24,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from priorl.config import ConfigError, RunConfig, apply_overrides, foreign_keys
+from priorl.config import RunConfig, apply_overrides, foreign_keys, validate_config
 from priorl.presets import PART_KEYS, PRESETS, apply_preset
 
 # A study evaluates at least this often (as a share of the budget) so that completions to a target are read off
@@ -72,11 +76,25 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     return values
 
 
-def parse_grid(items: list[str]) -> dict[str, list]:
-    """``["train.lr=2e-5,4e-5", "train.updates_per_step=2,4"]`` -> ``{"train.lr": [2e-05, 4e-05], ...}``.
+def split_key(key: str) -> tuple[str | None, str]:
+    """``"grpo:train.lr"`` -> ``("grpo", "train.lr")``; a key without a preset -> ``(None, key)``. Raises ValueError
+    naming an unknown preset (with the closest name)."""
+    owner, sep, bare = key.partition(":")
+    if not sep:
+        return None, key
+    if owner not in PRESETS:
+        from priorl.presets import unknown_preset
 
-    Values are read as YAML (numbers stay numbers); each key once. The key is checked against the config when the
-    runs are built. Raises ValueError naming the bad item.
+        raise ValueError(f"{key}: {unknown_preset(owner)}")
+    return owner, bare
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``["train.lr=2e-5,4e-5", "grpo:train.updates_per_step=2,4"]`` -> ``{"train.lr": [2e-05, 4e-05], ...}``.
+
+    Values are read as YAML (numbers stay numbers); each key once. ``PRESET:KEY`` grids a key for that preset alone
+    (:func:`preset_grid`). The key is checked against the config when the runs are built. Raises ValueError naming
+    the bad item.
     """
     import yaml
 
@@ -88,7 +106,13 @@ def parse_grid(items: list[str]) -> dict[str, list]:
             raise ValueError(f"--grid {item!r}: expected key=v1,v2,..., e.g. train.lr=2e-5,4e-5,8e-5")
         if key in grid:
             raise ValueError(f"--grid {item!r}: {key} is gridded twice; give all its values in one --grid")
-        if key in PART_KEYS:
+        try:
+            owner, bare = split_key(key)
+        except ValueError as exc:
+            raise ValueError(f"--grid {item!r}: {exc}") from None
+        if bare in grid or (owner is None and any(split_key(k)[1] == key for k in grid)):
+            raise ValueError(f"--grid {item!r}: {bare} is gridded for every preset and for one; give one of them")
+        if bare in PART_KEYS:
             raise ValueError(f"--grid {item!r}: {key} chooses a part; compare parts with --presets instead")
         values = []
         for text in (v.strip() for v in raw.split(",")):
@@ -164,20 +188,36 @@ def _foreign(preset: str) -> set[str]:
 
 
 def preset_grid(preset: str, grid: dict[str, list]) -> dict[str, list]:
-    """The part of ``grid`` that ``preset`` uses: a key of a part it turns off (``replay.tau_max`` for grpo) is
-    not a dimension of its tuning (it runs once per value of the other keys, not once per value of that one)."""
+    """The part of ``grid`` that ``preset`` uses, keyed by config key: a key of a part it turns off
+    (``replay.tau_max`` for grpo) is not a dimension of its tuning (it runs once per value of the other keys, not
+    once per value of that one), nor is another preset's ``PRESET:KEY``; its own ``PRESET:KEY`` is, as ``KEY``."""
     foreign = _foreign(preset)
-    return {k: v for k, v in grid.items() if k not in foreign}
+    out = {}
+    for key, values in grid.items():
+        owner, bare = split_key(key)
+        if owner in (None, preset) and bare not in foreign:
+            out[bare] = values
+    return out
+
+
+def grid_flag_keys(preset: str, grid: dict[str, list]) -> dict[str, str]:
+    """For each key of :func:`preset_grid`, the key as given to ``--grid`` (``adv-replay:replay.tau_max``)."""
+    return {split_key(k)[1]: k for k in grid if split_key(k)[0] in (None, preset)}
 
 
 def split_overrides(preset: str, overrides: list[str]) -> tuple[list[str], list[str]]:
     """(the ``--set`` overrides that apply to ``preset``, the ones left out): a key of a part the preset turns
-    off, or of another kind of that part, is left out (it would be an error in that run's config)."""
+    off, or of another kind of that part, is left out (it would be an error in that run's config). Another preset's
+    ``PRESET:KEY=VALUE`` is in neither; the preset's own is kept as ``KEY=VALUE``."""
     foreign = _foreign(preset)
     kept, left = [], []
     for item in overrides:
-        key = item.split("=", 1)[0].strip()
-        (left if key in foreign else kept).append(item)
+        key, sep, value = item.partition("=")
+        owner, bare = split_key(key.strip())
+        if owner not in (None, preset):
+            continue
+        item = f"{bare}{sep}{value}" if owner else item
+        (left if bare in foreign else kept).append(item)
     return kept, left
 
 
@@ -208,11 +248,8 @@ def run_config(
     )
     data.setdefault("logging", {}).update(progress=False, tensorboard=False)
     data.setdefault("checkpoint", {}).update(keep_last=1)  # the base's schedule bounds what a kill loses
-    try:
-        return RunConfig.model_validate(data)
-    except ValueError as exc:
-        where = f"preset {preset}" + (f" at {cell_name(cell)}" if cell else "")
-        raise ConfigError(f"the config of {where}: {exc}") from None
+    where = f"preset {preset}" + (f" at {cell_name(cell)}" if cell else "")
+    return validate_config(data, where=f"the config of {where}")
 
 
 @dataclass
@@ -379,9 +416,19 @@ def make_plan(
             "it again; use disjoint seeds (e.g. --tune-seeds 100,101 --seeds 0-4)"
         )
     overrides = list(overrides or [])
+    owners = []
+    for item in overrides:
+        try:
+            owners.append((f"--set {item}", split_key(item.split("=", 1)[0].strip())[0]))
+        except ValueError as exc:
+            raise ValueError(f"--set {item}: {exc}") from None
+    owners += [(f"--grid {k}", split_key(k)[0]) for k in grid]
+    absent = [flag for flag, owner in owners if owner is not None and owner not in presets]
     plan = Plan(base=base, presets=list(presets), grid=grid, overrides=overrides, tune_seeds=tune_seeds,
                 seeds=list(seeds), budget=budget, eval_points=eval_points, out=Path(out),
                 criterion=criterion)  # fmt: skip
+    if absent:
+        plan.notes.append(f"{', '.join(absent)} name(s) a preset not in --presets: unused")
     if defaulted:
         plan.notes.append(f"--tune-seeds not given: tuning on three seeds, {_seeds(tune_seeds)} (the default; two "
                           "seeds can choose a rate that one lucky seed makes look fast)")  # fmt: skip
@@ -401,7 +448,7 @@ def make_plan(
         if left:
             keys = ", ".join(item.split("=", 1)[0] for item in left)
             plan.notes.append(f"--set {keys} left out of {preset}'s runs: a part {preset} does not use")
-        unused = [k for k in grid if k not in preset_grid(preset, grid)]
+        unused = [k for k in grid if split_key(k)[0] is None and k not in preset_grid(preset, grid)]
         if unused:
             plan.notes.append(f"--grid {', '.join(unused)} not tuned for {preset}: a part {preset} does not use")
     if tune_seeds:
@@ -487,10 +534,12 @@ def instability_flags(grid: dict[str, list], chosen: dict, rows: list[dict]) -> 
     return flags
 
 
-def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
+def edge_flags(grid: dict[str, list], chosen: dict, flag_keys: dict[str, str] | None = None) -> list[str]:
     """For each numeric gridded key whose chosen value is the smallest or largest tried, a sentence naming the
-    next value to add (the grid's own step beyond its end: geometric for positive values, else arithmetic)."""
+    next value to add (the grid's own step beyond its end: geometric for positive values, else arithmetic).
+    ``flag_keys`` maps a key to how ``--grid`` names it (:func:`grid_flag_keys`)."""
     flags = []
+    flag_keys = flag_keys or {}
     for key, values in grid.items():
         value = chosen.get(key)
         nums = [v for v in values if is_number(v)]
@@ -515,7 +564,8 @@ def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
                 continue  # the choice is at the key's own bound (e.g. 0 for a share): nothing lies beyond it
             flags.append(
                 f"{key}={fmt_value(value)} is the {side} value tried: the best may lie beyond it; add "
-                f"{fmt_value(nxt)} (--grid {key}={','.join(fmt_value(v) for v in values)},{fmt_value(nxt)} with "
+                f"{fmt_value(nxt)} (--grid {flag_keys.get(key, key)}={','.join(fmt_value(v) for v in values)},"
+                f"{fmt_value(nxt)} with "
                 "--resume reuses every run done)"
             )
     return flags
@@ -524,8 +574,13 @@ def edge_flags(grid: dict[str, list], chosen: dict) -> list[str]:
 def _within_bounds(key: str, value: float) -> bool:
     """Whether ``value`` is allowed for the config key ``key`` by its field's bounds (ge/gt/le/lt); unknown keys
     and fields without bounds allow anything."""
+    from priorl import registry
     from priorl.config import RunConfig
 
+    section, _, name = key.partition(".")
+    if section in registry.PARTS and name in registry.option_kinds(section):  # a part's option: its field's bounds
+        kind = registry.option_kinds(section)[name][0]
+        return _field_allows(registry.part(section, kind).options.model_fields[name], value)
     model, field = RunConfig, None
     for part in key.split("."):
         fields = getattr(model, "model_fields", {})
@@ -533,6 +588,10 @@ def _within_bounds(key: str, value: float) -> bool:
             return True
         field = fields[part]
         model = field.annotation
+    return _field_allows(field, value)
+
+
+def _field_allows(field, value: float) -> bool:
     for meta in getattr(field, "metadata", []):
         for name, ok in (("ge", value.__ge__), ("gt", value.__gt__), ("le", value.__le__), ("lt", value.__lt__)):
             bound = getattr(meta, name, None)

@@ -7,6 +7,7 @@ option for a contradiction or a bad value, before anything runs.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def study_request(
         out = resume
         study = load_study(resume)
         recorded = study["inputs"] if study is not None else {}
+        if study is not None and config is None:
+            _check_recorded_base(resume, study)
     if seeds is not None and num_seeds is not None:
         raise ValueError("--seeds and --num-seeds both given: pass one of them")
     base = _base_config(config, recorded)
@@ -116,6 +119,28 @@ def _base_config(config: str | None, recorded: dict) -> dict:
     from priorl.assets import config_path
 
     return resolve_paths(load_config(config or config_path("study"))).model_dump(mode="json")
+
+
+def _check_recorded_base(out, study: dict) -> None:
+    """Refuse, naming the commit that recorded it, a resumed study whose recorded base config this priorl cannot
+    read (a config key renamed or removed since): its runs would not be the same runs."""
+    from priorl.config import ConfigError, validate_config
+
+    try:
+        validate_config(json.loads(json.dumps(study["inputs"]["base_config"])), where=f"{out}/study.json")
+    except ConfigError as exc:
+        commits = [s.get("git_commit") for s in study.get("sessions", []) if s.get("git_commit")]
+        how = (
+            f"resume it with the code it ran with, commit {commits[-1][:10]} (e.g. git worktree add ../priorl-"
+            f"{commits[-1][:7]} {commits[-1][:10]}, then PYTHONPATH=../priorl-{commits[-1][:7]}/src priorl compare "
+            f"--resume {out})"
+            if commits
+            else "resume it with the priorl version it ran with"
+        )
+        raise ConfigError(
+            f"{exc}: the study was recorded by a priorl whose config keys differ from this one's; {how}. Its "
+            "finished runs' logs are read without it (benchmarks/cross_study_ratio.py, benchmarks/cost_table.py)"
+        ) from None
 
 
 def _targets(text: str) -> list[float]:

@@ -26,7 +26,16 @@ import numpy as np
 
 from priorl.presets import BASELINE
 from priorl.study import stats
-from priorl.study.plan import MIN_EVAL_POINTS, Plan, Run, cell_name, edge_flags, instability_flags, preset_grid
+from priorl.study.plan import (
+    MIN_EVAL_POINTS,
+    Plan,
+    Run,
+    cell_name,
+    edge_flags,
+    grid_flag_keys,
+    instability_flags,
+    preset_grid,
+)
 from priorl.study.pool import StudyInterrupted, run_all, stop_signal
 from priorl.study.record import (
     STUDY_FILES,
@@ -335,7 +344,7 @@ def choose(plan: Plan, records: dict) -> dict:
         for r in rows:
             r["chosen"] = r is best
         sensitivity[preset] = rows
-        edges[preset] = edge_flags(preset_grid(preset, plan.grid), best["cell"])
+        edges[preset] = edge_flags(preset_grid(preset, plan.grid), best["cell"], grid_flag_keys(preset, plan.grid))
         unstable[preset] = instability_flags(preset_grid(preset, plan.grid), best["cell"], rows)
     grpo_final = next(r["final"] for r in sensitivity[BASELINE] if r["chosen"])
     return {"chosen": chosen, "sensitivity": sensitivity, "base_validation": base_val,

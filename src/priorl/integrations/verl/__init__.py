@@ -4,7 +4,7 @@
   for ``python -m verl.trainer.main_ppo``: verl's own arguments plus ``priorl.*``. It runs verl's PPO
   trainer with priorl's problem sampler and, optionally, advantage-prioritized rollout replay inside the
   PPO step (:mod:`priorl.integrations.verl.trainer`, :mod:`priorl.integrations.verl.replay`).
-- :class:`PrioritizedCurriculumSampler`: the problem sampler alone, for verl 0.5 - 0.7.x's own
+- :class:`PriorlCurriculumSampler`: the problem sampler alone, for verl 0.5 - 0.7.x's own
   ``main_ppo`` (``data.sampler.class_path=pkg://priorl.integrations.verl``); see
   :mod:`priorl.integrations.verl.sampler`.
 
@@ -12,6 +12,6 @@ Importing this package imports verl's sampler interface only (no Ray, no hydra).
 complete commands, what is tested here and what is not.
 """
 
-from priorl.integrations.verl.sampler import PrioritizedCurriculumSampler, PrioritizedProblemSampler
+from priorl.integrations.verl.sampler import PriorlCurriculumSampler, PriorlProblemSampler
 
-__all__ = ["PrioritizedCurriculumSampler", "PrioritizedProblemSampler"]
+__all__ = ["PriorlCurriculumSampler", "PriorlProblemSampler"]

@@ -4,8 +4,8 @@ Per trainer step ``t``, after verl has computed the advantages (and the critic u
 the actor update, :meth:`VerlReplay.compose` builds the actor's batch:
 
 1. the step's fresh rows, as verl made them (restricted to the fields the actor update reads);
-2. ``k`` replayed rows drawn from a :class:`~priorl.replay.RolloutReplayBuffer`: distinct rows with
-   P ∝ (|A| + eps)^alpha, born at most ``tau_max`` trainer steps ago (older ones are evicted before the
+2. ``k`` replayed rows drawn from an :class:`~priorl.replay.AdvReplayBuffer`: distinct rows with
+   P ∝ (|A| + eps)^priority_exponent, born at most ``tau_max`` trainer steps ago (older ones are evicted before the
    draw), each with its stored prompt, response, masks, advantage and *stored* ``old_log_probs``, so
    verl's PPO ratio for a replayed row is taken against the policy that generated it, not the current
    one.
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from priorl.replay import RolloutReplayBuffer
+from priorl.registry import build_part
 
 __all__ = ["VerlReplay", "VerlRow", "VerlRowCodec", "replay_count"]
 
@@ -226,19 +226,18 @@ def _first_row(mask: torch.Tensor) -> int:
 
 
 class VerlReplay:
-    """A :class:`~priorl.replay.RolloutReplayBuffer` of :class:`VerlRow` wired into verl's PPO step.
+    """An :class:`~priorl.replay.AdvReplayBuffer` of :class:`VerlRow` wired into verl's PPO step.
 
     Args:
-        options: ``replay_ratio``, ``tau_max``, ``alpha``, ``eps``, ``warmup_steps``, ``capacity``,
-            ``seed`` (:class:`~priorl.replay.RolloutReplayBuffer`'s keywords; ``None`` or absent: its default).
+        options: ``seed`` and the options of replay kind ``adv-replay`` (``replay_ratio``, ``tau_max``,
+            ``priority_exponent``, ``eps``, ``warmup_steps``, ``capacity``: :data:`priorl.registry.REPLAYS`);
+            ``None`` or absent: its default.
     """
 
     def __init__(self, **options: Any) -> None:
         kwargs = {k: v for k, v in options.items() if v is not None}
-        try:
-            self.buffer = RolloutReplayBuffer(codec=VerlRowCodec(), **kwargs)
-        except TypeError as exc:
-            raise ValueError(f"priorl.replay has an option RolloutReplayBuffer does not take: {exc}") from None
+        seed = kwargs.pop("seed", 0)
+        self.buffer = build_part("replay", "adv-replay", kwargs, "priorl.replay", seed=seed, codec=VerlRowCodec())
         self._last: dict[str, float] = {"target": 0.0, "unit": 0.0}
 
     # ------------------------------------------------------------------ the step

@@ -2,16 +2,16 @@
 
 Two classes, one implementation:
 
-- :class:`PrioritizedProblemSampler`, the sampler itself. priorl's verl trainer
+- :class:`PriorlProblemSampler`, the sampler itself. priorl's verl trainer
   (:mod:`priorl.integrations.verl.main_ppo`, any supported verl) builds it and calls its ``update`` once
   per step, after the rewards and before the checkpoint.
-- :class:`PrioritizedCurriculumSampler`, the same sampler declared as a verl *curriculum sampler*, for
+- :class:`PriorlCurriculumSampler`, the same sampler declared as a verl *curriculum sampler*, for
   verl 0.5 - 0.7.x's own ``main_ppo``, which loads it from the data config and calls ``update(batch)``
   after every step (verl 0.8 removed that hook)::
 
       python -m verl.trainer.main_ppo ... \\
           data.sampler.class_path=pkg://priorl.integrations.verl \\
-          data.sampler.class_name=PrioritizedCurriculumSampler \\
+          data.sampler.class_name=PriorlCurriculumSampler \\
           data.dataloader_num_workers=0 \\
           +data.sampler.priorl.retest_every=10        # optional: any PrioritizedSampler keyword
 
@@ -28,10 +28,11 @@ What it needs from the data and config (checked, with errors naming the row and 
   ``reward_max`` to rescale it (e.g. -1 and 1 for DAPO's reward).
 
 Options (under ``data.sampler.priorl`` for the curriculum hook, ``priorl.sampler`` for priorl's trainer):
-``kind`` (``prioritized``, the default: :class:`~priorl.sampling.PrioritizedSampler`; ``pass``:
-:class:`~priorl.sampling.PassSampler`; or ``uniform``), ``seed`` (default ``data.seed``, else 0),
-``reward_min``, ``reward_max``, and every keyword of the chosen sampler (``retest_every``, ``estimator``, ...
-for ``prioritized``; ``candidates``, ``priority``, ``decay``, ... for ``pass``).
+``kind`` (a sampler kind of :data:`priorl.registry.SAMPLERS`: ``prioritized``, the default,
+:class:`~priorl.sampling.PrioritizedSampler`; ``prioritized-pass``, :class:`~priorl.sampling.PrioritizedPassSampler`;
+or ``uniform``), ``seed`` (default ``data.seed``, else 0), ``reward_min``, ``reward_max``, and every option of
+that kind, as in a run config's ``sampler:`` section (``retest_every``, ``estimator``, ... for ``prioritized``;
+``candidates``, ``priority``, ``decay``, ... for ``prioritized-pass``).
 
 **Checkpoints.** verl's ``StatefulDataLoader`` stores this sampler's ``state_dict`` in ``data.pt``. The
 state is tensors and plain Python values, so it also loads with ``torch.load(weights_only=True)``. The
@@ -51,14 +52,14 @@ import torch
 from torch.utils.data import Sampler
 
 from priorl.integrations.feed import ChunkFeed
-from priorl.sampling import PassSampler, PrioritizedSampler, UniformSampler
+from priorl.registry import build_part
 
 try:  # verl <= 0.7 defines the curriculum interface; later versions dropped it (see the module docstring)
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler as _CurriculumBase
 except ImportError:  # pragma: no cover - depends on the installed verl
     _CurriculumBase = None
 
-__all__ = ["PrioritizedCurriculumSampler", "PrioritizedProblemSampler"]
+__all__ = ["PriorlCurriculumSampler", "PriorlProblemSampler"]
 
 _RESERVED = ("kind", "seed", "reward_min", "reward_max")
 
@@ -93,8 +94,9 @@ def _to_numpy(tree):
     return tree
 
 
-class PrioritizedProblemSampler(Sampler[int]):
-    """verl dataloader sampler backed by priorl's :class:`~priorl.sampling.PrioritizedSampler`.
+class PriorlProblemSampler(Sampler[int]):
+    """verl dataloader sampler backed by a priorl sampler of any registered kind (by default the paper's
+    :class:`~priorl.sampling.PrioritizedSampler`).
 
     Args:
         data_source: verl's training dataset (``len`` gives the problem count M).
@@ -138,22 +140,7 @@ class PrioritizedProblemSampler(Sampler[int]):
         if not self.reward_max > self.reward_min:
             raise ValueError(f"{where}.reward_max ({self.reward_max}) must exceed reward_min ({self.reward_min})")
         kwargs = {k: v for k, v in opts.items() if k not in _RESERVED}
-        if kind == "prioritized":
-            try:
-                sampler = PrioritizedSampler(num_problems, seed=seed, **kwargs)
-            except TypeError as exc:
-                raise ValueError(f"{where} has an option PrioritizedSampler does not take: {exc}") from None
-        elif kind == "pass":
-            try:
-                sampler = PassSampler(num_problems, seed=seed, **kwargs)
-            except TypeError as exc:
-                raise ValueError(f"{where} has an option PassSampler does not take: {exc}") from None
-        elif kind == "uniform":
-            if kwargs:
-                raise ValueError(f"{where} options {sorted(kwargs)} do not apply to kind=uniform")
-            sampler = UniformSampler(num_problems, seed=seed)
-        else:
-            raise ValueError(f"{where}.kind must be 'prioritized', 'pass' or 'uniform', got {kind!r}")
+        sampler = build_part("sampler", kind, kwargs, where, num_problems=num_problems, seed=seed)
         self.sampler = sampler
         self.feed = ChunkFeed(sampler, batch_size)
         self.batch_size = batch_size
@@ -187,12 +174,12 @@ class PrioritizedProblemSampler(Sampler[int]):
         infos = batch.non_tensor_batch.get("extra_info")
         if infos is None:
             raise ValueError(
-                "PrioritizedProblemSampler.update: the batch has no 'extra_info' column; every training row "
+                "PriorlProblemSampler.update: the batch has no 'extra_info' column; every training row "
                 "needs extra_info.index = its row position"
             )
         if "token_level_scores" not in batch.batch.keys():
             raise ValueError(
-                "PrioritizedProblemSampler.update: the batch has no 'token_level_scores'; "
+                "PriorlProblemSampler.update: the batch has no 'token_level_scores'; "
                 f"it has {sorted(batch.batch.keys())}"
             )
         scores = batch.batch["token_level_scores"].sum(dim=-1).detach().cpu().double().tolist()
@@ -273,8 +260,8 @@ class PrioritizedProblemSampler(Sampler[int]):
 
 if _CurriculumBase is not None:
 
-    class PrioritizedCurriculumSampler(PrioritizedProblemSampler, _CurriculumBase):
-        """:class:`PrioritizedProblemSampler` as a verl 0.5 - 0.7.x curriculum sampler.
+    class PriorlCurriculumSampler(PriorlProblemSampler, _CurriculumBase):
+        """:class:`PriorlProblemSampler` as a verl 0.5 - 0.7.x curriculum sampler.
 
         verl's ``create_rl_sampler`` builds it from ``data.sampler.class_path/class_name`` with
         ``(data_source, data_config)`` and the trainer calls ``update(batch)`` after every step. Options
@@ -286,7 +273,7 @@ if _CurriculumBase is not None:
 
 else:  # pragma: no cover - depends on the installed verl
 
-    class PrioritizedCurriculumSampler(PrioritizedProblemSampler):
+    class PriorlCurriculumSampler(PriorlProblemSampler):
         """Kept importable on verl >= 0.8, which has no curriculum hook: nothing there calls ``update``.
 
         Use ``python -m priorl.integrations.verl.main_ppo`` (docs/scale.md) instead of verl's ``main_ppo``.

@@ -4,7 +4,7 @@ verl's PPO step (``RayPPOTrainer.fit``, the same order in verl 0.7.x and 0.9.x):
 reference log-probs, advantages, ``_update_critic`` (with a critic), ``_update_actor``, then
 ``_save_checkpoint`` every ``trainer.save_freq`` steps. :class:`PriorlRayPPOTrainer` hooks in at:
 
-- ``_create_dataloader``: the training loader draws from :class:`PrioritizedProblemSampler`;
+- ``_create_dataloader``: the training loader draws from :class:`PriorlProblemSampler`;
 - ``_update_actor``: the step's rewards go to the sampler (before the checkpoint, so a checkpoint never
   holds a step whose rewards the sampler has not seen), then :class:`VerlReplay` adds replayed rows to
   the actor's batch, the actor is updated, and the step's fresh rows are stored;
@@ -32,14 +32,15 @@ import numpy as np
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 
 from priorl.integrations.verl.replay import VerlReplay
-from priorl.integrations.verl.sampler import PrioritizedProblemSampler
+from priorl.integrations.verl.sampler import PriorlProblemSampler
+from priorl.registry import REPLAYS
 from priorl.statefile import load_state, save_state
 
 __all__ = ["PriorlOptions", "PriorlRayPPOTrainer", "priorl_options"]
 
 SAMPLER_STATE = "priorl_sampler"
 REPLAY_STATE = "priorl_replay"
-_REPLAY_KEYS = ("enable", "replay_ratio", "tau_max", "alpha", "eps", "warmup_steps", "capacity", "seed")
+_REPLAY_KEYS = ("enable", "seed", *REPLAYS["adv-replay"].options.model_fields)
 # Estimators whose advantages vary along a response: replay needs one advantage per rollout.
 _PER_TOKEN_ESTIMATORS = ("gae",)
 # Defaults for a missing ``enable`` (those of config/priorl_ppo_trainer.yaml): replay on, the sampler off.
@@ -147,7 +148,7 @@ class PriorlRayPPOTrainer(RayPPOTrainer):
     def __init__(self, config, *args, **kwargs) -> None:
         # Parsed before verl's constructor, which builds the dataloader through _create_dataloader.
         self.priorl = priorl_options(config)
-        self.priorl_sampler: PrioritizedProblemSampler | None = None
+        self.priorl_sampler: PriorlProblemSampler | None = None
         self.priorl_replay = VerlReplay(**self.priorl.replay) if self.priorl.replay is not None else None
         self._priorl_observed_step: int | None = None
         super().__init__(config, *args, **kwargs)
@@ -157,7 +158,7 @@ class PriorlRayPPOTrainer(RayPPOTrainer):
         if self.priorl.sampler is not None:
             if train_dataset is None:
                 raise ValueError("PriorlRayPPOTrainer needs the train_dataset (verl's TaskRunner passes it)")
-            train_sampler = PrioritizedProblemSampler(
+            train_sampler = PriorlProblemSampler(
                 train_dataset,
                 self.config.data,
                 options=self.priorl.sampler,

@@ -9,16 +9,16 @@ informative) and removes both failure modes by construction:
 1. **Candidates come from an ordinary pass.** Each call takes the next ``C = ceil(candidates * B)`` problems
    of a shuffled pass over all ``M`` (each problem once per pass, a new shuffle each pass), as MoPPS and
    GRESO draw theirs from the epoch loader.
-2. **B of the C are selected at random, ∝ floor + priority^alpha** (without replacement: Gumbel top-k).
+2. **B of the C are selected at random, ∝ floor + priority^selection_exponent** (without replacement: Gumbel top-k).
    The candidates not selected wait for the next pass: that is the only way a problem is skipped.
 3. **Priority from evidence, never a verdict.** Each problem keeps a Beta posterior over its success rate
    (prior Beta(1, 1); a group of ``G`` rewards adds ``sum(r)`` successes and ``G - sum(r)`` failures), whose
    evidence decays by ``decay`` for each pass since it was observed, so a problem skipped for a while
    regains priority (its estimate has gone stale) and one group of failures is weak evidence.
-   ``priority="informative"`` (default) is the posterior probability that the next group of ``G`` is
-   informative, ``E[1 - p^G - (1 - p)^G]``; ``"variance"`` is ``4 E[p (1 - p)]``. Both lie in (0, 1].
-   The first weighs rare-success problems more: at p = 0.06 and G = 8 it is 0.39 of its maximum, where
-   ``p (1 - p)`` is 0.23 of its.
+   The priority is the posterior probability that the next group of ``G`` is informative,
+   ``E[1 - p^G - (1 - p)^G]``, in (0, 1]. It weighs rare-success problems more than the variance would: at
+   p = 0.06 and G = 8 it is 0.39 of its maximum, where ``p (1 - p)`` is 0.23 of its (a variance priority:
+   :class:`priorl.sampling.experimental.VariancePassSampler`).
 4. Optionally ``ceil(retest_fraction * B)`` slots of every batch go to the least recently sampled
    problems, for a deterministic starvation bound.
 
@@ -26,8 +26,8 @@ informative) and removes both failure modes by construction:
 problem has more than ``ceil(T * C / M) + 1`` selections plus its retests (uniform sampling: ``ceil(T B / M) + 1``).
 
 **Nothing parked.** Every problem is a candidate once per pass, and as a candidate it is selected with
-probability at least ``1 - (1 - w_min / W)^B``, ``w_min = floor + min_priority^alpha`` over the pool's total
-weight ``W <= C (1 + floor)``. The weakest priority is bounded away from 0 because evidence decays: a problem
+probability at least ``1 - (1 - w_min / W)^B``, ``w_min = floor + min_priority^selection_exponent`` over the pool's
+total weight ``W <= C (1 + floor)``. The weakest priority is bounded away from 0 because evidence decays: a problem
 observed once per pass remembers at most ``G / (1 - decay)`` rollouts, which at G = 8 and decay 0.5 bounds the
 informative priority of an always-failing (or always-succeeding) problem below by 0.32.
 
@@ -44,10 +44,12 @@ sorted; one O(M) shuffle per pass, i.e. per M / C calls, O(C) amortized), plus O
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from pydantic import Field
 
+from priorl.options import PartOptions
 from priorl.sampling.passes import ShuffledPass
 from priorl.sampling.pools import Pools
 from priorl.sampling.recency import RecencyList
@@ -55,7 +57,6 @@ from priorl.sampling.undo import Undoable
 from priorl.sampling.validation import check_batch_size, check_num_problems
 
 STATE_VERSION = 1
-PRIORITIES = ("informative", "variance")
 PRIOR = (1.0, 1.0)  # Beta(1, 1): every success rate equally likely before any evidence
 DEFAULT_GROUP_SIZE = 8  # G for a problem's informative priority before any group of that size was observed
 
@@ -87,13 +88,31 @@ def informative_probability(a: np.ndarray, b: np.ndarray, group_size: np.ndarray
     return np.clip(1.0 - all_ok - all_fail, 0.0, 1.0)
 
 
-def scaled_variance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``4 E[p (1 - p)]`` for ``p ~ Beta(a, b)`` (1 at most, reached as evidence piles up at p = 0.5)."""
-    s = a + b
-    return 4.0 * a * b / (s * (s + 1.0))
+class PrioritizedPassOptions(PartOptions):
+    """What a config may set on :class:`PrioritizedPassSampler` (``sampler.kind: prioritized-pass``)."""
+
+    candidates: float = Field(
+        2.0,
+        ge=1,
+        description="candidates per batch slot: each batch is selected from the next ceil(candidates * B) "
+        "problems of the pass (1: uniform)",
+    )
+    selection_exponent: float = Field(
+        4.0, ge=0, description="candidates are selected ∝ floor + priority^selection_exponent (0: uniform among them)"
+    )
+    floor: float = Field(0.01, ge=0, description="added to every candidate's weight, so none has zero chance")
+    decay: float = Field(
+        0.8, ge=0, le=1, description="factor on a problem's evidence per pass since it was observed (1: never forget)"
+    )
+    retest_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of every batch, ceil(f B) slots, given to the least recently sampled problems",
+    )
 
 
-class PassSampler(Undoable):
+class PrioritizedPassSampler(Undoable):
     """Select each batch from a without-replacement pass over the data, by posterior informativeness.
 
     Args:
@@ -102,18 +121,16 @@ class PassSampler(Undoable):
         candidates: candidates per batch slot: ``C = ceil(candidates * B)`` (at most ``M``) are drawn from
             the pass and ``B`` of them selected. 1 is uniform GRPO; larger skips more, but every problem stays
             a candidate once per pass. Must be >= 1.
-        priority: ``"informative"`` (posterior probability that the next group is informative) or
-            ``"variance"`` (``4 E[p (1 - p)]``).
-        alpha: sharpness of the selection: weight = ``floor + priority^alpha`` (0: uniform among candidates).
+        selection_exponent: sharpness of the selection: weight = ``floor + priority^selection_exponent`` (0:
+            uniform among candidates).
         floor: added to every weight, so no candidate's chance is ever zero.
         decay: factor on a problem's evidence per pass since it was observed, in [0, 1] (1: never forget;
             0: only groups of the current pass count).
         retest_fraction: share of every batch given to the least recently sampled problems (0: none).
-        levels: accepted for interface parity with :class:`~priorl.PrioritizedSampler`; unused.
 
     Example::
 
-        sampler = PassSampler(len(dataset), seed=0)
+        sampler = PrioritizedPassSampler(len(dataset), seed=0)
         ids = sampler.sample(64)
         sampler.observe(ids, [[verify(c, dataset[i]) for c in generate(dataset[i], n=8)] for i in ids])
     """
@@ -124,22 +141,17 @@ class PassSampler(Undoable):
         *,
         seed: int = 0,
         candidates: float = 2.0,
-        priority: str = "informative",
-        alpha: float = 4.0,
+        selection_exponent: float = 4.0,
         floor: float = 0.01,
         decay: float = 0.8,
         retest_fraction: float = 0.0,
-        levels: Sequence[Hashable] | None = None,  # noqa: ARG002 - interface parity
     ) -> None:
         check_num_problems(num_problems)
-        if priority not in PRIORITIES:
-            raise ValueError(f"unknown priority {priority!r}; choose one of {list(PRIORITIES)}")
         self.candidates = _number("candidates", candidates, 1.0)
-        self.alpha = _number("alpha", alpha, 0.0)
+        self.selection_exponent = _number("selection_exponent", selection_exponent, 0.0)
         self.floor = _number("floor", floor, 0.0)
         self.decay = _number("decay", decay, 0.0, 1.0)
         self.retest_fraction = _number("retest_fraction", retest_fraction, 0.0, 1.0)
-        self.priority = priority
         self.num_problems = M = int(num_problems)
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
@@ -170,7 +182,7 @@ class PassSampler(Undoable):
         cand = np.asarray(self._pass.take(C, exclude=set(retested)), dtype=np.int64) if free else np.zeros(0, np.int64)
         pri = self.priorities(cand)
         if free and free < cand.size:
-            keys = np.log(self.floor + pri**self.alpha) + self._rng.gumbel(size=cand.size)
+            keys = np.log(self.floor + pri**self.selection_exponent) + self._rng.gumbel(size=cand.size)
             top = np.argpartition(-keys, free - 1)[:free]
             top = top[np.argsort(-keys[top], kind="stable")]
         else:
@@ -225,7 +237,7 @@ class PassSampler(Undoable):
         """Everything needed to continue exactly: numpy arrays and JSON-able values, RNG included. O(M)."""
         return {
             "version": STATE_VERSION,
-            "kind": "PassSampler",
+            "kind": "PrioritizedPassSampler",
             "num_problems": self.num_problems,
             "rng": self._rng.bit_generator.state,
             "calls": self._calls,
@@ -243,16 +255,16 @@ class PassSampler(Undoable):
     def load_state_dict(self, state: dict) -> None:
         """Restore from :meth:`state_dict`. Raises ValueError for a state of another kind or size.
 
-        The options (candidates, priority, alpha, floor, decay, retest_fraction) read no saved state and may
-        differ from the saved sampler's.
+        The options (candidates, selection_exponent, floor, decay, retest_fraction) read no saved state
+        and may differ from the saved sampler's.
         """
         required = ("kind", "num_problems", "rng", "calls", "pass", "recency_order", "succ", "fail", "at", "size",
                     "group_size", "pools", "last")  # fmt: skip
         missing = [k for k in required if k not in state]
         if missing:
             raise ValueError(f"sampler state is missing keys: {missing}")
-        if state["kind"] != "PassSampler":
-            raise ValueError(f"sampler state is of a {state['kind']}, this sampler is a PassSampler")
+        if state["kind"] != "PrioritizedPassSampler":
+            raise ValueError(f"sampler state is of a {state['kind']}, this sampler is a PrioritizedPassSampler")
         M = self.num_problems
         if int(state["num_problems"]) != M:
             raise ValueError(f"sampler state is for {state['num_problems']} problems, this sampler has {M}")
@@ -284,10 +296,8 @@ class PassSampler(Undoable):
         return PRIOR[0] + self._succ[ids] * w, PRIOR[1] + self._fail[ids] * w
 
     def priorities(self, ids: np.ndarray) -> np.ndarray:
-        """Each id's priority in (0, 1] (see ``priority``). O(k G)."""
+        """Each id's priority in (0, 1]: the posterior probability that its next group is informative. O(k G)."""
         a, b = self.posterior(ids)
-        if self.priority == "variance":
-            return scaled_variance(a, b)
         ids = np.asarray(ids, dtype=np.int64)
         g = np.where(self._size[ids] > 0, self._size[ids], self._group_size)
         return informative_probability(a, b, g)

@@ -1,4 +1,5 @@
-"""PassSampler: distinct batches, coverage and starvation bounds, no parking on thin evidence, priorities, state."""
+"""PrioritizedPassSampler: distinct batches, coverage and starvation bounds, no parking on thin evidence, priorities,
+state."""
 
 import math
 
@@ -8,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sampling_helpers import binary_group, run, to_json_and_back
 
-from priorl import PassSampler, PrioritizedSampler
-from priorl.sampling.pass_sampler import informative_probability, scaled_variance
+from priorl import PrioritizedPassSampler, PrioritizedSampler
+from priorl.sampling.experimental import VariancePassSampler
+from priorl.sampling.experimental.variance_pass import scaled_variance
+from priorl.sampling.prioritized_pass import informative_probability
 
 
 # ---------------------------------------------------------------------------- selection
@@ -24,7 +27,7 @@ from priorl.sampling.pass_sampler import informative_probability, scaled_varianc
 )
 def test_batch_never_repeats_an_id(m, b_frac, steps, seed, candidates, retest_fraction, data):
     b = max(1, int(b_frac * m))
-    sampler = PassSampler(m, seed=seed, candidates=candidates, retest_fraction=retest_fraction)
+    sampler = PrioritizedPassSampler(m, seed=seed, candidates=candidates, retest_fraction=retest_fraction)
     probs = data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=m, max_size=m))
     for ids in run(sampler, steps, b, lambda t, i: binary_group(probs[i], 4)):
         assert len(ids) == b == len(set(ids))
@@ -34,7 +37,7 @@ def test_batch_never_repeats_an_id(m, b_frac, steps, seed, candidates, retest_fr
 def test_candidates_one_is_uniform_passes():
     """candidates=1 selects every candidate: each problem exactly once per pass, like uniform GRPO."""
     m, b = 40, 8
-    sampler = PassSampler(m, seed=0, candidates=1.0)
+    sampler = PrioritizedPassSampler(m, seed=0, candidates=1.0)
     batches = run(sampler, 10, b, lambda t, i: binary_group(1.0, 4))
     for epoch in range(2):
         ids = [i for ids in batches[epoch * 5 : (epoch + 1) * 5] for i in ids]
@@ -43,7 +46,7 @@ def test_candidates_one_is_uniform_passes():
 
 def test_selection_prefers_informative_problems():
     m, b = 400, 40
-    sampler = PassSampler(m, seed=1)
+    sampler = PrioritizedPassSampler(m, seed=1)
     sampler.observe(list(range(200)), [binary_group(0.5, 8)] * 200)  # informative
     sampler.observe(list(range(200, 400)), [binary_group(1.0, 8)] * 200)  # solved
     ids = [i for ids in run(sampler, 5, b, lambda t, i: binary_group(0.5 if i < 200 else 1.0, 8)) for i in ids]
@@ -63,7 +66,7 @@ def test_selection_prefers_informative_problems():
 def test_coverage_bound_holds_for_any_rewards(m, b_frac, candidates, seed, steps, data):
     """Without retest slots a problem is selected at most once per pass: <= ceil(T C / M) + 1 after T calls."""
     b = max(1, int(b_frac * m))
-    sampler = PassSampler(m, seed=seed, candidates=candidates)
+    sampler = PrioritizedPassSampler(m, seed=seed, candidates=candidates)
     rewards = data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=m, max_size=m))
     batches = run(sampler, steps, b, lambda t, i: binary_group(rewards[(i + t) % m], 4))
     c = min(m, max(b, math.ceil(candidates * b)))
@@ -80,7 +83,7 @@ def test_coverage_bound_holds_for_any_rewards(m, b_frac, candidates, seed, steps
 )
 def test_starvation_bound_holds_for_any_rewards(m, b_frac, f, seed, data):
     b = max(1, int(b_frac * m))
-    sampler = PassSampler(m, seed=seed, retest_fraction=f, alpha=8.0)
+    sampler = PrioritizedPassSampler(m, seed=seed, retest_fraction=f, selection_exponent=8.0)
     bound = sampler.starvation_bound(b)
     assert bound == math.ceil(m / math.ceil(f * b))
     rewards = data.draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=m, max_size=m))
@@ -91,7 +94,7 @@ def test_starvation_bound_holds_for_any_rewards(m, b_frac, f, seed, data):
 
 
 def test_no_deterministic_bound_without_retests():
-    assert PassSampler(10).starvation_bound(2) is None
+    assert PrioritizedPassSampler(10).starvation_bound(2) is None
 
 
 def _static_population(seed: int):
@@ -107,7 +110,7 @@ def test_learnable_problems_are_not_parked_on_thin_evidence(seed):
     the learnable problems end with a priority at or below the typical never-solved problem's."""
     rng, m, p = _static_population(seed)
     b, g = 50, 8
-    sampler = PassSampler(m, seed=seed)
+    sampler = PrioritizedPassSampler(m, seed=seed)
     visits = np.zeros(m, dtype=np.int64)
     for _ in range(5 * m // b):
         ids = sampler.sample(b)
@@ -132,13 +135,13 @@ def test_the_papers_sampler_parks_learnable_problems_there():
 
 
 def test_skipped_problems_regain_priority_as_evidence_decays():
-    sampler = PassSampler(10, seed=0, decay=0.5)
+    sampler = PrioritizedPassSampler(10, seed=0, decay=0.5)
     sampler.observe([0], [[0.0] * 8])
     before = sampler.priorities(np.array([0]))[0]
     sampler._pass.epoch += 3  # three passes later, without a new group
     after = sampler.priorities(np.array([0]))[0]
     assert after > before
-    assert PassSampler(10, decay=1.0).priorities(np.array([0]))[0] == pytest.approx(1 - 2 / 9)
+    assert PrioritizedPassSampler(10, decay=1.0).priorities(np.array([0]))[0] == pytest.approx(1 - 2 / 9)
 
 
 # ---------------------------------------------------------------------------- priorities
@@ -153,7 +156,7 @@ def test_informative_probability_matches_monte_carlo():
 
 def test_priority_table_of_the_docs():
     """docs/sampler.md's table of informative priorities (G = 8, decay 0.8)."""
-    s = PassSampler(4, decay=0.8)
+    s = PrioritizedPassSampler(4, decay=0.8)
     assert s.priorities(np.array([0]))[0] == pytest.approx(0.78, abs=0.005)
     s.observe([0, 1, 2], [binary_group(0.0, 8), binary_group(1 / 8, 8), binary_group(0.5, 8)])
     assert s.priorities(np.array([0, 1, 2])) == pytest.approx([0.47, 0.73, 0.96], abs=0.005)
@@ -165,7 +168,7 @@ def test_priority_table_of_the_docs():
 
 def test_informative_priority_weighs_rare_successes_more_than_variance():
     # One success in a group of 8 (p ~ 0.1) against four (p ~ 0.5), as a share of the latter.
-    s_inf, s_var = PassSampler(2, priority="informative"), PassSampler(2, priority="variance")
+    s_inf, s_var = PrioritizedPassSampler(2), VariancePassSampler(2)
     for s in (s_inf, s_var):
         s.observe([0, 1], [binary_group(1 / 8, 8), binary_group(0.5, 8)])
     r_inf = s_inf.priorities(np.array([0]))[0] / s_inf.priorities(np.array([1]))[0]
@@ -176,10 +179,10 @@ def test_informative_priority_weighs_rare_successes_more_than_variance():
 # ---------------------------------------------------------------------------- state
 def test_state_dict_round_trip_continues_exactly():
     m, b = 120, 16
-    a = PassSampler(m, seed=3, retest_fraction=0.1)
+    a = PrioritizedPassSampler(m, seed=3, retest_fraction=0.1)
     probs = np.random.default_rng(0).uniform(size=m)
     run(a, 7, b, lambda t, i: binary_group(probs[i], 8))
-    b_ = PassSampler(m, seed=99, retest_fraction=0.1)
+    b_ = PrioritizedPassSampler(m, seed=99, retest_fraction=0.1)
     b_.load_state_dict(to_json_and_back(a.state_dict()))
     for _ in range(6):
         ids_a, ids_b = a.sample(b), b_.sample(b)
@@ -191,34 +194,33 @@ def test_state_dict_round_trip_continues_exactly():
 
 
 def test_state_of_another_kind_or_size_is_refused():
-    s = PassSampler(10)
+    s = PrioritizedPassSampler(10)
     with pytest.raises(ValueError, match="PrioritizedSampler"):
-        s.load_state_dict({**PassSampler(10).state_dict(), "kind": "PrioritizedSampler"})
+        s.load_state_dict({**PrioritizedPassSampler(10).state_dict(), "kind": "PrioritizedSampler"})
     with pytest.raises(ValueError, match="for 11 problems"):
-        s.load_state_dict(PassSampler(11).state_dict())
+        s.load_state_dict(PrioritizedPassSampler(11).state_dict())
     with pytest.raises(ValueError, match="missing keys"):
-        s.load_state_dict({"kind": "PassSampler"})
+        s.load_state_dict({"kind": "PrioritizedPassSampler"})
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"candidates": 0.5}, "candidates must be in"),
-        ({"alpha": -1}, "alpha must be in"),
+        ({"selection_exponent": -1}, "selection_exponent must be in"),
         ({"floor": float("nan")}, "floor must be a number"),
         ({"decay": 1.5}, "decay must be in"),
         ({"retest_fraction": 2}, "retest_fraction must be in"),
-        ({"priority": "p1p"}, "unknown priority 'p1p'"),
         ({"candidates": "2"}, "candidates must be a number"),
     ],
 )
 def test_bad_options_name_themselves(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        PassSampler(10, **kwargs)
+        PrioritizedPassSampler(10, **kwargs)
 
 
 def test_observe_validates_before_changing_anything():
-    s = PassSampler(5)
+    s = PrioritizedPassSampler(5)
     before = s.state_dict()
     with pytest.raises(ValueError, match="must be a group"):
         s.observe([0, 1], [0.5, 1.0])
