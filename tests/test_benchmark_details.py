@@ -111,3 +111,35 @@ def test_cross_study_ratio_reads_committed_curves_when_run_directories_are_gone(
     module.main([f"{tmp_path / 'a'}:grpo", f"{tmp_path / 'b'}:grpo"])
     out = capsys.readouterr().out
     assert "0.9" in out and "x" in out
+
+
+def test_replay_search_fixes_each_stages_choice_for_its_arm_alone(tmp_path):
+    """benchmarks/replay_search.py: each stage's command carries the earlier stages' choices, per preset."""
+    module = _module("replay_search")
+    assert module.plan_ready(tmp_path) == ["arms"]
+    arms = module.stage_args("arms", {})
+    assert "grpo:train.updates_per_step=1,2,4,8" in arms and "adv-replay:replay.warmup_steps=0,2,10" in arms
+
+    def finish(stage, chosen):
+        (tmp_path / stage).mkdir()
+        (tmp_path / stage / "summary.json").write_text(
+            json.dumps({"presets": {p: {"chosen": c, "sensitivity": [{}] * 3} for p, c in chosen.items()}})
+        )
+
+    finish("arms", {"grpo": {"train.lr": 0.00064, "train.updates_per_step": 2},
+                    "adv-replay": {"train.lr": 0.00032, "replay.warmup_steps": 0}})  # fmt: skip
+    shape = " ".join(module.stage_args("shape", module.merged_choices(tmp_path, "shape")))
+    assert "--set grpo:train.lr=0.00064 --set grpo:train.updates_per_step=2" in shape
+    assert "--set adv-replay:replay.warmup_steps=0" in shape and "--set naive-replay:replay.warmup_steps=0" in shape
+    assert "--grid naive-replay:replay.replay_ratio=0.5,1,2" in shape and "grpo:train.updates_per_step=1" not in shape
+    finish("shape", {"grpo": {}, "naive-replay": {"train.lr": 0.00016, "replay.replay_ratio": 1},
+                     "adv-replay": {"replay.replay_ratio": 2, "replay.priority_exponent": 1}})  # fmt: skip
+    age = " ".join(module.stage_args("age", module.merged_choices(tmp_path, "age")))
+    assert "--grid adv-replay:train.lr=0.00016,0.00032,0.00064" in age
+    assert "--set adv-replay:replay.replay_ratio=2" in age and "--set adv-replay:replay.warmup_steps=0" in age
+    finish("age", {"grpo": {}, "adv-replay": {"train.lr": 0.00064, "replay.tau_max": 40}})
+    confirm = " ".join(module.stage_args("confirm", module.merged_choices(tmp_path, "confirm")))
+    assert "--seeds 5-9" in confirm and "--tune-seeds" not in confirm and "--grid" not in confirm
+    assert "--set adv-replay:train.lr=0.00064" in confirm and "--set adv-replay:replay.tau_max=40" in confirm
+    assert "--set naive-replay:replay.replay_ratio=1 --set naive-replay:replay.warmup_steps=0" in confirm
+    assert module.plan_ready(tmp_path) == ["arms", "shape", "age", "confirm"]

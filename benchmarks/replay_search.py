@@ -1,0 +1,215 @@
+"""Replay at its own tuned settings against fair controls (issue 44, part 1): a coordinate search of `priorl compare`
+studies on the shipped testbed (configs/study.yaml: 64 problems a step, std-scaled advantages, 20,480 completions).
+
+Each stage is one study in OUT/STAGE; a finished stage is read from its summary.json, a stopped one resumed, so
+``run`` continues across sessions. Every stage keeps grpo (at its choice after the first), because a study's
+targets come from its grpo; each arm is tuned in its own knobs with ``PRESET:KEY`` grids.
+
+  arms    grpo over rate x train.updates_per_step {1,2,4,8} (the knob by which grpo reuses a batch, as replay
+          reuses rollouts); adv-replay over rate x replay.warmup_steps {0,2,10}
+  shape   adv-replay at its rate and warm-up, over replay_ratio {0.5,1,2} x priority_exponent {0.5,1};
+          naive-replay over rate x replay_ratio {0.5,1,2} at adv-replay's warm-up
+  age     adv-replay at its warm-up, ratio and exponent, over tau_max {3,10,40} x rate {half, chosen, double}
+  confirm the three arms at their choices on evaluation seeds 5-9, which chose nothing
+
+    python benchmarks/replay_search.py run --out runs/replay-search --jobs 2      # about 3.5 h of 2 cores
+    python benchmarks/replay_search.py plan --out runs/replay-search              # each stage's command, no runs
+    python benchmarks/replay_search.py report runs/replay-search                  # the table for RESULTS.md
+
+A stage's command depends on the choices before it, so ``plan`` prints the later stages only once those are made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIG = "configs/study.yaml"
+TUNE_SEEDS = "100-102"
+SEEDS = "0-4"
+CONFIRM_SEEDS = "5-9"
+GRPO_RATES = (1.6e-4, 3.2e-4, 6.4e-4, 1.28e-3, 2.56e-3)
+REPLAY_RATES = (1.6e-4, 3.2e-4, 6.4e-4, 1.28e-3)
+UPDATES = (1, 2, 4, 8)
+WARMUPS = (0, 2, 10)
+RATIOS = (0.5, 1, 2)
+EXPONENTS = (0.5, 1)
+TAU_MAX = (3, 10, 40)  # short, the paper's, longer than the run's 40 steps (no age limit)
+STAGES = ("arms", "shape", "age", "confirm")
+ARMS = ("grpo", "naive-replay", "adv-replay")
+
+
+def _values(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
+
+def _fixed(preset: str, cell: dict) -> list[str]:
+    """``--set PRESET:KEY=VALUE`` for each key of a chosen cell."""
+    out = []
+    for key, value in cell.items():
+        out += ["--set", f"{preset}:{key}={value:g}" if isinstance(value, float) else f"{preset}:{key}={value}"]
+    return out
+
+
+def stage_args(stage: str, chosen: dict[str, dict]) -> list[str]:
+    """The `priorl compare` arguments of ``stage`` (without --out and --jobs), given the cells chosen so far
+    (``chosen[preset]``, merged over the earlier stages). Raises KeyError when a choice it needs is not made yet."""
+    common = ["-c", CONFIG, "--tune-seeds", TUNE_SEEDS, "--seeds", SEEDS, "--primary", "adv-replay"]
+    if stage == "arms":
+        return [
+            *common, "--presets", "grpo,adv-replay",
+            "--grid", f"grpo:train.lr={_values(GRPO_RATES)}",
+            "--grid", f"grpo:train.updates_per_step={_values(UPDATES)}",
+            "--grid", f"adv-replay:train.lr={_values(REPLAY_RATES)}",
+            "--grid", f"adv-replay:replay.warmup_steps={_values(WARMUPS)}",
+        ]  # fmt: skip
+    grpo, adv = _fixed("grpo", chosen["grpo"]), chosen["adv-replay"]
+    if stage == "shape":
+        warmup = adv["replay.warmup_steps"]
+        return [
+            *common, "--presets", "grpo,naive-replay,adv-replay", *grpo,
+            *_fixed("adv-replay", {"train.lr": adv["train.lr"], "replay.warmup_steps": warmup}),
+            "--grid", f"adv-replay:replay.replay_ratio={_values(RATIOS)}",
+            "--grid", f"adv-replay:replay.priority_exponent={_values(EXPONENTS)}",
+            "--set", f"naive-replay:replay.warmup_steps={warmup}",
+            "--grid", f"naive-replay:train.lr={_values(REPLAY_RATES)}",
+            "--grid", f"naive-replay:replay.replay_ratio={_values(RATIOS)}",
+        ]  # fmt: skip
+    if stage == "age":
+        lr = adv["train.lr"]
+        keep = {k: v for k, v in adv.items() if k not in ("train.lr", "replay.tau_max")}
+        return [
+            *common, "--presets", "grpo,adv-replay", *grpo, *_fixed("adv-replay", keep),
+            "--grid", f"adv-replay:replay.tau_max={_values(TAU_MAX)}",
+            "--grid", f"adv-replay:train.lr={_values((lr / 2, lr, lr * 2))}",
+        ]  # fmt: skip
+    if stage == "confirm":
+        naive = {**chosen["naive-replay"], "replay.warmup_steps": adv["replay.warmup_steps"]}  # set in "shape"
+        return [
+            "-c", CONFIG, "--seeds", CONFIRM_SEEDS, "--primary", "adv-replay", "--presets", ",".join(ARMS),
+            *grpo, *_fixed("naive-replay", naive), *_fixed("adv-replay", adv),
+        ]  # fmt: skip
+    raise ValueError(f"unknown stage {stage!r}; the stages: {', '.join(STAGES)}")
+
+
+def stage_choices(out: Path, stage: str) -> dict[str, dict] | None:
+    """The cells a finished stage chose (``{preset: cell}``), or None when it has not finished."""
+    path = out / stage / "summary.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text())
+    return {p: dict(v.get("chosen") or {}) for p, v in summary.get("presets", {}).items()}
+
+
+def merged_choices(out: Path, upto: str) -> dict[str, dict]:
+    """Each arm's setting after the stages before ``upto``: a later stage's choice updates an earlier one's keys."""
+    chosen: dict[str, dict] = {}
+    for stage in STAGES[: STAGES.index(upto)]:
+        found = stage_choices(out, stage)
+        if found is None:
+            raise KeyError(stage)
+        for preset, cell in found.items():
+            chosen.setdefault(preset, {}).update(cell)
+    return chosen
+
+
+def _compare(args: list[str]) -> int:
+    exe = shutil.which("priorl") or str(Path(sys.executable).with_name("priorl"))
+    print("$ priorl compare " + " ".join(args), flush=True)
+    return subprocess.call([exe, "compare", *args])
+
+
+def run(out: Path, jobs: int) -> int:
+    for stage in STAGES:
+        if stage_choices(out, stage) is not None:
+            print(f"{stage}: finished ({out / stage / 'summary.json'})")
+            continue
+        where = out / stage
+        if (where / "study.json").exists():
+            code = _compare(["--resume", str(where), "--jobs", str(jobs)])
+        else:
+            code = _compare([*stage_args(stage, merged_choices(out, stage)), "--out", str(where), "--jobs", str(jobs)])
+        if code != 0:
+            return code
+    return 0
+
+
+def plan_ready(out: Path) -> list[str]:
+    """The stages whose command can be written now (every stage before them has chosen)."""
+    ready = []
+    for stage in STAGES:
+        try:
+            stage_args(stage, merged_choices(out, stage))
+        except KeyError:
+            break
+        ready.append(stage)
+    return ready
+
+
+def plan(out: Path) -> None:
+    ready = plan_ready(out)
+    for stage in STAGES:
+        if stage in ready:
+            args = stage_args(stage, merged_choices(out, stage))
+            print(f"{stage}: priorl compare {' '.join(args)} --out {out / stage} --jobs 2")
+        else:
+            print(f"{stage}: waits for the choices of the stages before it")
+
+
+def report(out: Path) -> None:
+    """Each arm's choice with the cells it was tuned over, then the paired ratios of the final comparison."""
+    cells: dict[str, int] = {}
+    for stage in STAGES[:-1]:
+        path = out / stage / "summary.json"
+        if not path.exists():
+            continue
+        for preset, entry in json.loads(path.read_text()).get("presets", {}).items():
+            if stage != "arms" and preset == "grpo":
+                continue
+            cells[preset] = cells.get(preset, 0) + len(entry.get("sensitivity") or [])
+    final = {p: c for p, c in merged_choices(out, "confirm").items()} if (out / "age" / "summary.json").exists() else {}
+    print("| arm | cells tuned | chosen |")
+    print("|---|---|---|")
+    for preset in ARMS:
+        chosen = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in final.get(preset, {}).items()
+        )
+        print(f"| {preset} | {cells.get(preset, 0)} | {chosen or '-'} |")
+    here = Path(__file__).parent
+    pairs = [
+        ("age", "adv-replay", "arms", "grpo"), ("shape", "naive-replay", "arms", "grpo"),
+        ("age", "adv-replay", "shape", "naive-replay"), ("confirm", "adv-replay", "confirm", "grpo"),
+        ("confirm", "naive-replay", "confirm", "grpo"), ("confirm", "adv-replay", "confirm", "naive-replay"),
+    ]  # fmt: skip
+    for sa, a, sb, b in pairs:
+        if (out / sa / "summary.json").exists() and (out / sb / "summary.json").exists():
+            print(f"\n$ python benchmarks/cross_study_ratio.py {out / sa}:{a} {out / sb}:{b}", flush=True)
+            subprocess.call([sys.executable, str(here / "cross_study_ratio.py"), f"{out / sa}:{a}", f"{out / sb}:{b}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run (or continue) every stage in order")
+    p_run.add_argument("--out", type=Path, default=Path("runs/replay-search"))
+    p_run.add_argument("--jobs", type=int, default=2)
+    p_plan = sub.add_parser("plan", help="print each stage's command (the later ones once the earlier have chosen)")
+    p_plan.add_argument("--out", type=Path, default=Path("runs/replay-search"))
+    p_report = sub.add_parser("report", help="the choices, cells per arm and paired ratios")
+    p_report.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.out, args.jobs)
+    if args.command == "plan":
+        plan(args.out)
+    else:
+        report(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
