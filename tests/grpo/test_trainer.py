@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from priorl import registry
 from priorl.config import load_config
 from priorl.grpo.trainer import Trainer
 from priorl.presets import PRESETS, preset_config, preset_of
@@ -48,12 +49,8 @@ def read_jsonl(path):
 def test_every_preset_runs_end_to_end(tmp_path, strategy):
     cfg = tiny_config(tmp_path, strategy)
     trainer = Trainer(cfg)
-    samplers = {
-        "uniform": "UniformSampler",
-        "prioritized-pass": "PrioritizedPassSampler",
-        "prioritized": "PrioritizedSampler",
-    }
-    buffers = {"none": "NoneType", "naive-replay": "NaiveReplayBuffer", "adv-replay": "AdvReplayBuffer"}
+    samplers = {kind: part.cls.__name__ for kind, part in registry.SAMPLERS.items()}
+    buffers = {"none": "NoneType", **{kind: part.cls.__name__ for kind, part in registry.REPLAYS.items()}}
     assert type(trainer.sampler).__name__ == samplers[PRESETS[strategy]["sampler.kind"]]
     assert type(trainer.replay).__name__ == buffers[PRESETS[strategy]["replay.kind"]]
     assert preset_of(cfg) == strategy
@@ -80,7 +77,7 @@ def test_every_preset_runs_end_to_end(tmp_path, strategy):
         assert "replay/size" in metrics[-1]
         for m in metrics[1:]:  # from step 2 on (warmup 1), up to half the fresh count is replayed
             assert m["n_replayed"] <= round(0.5 * m["n_fresh"])
-            assert m["mean_replay_age"] <= cfg.replay.tau_max
+            assert m["mean_replay_age"] <= cfg.replay.options().get("tau_max", 3)  # naive: no age limit; 3 steps
     else:
         assert all(m["n_replayed"] == 0 for m in metrics)
     assert (run / "config.yaml").exists() and list((run / "checkpoints").iterdir())
@@ -214,9 +211,8 @@ def test_unknown_config_key_is_named(tmp_path):
 def test_beta_thompson_sampler_gets_the_data_levels(tmp_path):
     cfg = tiny_config(
         tmp_path,
-        "prioritized",
+        "experimental-beta",
         **{
-            "sampler.kind": "prioritized",
             "sampler.estimator": "beta",
             "sampler.selection": "thompson",
             "train.max_steps": 2,
@@ -252,7 +248,8 @@ def test_sampler_keys_of_the_other_kind_are_refused_by_name():
 
     with pytest.raises(
         ConfigError,
-        match=r"sampler.estimator is set, but sampler.kind is 'prioritized-pass'.*set sampler.kind to prioritized",
+        match=r"sampler.estimator is set, but sampler.kind is 'prioritized-pass'.*"
+        r"set sampler.kind to experimental-prioritized",
     ):
         load_config(None, ["sampler.kind=prioritized-pass", "sampler.estimator=beta"])
     with pytest.raises(
