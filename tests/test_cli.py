@@ -25,7 +25,9 @@ def test_bench_sampler_json():
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["results"]
     assert {(r["impl"], r["num_problems"]) for r in rows} == {
-        (i, m) for i in ("prioritized-pass", "prioritized", "beta", "thompson", "sort", "numpy") for m in (200, 1000)
+        (i, m)
+        for i in ("prioritized-pass", "prioritized", "experimental-prioritized", "beta", "thompson", "sort", "numpy")
+        for m in (200, 1000)
     }
     assert all(r["batch_size"] == 64 and r["step_ms"] > 0 for r in rows)
 

@@ -232,7 +232,7 @@ def test_rows_replay_cannot_rebuild_are_refused():
     with pytest.raises(ValueError, match="position_ids differ|not left-padded"):
         replay.compose(flipped, 1, UNIT)
     assert len(replay.buffer) == 0  # nothing stored by a refused batch
-    with pytest.raises(ValueError, match="option AdvReplayBuffer does not take"):
+    with pytest.raises(ValueError, match="priorl.replay.ratio: not an option of replay kind 'adv-replay'"):
         VerlReplay(ratio=0.5)
 
 
