@@ -216,3 +216,22 @@ def test_resume_needs_a_study_and_refuses_overwrite(tmp_path):
     assert proc.returncode == 2 and "no study there" in proc.stderr
     proc = compare("--resume", str(tmp_path / "none"), "--overwrite")
     assert proc.returncode == 2 and "pass one of them" in proc.stderr
+
+
+def test_a_study_recorded_with_config_keys_since_renamed_is_refused_naming_its_commit(tmp_path):
+    """A study whose recorded base config this priorl cannot read (a kind renamed since) names the commit to resume
+    it with, instead of building runs that would differ from the recorded ones."""
+    from priorl.config import ConfigError, load_config
+    from priorl.study.request import study_request
+
+    base = load_config("configs/study.yaml").model_dump(mode="json")
+    base["replay"]["kind"] = "adv"  # the name of adv-replay before the registry (issue 45)
+    inputs = {"presets": ["grpo", "adv-replay"], "seeds": [0], "tune_seeds": [], "grid": {}, "overrides": [],
+              "budget": 512, "eval_points": 4, "base_config": base}  # fmt: skip
+    sessions = [{"git_commit": "f11b931cda0123456789"}]
+    (tmp_path / "study.json").write_text(json.dumps({"inputs": inputs, "sessions": sessions, "runs": {}}))
+    with pytest.raises(ConfigError) as error:
+        study_request(resume=str(tmp_path))
+    message = str(error.value)
+    assert "replay.kind 'adv' is not a kind of replay" in message
+    assert "commit f11b931cda" in message and f"--resume {tmp_path}" in message
