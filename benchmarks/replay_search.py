@@ -171,7 +171,7 @@ def report(out: Path) -> None:
             if stage != "arms" and preset == "grpo":
                 continue
             cells[preset] = cells.get(preset, 0) + len(entry.get("sensitivity") or [])
-    final = {p: c for p, c in merged_choices(out, "confirm").items()} if (out / "age" / "summary.json").exists() else {}
+    final = merged_choices(out, "confirm") if (out / "age" / "summary.json").exists() else {}
     print("| arm | cells tuned | chosen |")
     print("|---|---|---|")
     for preset in ARMS:

@@ -213,22 +213,14 @@ class _PartSection(_Section):
                 if set(unused) <= set(registry.part(section, kind).options.model_fields)
             ]
             _refuse_foreign(section, self.kind, unused, users)
-        try:
-            options = entry.options.model_validate({k: v for k, v in given.items() if k in mine}) if entry else None
-        except ValidationError as exc:
-            raise ValueError("; ".join(_option_error(section, err) for err in exc.errors())) from None
+        mine_given = {k: v for k, v in given.items() if k in mine}
+        options = entry.validate(mine_given, section, f"{section} kind {self.kind!r}") if entry else None
         self.__pydantic_extra__ = options.model_dump() if options is not None else {}
         return self
 
     def options(self) -> dict[str, Any]:
         """The kind's options, every one of them (the constructor arguments :mod:`priorl.registry` builds with)."""
         return dict(self.__pydantic_extra__ or {})
-
-
-def _option_error(section: str, err: dict) -> str:
-    key = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{section}.{key}: {msg} (got {err.get('input')!r})" if key else f"{section}.{msg}"
 
 
 def option_default(section: str, name: str, kind: str) -> Any:

@@ -39,6 +39,24 @@ class Part:
     options: type[PartOptions]
     summary: str
 
+    def validate(self, options: Mapping[str, Any], where: str, what: str) -> PartOptions:
+        """``options`` checked by :attr:`options`; a ValueError names each bad key under ``where`` (``sampler``,
+        ``priorl.replay``) with its value, or, for a key the kind does not take, ``what`` the kind is (``replay kind
+        'adv-replay'``) and the options it takes."""
+        try:
+            return self.options.model_validate(dict(options))
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                key = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    takes = ", ".join(self.options.model_fields) or "none"
+                    lines.append(f"{where}.{key}: not an option of {what} (its options: {takes})")
+                else:
+                    lines.append(f"{where}.{key}: {msg} (got {err.get('input')!r})" if key else f"{where}.{msg}")
+            raise ValueError("; ".join(lines)) from None
+
     def build(self, options: Mapping[str, Any] | PartOptions | None = None, /, **context: Any) -> Any:
         """An instance: ``options`` (validated by :attr:`options`) plus the ``context`` arguments the class takes
         (``num_problems``, ``seed``, ``levels``, ``codec``: those its constructor does not accept are left out)."""
@@ -97,20 +115,7 @@ def build_part(section: str, kind: str, options: Mapping[str, Any], where: str, 
         entry = part(section, kind)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    try:
-        validated = entry.options.model_validate(dict(options))
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                takes = ", ".join(entry.options.model_fields) or "none"
-                lines.append(f"{where}.{key}: not an option of {section} kind {kind!r} (its options: {takes})")
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-                lines.append(f"{where}.{key}: {msg} (got {err.get('input')!r})" if key else f"{where}: {msg}")
-        raise ValueError("; ".join(lines)) from None
-    return entry.build(validated, **context)
+    return entry.build(entry.validate(options, where, f"{section} kind {kind!r}"), **context)
 
 
 def option_kinds(section: str) -> dict[str, list[str]]:
