@@ -1,0 +1,214 @@
+"""The problem samplers by visits per problem (issue 44, part 2): one tuned `priorl compare` study per training-pool
+size on the shipped testbed (configs/study.yaml: 64 problems a step, 2,560 problem draws in the 20,480-completion
+budget), then a confirmation of every winning cell on evaluation seeds that chose nothing.
+
+  n1280   builtin:rules:n=1280, about 2 visits per problem
+  n500    builtin:rules:n=500, about 5 (the testbed as shipped)
+  n128    builtin:rules:n=128, about 20
+  confirm each (pool, preset) whose completions to the 90% target, paired against that pool's grpo, has its 95%
+          interval below 1: that preset and grpo at their chosen rates, on evaluation seeds 5-9
+
+Each pool study runs grpo, prioritized-pass, prioritized (the paper's heap), adv-replay (for reference) and
+prioritized-pass+adv-replay (do the two methods add up?), each tuned over the same four rates on tuning seeds 100-102
+and evaluated on seeds 0-4. Each stage is one study in OUT/STAGE; a finished stage is read from its summary.json, a
+stopped one resumed, so ``run`` continues across sessions.
+
+    python benchmarks/visits_map.py run --out runs/visits-map --jobs 2     # about 3 h of 2 cores, confirm extra
+    python benchmarks/visits_map.py plan --out runs/visits-map             # each stage's command, no runs
+    python benchmarks/visits_map.py report runs/visits-map                 # the map for RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIG = "configs/study.yaml"
+TUNE_SEEDS = "100-102"
+SEEDS = "0-4"
+CONFIRM_SEEDS = "5-9"
+RATES = (1.6e-4, 3.2e-4, 6.4e-4, 1.28e-3)
+POOLS = {"n1280": 1280, "n500": 500, "n128": 128}
+DRAWS = 2560  # problem draws a run makes at the testbed's budget: 40 steps of 64 problems
+PRESETS = ("grpo", "prioritized-pass", "prioritized", "adv-replay", "prioritized-pass+adv-replay")
+SAMPLERS = ("prioritized-pass", "prioritized", "prioritized-pass+adv-replay")
+TARGET = "0.9"
+
+
+def pool_args(pool: str) -> list[str]:
+    """The `priorl compare` arguments of one pool's tuned study (without --out and --jobs)."""
+    return [
+        "-c", CONFIG, "--presets", ",".join(PRESETS), "--primary", "prioritized-pass",
+        "--set", f"data.train=builtin:rules:n={POOLS[pool]}",
+        "--grid", "train.lr=" + ",".join(f"{r:g}" for r in RATES),
+        "--tune-seeds", TUNE_SEEDS, "--seeds", SEEDS,
+    ]  # fmt: skip
+
+
+def summary(out: Path, stage: str) -> dict | None:
+    path = out / stage / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def ratio(entry: dict) -> dict | None:
+    """The paired completions ratio to grpo at the 90% target (mean, ci95, ...), or None when the study has none."""
+    return ((entry.get("ratio_to_grpo") or {}).get(TARGET) or {}).get("completions")
+
+
+def wins(out: Path) -> list[tuple[str, str, float]]:
+    """(pool, preset, chosen rate) of every sampler cell whose paired ratio's interval lies below 1."""
+    found = []
+    for pool in POOLS:
+        s = summary(out, pool)
+        if s is None:
+            continue
+        for preset in SAMPLERS:
+            entry = s["presets"].get(preset) or {}
+            r = ratio(entry)
+            if r and r.get("ci95") and r["ci95"][1] < 1:
+                found.append((pool, preset, entry["chosen"]["train.lr"]))
+    return found
+
+
+def confirm_args(out: Path, pool: str, presets: list[str]) -> list[str]:
+    """A confirmation study of ``presets`` on ``pool``, each (and grpo) at the rate the pool's study chose."""
+    chosen = summary(out, pool)["presets"]
+    sets = []
+    for preset in ("grpo", *presets):
+        sets += ["--set", f"{preset}:train.lr={chosen[preset]['chosen']['train.lr']:g}"]
+    return [
+        "-c", CONFIG, "--presets", ",".join(("grpo", *presets)), "--primary", presets[0],
+        "--set", f"data.train=builtin:rules:n={POOLS[pool]}", *sets, "--seeds", CONFIRM_SEEDS,
+    ]  # fmt: skip
+
+
+def confirm_stages(out: Path) -> dict[str, list[str]]:
+    """Per pool with a win, the confirmation study's arguments (its directory is OUT/confirm/POOL)."""
+    by_pool: dict[str, list[str]] = {}
+    for pool, preset, _ in wins(out):
+        by_pool.setdefault(pool, []).append(preset)
+    return {pool: confirm_args(out, pool, presets) for pool, presets in by_pool.items()}
+
+
+def _compare(args: list[str]) -> int:
+    exe = shutil.which("priorl") or str(Path(sys.executable).with_name("priorl"))
+    print("$ priorl compare " + " ".join(args), flush=True)
+    return subprocess.call([exe, "compare", *args])
+
+
+def _run_study(where: Path, args: list[str], jobs: int) -> int:
+    if (where / "summary.json").exists():
+        print(f"{where}: finished")
+        return 0
+    if (where / "study.json").exists():
+        return _compare(["--resume", str(where), "--jobs", str(jobs)])
+    return _compare([*args, "--out", str(where), "--jobs", str(jobs)])
+
+
+def run(out: Path, jobs: int) -> int:
+    for pool in POOLS:
+        code = _run_study(out / pool, pool_args(pool), jobs)
+        if code != 0:
+            return code
+    for pool, args in confirm_stages(out).items():
+        code = _run_study(out / "confirm" / pool, args, jobs)
+        if code != 0:
+            return code
+    return 0
+
+
+def plan(out: Path) -> None:
+    for pool in POOLS:
+        print(f"{pool}: priorl compare {' '.join(pool_args(pool))} --out {out / pool} --jobs 2")
+    if not all(summary(out, pool) for pool in POOLS):
+        print("confirm: waits for every pool's study (it confirms the cells whose interval lies below 1)")
+        return
+    stages = confirm_stages(out)
+    for pool, args in stages.items():
+        print(f"confirm {pool}: priorl compare {' '.join(args)} --out {out / 'confirm' / pool} --jobs 2")
+    if not stages:
+        print("confirm: no sampler cell has its interval below 1; nothing to confirm")
+
+
+def _eval_metrics(run_dir: Path) -> dict[str, float]:
+    """A run's sampler statistics over its training steps: mean informative fraction, the last step's coverage."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    last = rows[-1]
+    return {
+        "informative": statistics.fmean(r["informative_fraction"] for r in rows),
+        "never_visited": last.get("coverage/never_visited", float("nan")),
+        "max_visits": last.get("coverage/max_visits", float("nan")),
+        "parked": last.get("sampler/solved", 0) + last.get("sampler/unsolved", 0),
+    }
+
+
+def _cell(r: dict | None) -> str:
+    if not r or r.get("mean") is None:
+        return "-"
+    lo, hi = r.get("ci95") or (float("nan"), float("nan"))
+    bound = "<= " if r.get("upper_bound") else ""
+    return f"{bound}{r['mean']:.2f}x [{lo:.2f}, {hi:.2f}]"
+
+
+def report(out: Path) -> None:
+    """Per pool and preset: the chosen rate, final test accuracy, the paired ratio to grpo at the 90% target, and
+    the sampler's own statistics averaged over the evaluation runs."""
+    print("| pool | visits per problem | preset | rate | final test accuracy | completions to 90% vs grpo | "
+          "informative fraction | problems never drawn | most visits | parked (solved+unsolved) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for pool, size in POOLS.items():
+        s = summary(out, pool)
+        if s is None:
+            print(f"| {pool} | {DRAWS / size:.1f} | (not finished) | | | | | | | |")
+            continue
+        for preset in PRESETS:
+            entry = s["presets"].get(preset) or {}
+            dirs = sorted((out / pool / "eval" / preset.replace("+", "_")).glob("*/seed_*"))
+            stats = [_eval_metrics(d) for d in dirs if (d / "metrics.jsonl").exists()]
+            mean = {k: statistics.fmean(x[k] for x in stats) for k in stats[0]} if stats else {}
+            acc = entry.get("final_accuracy_mean")
+            acc_text = "-" if acc is None else f"{100 * acc:.1f}%"
+            nan = float("nan")
+            rate = entry.get("chosen", {}).get("train.lr", nan)
+            vs_grpo = "1 (baseline)" if preset == "grpo" else _cell(ratio(entry))
+            print(
+                f"| {pool} | {DRAWS / size:.1f} | {preset} | {rate:g} | {acc_text} | "
+                f"{vs_grpo} | {mean.get('informative', nan):.2f} | {mean.get('never_visited', nan):.0f} | "
+                f"{mean.get('max_visits', nan):.0f} | {mean.get('parked', nan):.0f} |"
+            )
+    for pool in POOLS:
+        where = out / "confirm" / pool
+        if (where / "summary.json").exists():
+            print(f"\nconfirmation, {pool} (seeds {CONFIRM_SEEDS}):")
+            for preset, entry in json.loads((where / "summary.json").read_text())["presets"].items():
+                if preset != "grpo":
+                    print(f"  {preset}: {_cell(ratio(entry))}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run (or continue) every pool's study, then the confirmations")
+    p_run.add_argument("--out", type=Path, default=Path("runs/visits-map"))
+    p_run.add_argument("--jobs", type=int, default=2)
+    p_plan = sub.add_parser("plan", help="print each stage's command (the confirmations once the pools have run)")
+    p_plan.add_argument("--out", type=Path, default=Path("runs/visits-map"))
+    p_report = sub.add_parser("report", help="the map: per pool and preset, the ratio and the sampler's statistics")
+    p_report.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.out, args.jobs)
+    if args.command == "plan":
+        plan(args.out)
+    else:
+        report(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
