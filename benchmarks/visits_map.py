@@ -136,14 +136,15 @@ def plan(out: Path) -> None:
 
 
 def _eval_metrics(run_dir: Path) -> dict[str, float]:
-    """A run's sampler statistics over its training steps: mean informative fraction, the last step's coverage."""
+    """A run's sampler statistics over its training steps: mean informative fraction, the last step's coverage and
+    its count of problems whose last group was all correct or all wrong (the heap parks these until a retest)."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     last = rows[-1]
     return {
         "informative": statistics.fmean(r["informative_fraction"] for r in rows),
         "never_visited": last.get("coverage/never_visited", float("nan")),
         "max_visits": last.get("coverage/max_visits", float("nan")),
-        "parked": last.get("sampler/solved", 0) + last.get("sampler/unsolved", 0),
+        "at_0_or_1": last.get("sampler/solved", 0) + last.get("sampler/unsolved", 0),
     }
 
 
@@ -159,7 +160,7 @@ def report(out: Path) -> None:
     """Per pool and preset: the chosen rate, final test accuracy, the paired ratio to grpo at the 90% target, and
     the sampler's own statistics averaged over the evaluation runs."""
     print("| pool | visits per problem | preset | rate | final test accuracy | completions to 90% vs grpo | "
-          "informative fraction | problems never drawn | most visits | parked (solved+unsolved) |")  # fmt: skip
+          "informative fraction | problems never drawn | most visits | problems solved or unsolved at last draw |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     for pool, size in POOLS.items():
         s = summary(out, pool)
@@ -167,7 +168,9 @@ def report(out: Path) -> None:
             print(f"| {pool} | {DRAWS / size:.1f} | (not finished) | | | | | | | |")
             continue
         for preset in PRESETS:
-            entry = s["presets"].get(preset) or {}
+            entry = s["presets"].get(preset)
+            if entry is None:
+                continue
             dirs = sorted((out / pool / "eval" / preset.replace("+", "_")).glob("*/seed_*"))
             stats = [_eval_metrics(d) for d in dirs if (d / "metrics.jsonl").exists()]
             mean = {k: statistics.fmean(x[k] for x in stats) for k in stats[0]} if stats else {}
@@ -179,7 +182,7 @@ def report(out: Path) -> None:
             print(
                 f"| {pool} | {DRAWS / size:.1f} | {preset} | {rate:g} | {acc_text} | "
                 f"{vs_grpo} | {mean.get('informative', nan):.2f} | {mean.get('never_visited', nan):.0f} | "
-                f"{mean.get('max_visits', nan):.0f} | {mean.get('parked', nan):.0f} |"
+                f"{mean.get('max_visits', nan):.0f} | {mean.get('at_0_or_1', nan):.0f} |"
             )
     for pool in POOLS:
         where = out / "confirm" / pool
