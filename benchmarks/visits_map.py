@@ -159,8 +159,10 @@ def _cell(r: dict | None) -> str:
 def report(out: Path) -> None:
     """Per pool and preset: the chosen rate, final test accuracy, the paired ratio to grpo at the 90% target, and
     the sampler's own statistics averaged over the evaluation runs."""
-    print("| pool | visits per problem | preset | rate | final test accuracy | completions to 90% vs grpo | "
-          "informative fraction | problems never drawn | most visits | problems solved or unsolved at last draw |")  # fmt: skip
+    print(
+        "| pool | visits per problem | preset | rate | final test accuracy | completions to 90% vs grpo | "
+        "informative fraction | problems never drawn | most visits | problems solved or unsolved at last draw |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for pool, size in POOLS.items():
         s = summary(out, pool)
