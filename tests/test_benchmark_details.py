@@ -143,3 +143,29 @@ def test_replay_search_fixes_each_stages_choice_for_its_arm_alone(tmp_path):
     assert "--set adv-replay:train.lr=0.00064" in confirm and "--set adv-replay:replay.tau_max=40" in confirm
     assert "--set naive-replay:replay.replay_ratio=1 --set naive-replay:replay.warmup_steps=0" in confirm
     assert module.plan_ready(tmp_path) == ["arms", "shape", "age", "confirm"]
+
+
+def test_visits_map_confirms_only_the_sampler_cells_whose_interval_lies_below_one(tmp_path):
+    """benchmarks/visits_map.py: one tuned study per pool size; a confirmation for each winning sampler cell only,
+    at the rates that pool's study chose, on seeds that chose nothing."""
+    module = _module("visits_map")
+    pools = {name: " ".join(module.pool_args(name)) for name in module.POOLS}
+    assert "data.train=builtin:rules:n=128" in pools["n128"] and "--tune-seeds 100-102" in pools["n128"]
+    assert all("prioritized-pass+adv-replay" in args for args in pools.values())
+
+    def ratio(mean, lo, hi):
+        return {"0.9": {"completions": {"mean": mean, "ci95": [lo, hi]}}}
+
+    for name in module.POOLS:
+        presets = {p: {"chosen": {"train.lr": 0.00032}, "ratio_to_grpo": ratio(1.0, 0.9, 1.1)} for p in module.PRESETS}
+        if name == "n128":
+            presets["prioritized"] = {"chosen": {"train.lr": 0.00064}, "ratio_to_grpo": ratio(0.7, 0.6, 0.95)}
+            presets["adv-replay"]["ratio_to_grpo"] = ratio(0.5, 0.4, 0.6)  # a reference arm, not a sampler cell
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"presets": presets}))
+    assert module.wins(tmp_path) == [("n128", "prioritized", 0.00064)]
+    stages = module.confirm_stages(tmp_path)
+    assert list(stages) == ["n128"]
+    confirm = " ".join(stages["n128"])
+    assert "--presets grpo,prioritized" in confirm and "--seeds 5-9" in confirm and "--tune-seeds" not in confirm
+    assert "--set grpo:train.lr=0.00032 --set prioritized:train.lr=0.00064" in confirm
