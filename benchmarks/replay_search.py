@@ -21,12 +21,12 @@ A stage's command depends on the choices before it, so ``plan`` prints the later
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from study_driver import cli, run_study  # this folder's script (run as a script: it is on sys.path)
 
 CONFIG = "configs/study.yaml"
 TUNE_SEEDS = "100-102"
@@ -117,22 +117,10 @@ def merged_choices(out: Path, upto: str) -> dict[str, dict]:
     return chosen
 
 
-def _compare(args: list[str]) -> int:
-    exe = shutil.which("priorl") or str(Path(sys.executable).with_name("priorl"))
-    print("$ priorl compare " + " ".join(args), flush=True)
-    return subprocess.call([exe, "compare", *args])
-
-
 def run(out: Path, jobs: int) -> int:
     for stage in STAGES:
-        if stage_choices(out, stage) is not None:
-            print(f"{stage}: finished ({out / stage / 'summary.json'})")
-            continue
-        where = out / stage
-        if (where / "study.json").exists():
-            code = _compare(["--resume", str(where), "--jobs", str(jobs)])
-        else:
-            code = _compare([*stage_args(stage, merged_choices(out, stage)), "--out", str(where), "--jobs", str(jobs)])
+        args = [] if (out / stage / "summary.json").exists() else stage_args(stage, merged_choices(out, stage))
+        code = run_study(out / stage, args, jobs)
         if code != 0:
             return code
     return 0
@@ -192,23 +180,12 @@ def report(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="run (or continue) every stage in order")
-    p_run.add_argument("--out", type=Path, default=Path("runs/replay-search"))
-    p_run.add_argument("--jobs", type=int, default=2)
-    p_plan = sub.add_parser("plan", help="print each stage's command (the later ones once the earlier have chosen)")
-    p_plan.add_argument("--out", type=Path, default=Path("runs/replay-search"))
-    p_report = sub.add_parser("report", help="the choices, cells per arm and paired ratios")
-    p_report.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(args.out, args.jobs)
-    if args.command == "plan":
-        plan(args.out)
-    else:
-        report(args.out)
-    return 0
+    helps = (
+        "run (or continue) every stage in order",
+        "print each stage's command (the later ones once the earlier have chosen)",
+        "the choices, cells per arm and paired ratios",
+    )
+    return cli(__doc__, "runs/replay-search", run, plan, report, helps, argv)
 
 
 if __name__ == "__main__":

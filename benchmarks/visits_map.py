@@ -20,13 +20,12 @@ stopped one resumed, so ``run`` continues across sessions.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+from study_driver import cli, run_study  # this folder's script (run as a script: it is on sys.path)
 
 CONFIG = "configs/study.yaml"
 TUNE_SEEDS = "100-102"
@@ -95,28 +94,13 @@ def confirm_stages(out: Path) -> dict[str, list[str]]:
     return {pool: confirm_args(out, pool, presets) for pool, presets in by_pool.items()}
 
 
-def _compare(args: list[str]) -> int:
-    exe = shutil.which("priorl") or str(Path(sys.executable).with_name("priorl"))
-    print("$ priorl compare " + " ".join(args), flush=True)
-    return subprocess.call([exe, "compare", *args])
-
-
-def _run_study(where: Path, args: list[str], jobs: int) -> int:
-    if (where / "summary.json").exists():
-        print(f"{where}: finished")
-        return 0
-    if (where / "study.json").exists():
-        return _compare(["--resume", str(where), "--jobs", str(jobs)])
-    return _compare([*args, "--out", str(where), "--jobs", str(jobs)])
-
-
 def run(out: Path, jobs: int) -> int:
     for pool in POOLS:
-        code = _run_study(out / pool, pool_args(pool), jobs)
+        code = run_study(out / pool, pool_args(pool), jobs)
         if code != 0:
             return code
     for pool, args in confirm_stages(out).items():
-        code = _run_study(out / "confirm" / pool, args, jobs)
+        code = run_study(out / "confirm" / pool, args, jobs)
         if code != 0:
             return code
     return 0
@@ -196,23 +180,12 @@ def report(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="run (or continue) every pool's study, then the confirmations")
-    p_run.add_argument("--out", type=Path, default=Path("runs/visits-map"))
-    p_run.add_argument("--jobs", type=int, default=2)
-    p_plan = sub.add_parser("plan", help="print each stage's command (the confirmations once the pools have run)")
-    p_plan.add_argument("--out", type=Path, default=Path("runs/visits-map"))
-    p_report = sub.add_parser("report", help="the map: per pool and preset, the ratio and the sampler's statistics")
-    p_report.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(args.out, args.jobs)
-    if args.command == "plan":
-        plan(args.out)
-    else:
-        report(args.out)
-    return 0
+    helps = (
+        "run (or continue) every pool's study, then the confirmations",
+        "print each stage's command (the confirmations once the pools have run)",
+        "the map: per pool and preset, the ratio and the sampler's statistics",
+    )
+    return cli(__doc__, "runs/visits-map", run, plan, report, helps, argv)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module(name: str):
-    """A script of benchmarks/ (not a package) loaded as a module."""
+    """A script of benchmarks/ (not a package) loaded as a module; benchmarks/ on sys.path, as when run as a script
+    (a script imports its siblings)."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -169,3 +173,20 @@ def test_visits_map_confirms_only_the_sampler_cells_whose_interval_lies_below_on
     confirm = " ".join(stages["n128"])
     assert "--presets grpo,prioritized" in confirm and "--seeds 5-9" in confirm and "--tune-seeds" not in confirm
     assert "--set grpo:train.lr=0.00032 --set prioritized:train.lr=0.00064" in confirm
+
+
+def test_study_driver_skips_a_finished_study_resumes_a_started_one_and_starts_the_rest(tmp_path, monkeypatch):
+    """benchmarks/study_driver.py: what replay_search.py and visits_map.py run for each of their studies."""
+    module = _module("study_driver")
+    calls = []
+    monkeypatch.setattr(module, "compare", lambda args: calls.append(args) or 0)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "summary.json").write_text("{}")
+    (tmp_path / "started").mkdir()
+    (tmp_path / "started" / "study.json").write_text("{}")
+    for name in ("done", "started", "new"):
+        assert module.run_study(tmp_path / name, ["--presets", "grpo"], 2) == 0
+    assert calls == [
+        ["--resume", str(tmp_path / "started"), "--jobs", "2"],
+        ["--presets", "grpo", "--out", str(tmp_path / "new"), "--jobs", "2"],
+    ]
