@@ -130,7 +130,8 @@ def study_details(root: Path) -> dict[str, dict]:
 
 
 def markdown(details: dict[str, dict]) -> str:
-    """One row per preset: steps, informative fraction, visits, never generated, budget share per level."""
+    """One row per preset: steps, informative fraction, visits, never generated, budget share per level; then, when
+    the evaluations scored levels, the final held-out accuracy by level."""
     levels = sorted({lvl for d in details.values() for lvl in d["budget_share_by_level"]}, key=str)
     head = ["preset", "seeds", "steps", "informative (all / last 10 steps)", "visits p99 / max", "never generated"]
     head += [f"budget L{lvl}" for lvl in levels]
@@ -146,6 +147,14 @@ def markdown(details: dict[str, dict]) -> str:
         ]
         row += [f"{d['budget_share_by_level'].get(lvl, 0):.1%}" for lvl in levels]
         lines.append("| " + " | ".join(row) + " |")
+    acc_levels = sorted({lvl for d in details.values() for lvl in d["final_accuracy_by_level"]}, key=str)
+    if acc_levels:  # a second table: the final held-out accuracy by level (the evaluation's by_level)
+        head = ["preset", *(f"final accuracy L{lvl}" for lvl in acc_levels)]
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, d in details.items():
+            acc = d["final_accuracy_by_level"]
+            row = [name, *(f"{acc[lvl]:.1%}" if lvl in acc else "-" for lvl in acc_levels)]
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

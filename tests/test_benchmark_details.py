@@ -190,3 +190,15 @@ def test_study_driver_skips_a_finished_study_resumes_a_started_one_and_starts_th
         ["--resume", str(tmp_path / "started"), "--jobs", "2"],
         ["--presets", "grpo", "--out", str(tmp_path / "new"), "--jobs", "2"],
     ]
+
+
+def test_markdown_adds_the_final_accuracy_by_level_when_scored():
+    mod = _details_module()
+    row = {"seeds": 2, "steps": 4, "informative_fraction": 0.5, "informative_fraction_last_10_steps": 0.25}
+    row |= {"p99_visits": 1, "max_visits": 2, "never_visited": 3, "budget_share_by_level": {"1": 0.5, "2": 0.5}}
+    grpo = {**row, "final_accuracy_by_level": {"1": 0.8, "2": 0.25}}
+    text = mod.markdown({"grpo": grpo, "adv-replay": {**row, "final_accuracy_by_level": {"1": 0.9}}})
+    assert "| preset | final accuracy L1 | final accuracy L2 |" in text
+    assert "| grpo | 80.0% | 25.0% |" in text and "| adv-replay | 90.0% | - |" in text
+    unscored = mod.markdown({"grpo": {**row, "final_accuracy_by_level": {}}})
+    assert "final accuracy" not in unscored
