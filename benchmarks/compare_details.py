@@ -7,9 +7,10 @@ For each preset's evaluation runs (a tuned study's `eval/PRESET/CELL/seed_S`, or
 `PRESET/seed_S`), averaged over its seeds: the informative fraction of the generated groups over all steps and
 the last 10, where the generation went (visits per problem: the 99th percentile and the maximum, problems never
 generated; the budget share per level, every generated group counted, kept or not), the number of training steps
-the budget bought, and the final held-out accuracy by level. All of it is read from each run's metrics.jsonl
-(the trainer's `coverage/*` and `sampler/*` metrics) and eval.jsonl. Under uniform sampling the sampler's pools
-are bookkeeping.
+the budget bought, the final held-out accuracy by level, and the update's work per run (`tokens_forwarded`: the
+tokens of rows with a nonzero advantage, which the update forwards; `time/update`). All of it is read from each
+run's metrics.jsonl (the trainer's `coverage/*` and `sampler/*` metrics) and eval.jsonl. Under uniform sampling
+the sampler's pools are bookkeeping.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def preset_details(seed_dirs: list[Path]) -> dict:
     runs = [d for d in seed_dirs if (d / "summary.json").exists()]  # finished runs only
     acc_by_level: dict[str, list[float]] = {}
     share: dict[str, list[float]] = {}
-    informative, late, steps, p99, top, never = [], [], [], [], [], []
+    informative, late, steps, p99, top, never, forwarded, update_s = [], [], [], [], [], [], [], []
     pools: dict[str, list[float]] = {k: [] for k in POOL_KEYS}
     for run in runs:
         metrics = _lines(run / "metrics.jsonl")
@@ -62,6 +63,9 @@ def preset_details(seed_dirs: list[Path]) -> dict:
         informative.append(mean(m["informative_fraction"] for m in metrics))
         late.append(mean(m["informative_fraction"] for m in metrics[-10:]))
         steps.append(last["step"])
+        if all("tokens_forwarded" in m for m in metrics):  # the update's work: rows with a nonzero advantage
+            forwarded.append(sum(m["tokens_forwarded"] for m in metrics))
+            update_s.append(sum(m.get("time/update", 0.0) for m in metrics))
         p99.append(last.get("coverage/p99_visits", float("nan")))
         top.append(last.get("coverage/max_visits", float("nan")))
         never.append(last.get("coverage/never_visited", float("nan")))
@@ -79,6 +83,8 @@ def preset_details(seed_dirs: list[Path]) -> dict:
         "p99_visits": _avg(p99, 1),
         "max_visits": _avg(top, 1),
         "never_visited": _avg(never, 1),
+        "tokens_forwarded_per_run": _avg(forwarded, 0),
+        "update_seconds_per_run": _avg(update_s, 1),
         "budget_share_by_level": {k: _avg(v) for k, v in sorted(share.items())},
         "final_accuracy_by_level": {k: _avg(v) for k, v in sorted(acc_by_level.items())},
         "final_pools": {k: _avg(v, 1) for k, v in pools.items() if v},
@@ -131,7 +137,8 @@ def study_details(root: Path) -> dict[str, dict]:
 
 def markdown(details: dict[str, dict]) -> str:
     """One row per preset: steps, informative fraction, visits, never generated, budget share per level; then, when
-    the evaluations scored levels, the final held-out accuracy by level."""
+    the evaluations scored levels, the final held-out accuracy by level; and the update's work (tokens forwarded, the
+    rows with a nonzero advantage, and update seconds, per run) when the logs have it."""
     levels = sorted({lvl for d in details.values() for lvl in d["budget_share_by_level"]}, key=str)
     head = ["preset", "seeds", "steps", "informative (all / last 10 steps)", "visits p99 / max", "never generated"]
     head += [f"budget L{lvl}" for lvl in levels]
@@ -147,8 +154,14 @@ def markdown(details: dict[str, dict]) -> str:
         ]
         row += [f"{d['budget_share_by_level'].get(lvl, 0):.1%}" for lvl in levels]
         lines.append("| " + " | ".join(row) + " |")
+    if any(d.get("tokens_forwarded_per_run") for d in details.values()):  # the update's work, a third table
+        lines += ["", "| preset | tokens forwarded by the update, per run | update time per run (s) |", "|---|---|---|"]
+        for name, d in details.items():
+            tokens, secs = d.get("tokens_forwarded_per_run"), d.get("update_seconds_per_run")
+            tokens = "-" if tokens is None else f"{tokens:,.0f}"
+            lines.append(f"| {name} | {tokens} | {'-' if secs is None else secs} |")
     acc_levels = sorted({lvl for d in details.values() for lvl in d["final_accuracy_by_level"]}, key=str)
-    if acc_levels:  # a second table: the final held-out accuracy by level (the evaluation's by_level)
+    if acc_levels:  # the last table: the final held-out accuracy by level (the evaluation's by_level)
         head = ["preset", *(f"final accuracy L{lvl}" for lvl in acc_levels)]
         lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for name, d in details.items():

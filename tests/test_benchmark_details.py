@@ -202,3 +202,18 @@ def test_markdown_adds_the_final_accuracy_by_level_when_scored():
     assert "| grpo | 80.0% | 25.0% |" in text and "| adv-replay | 90.0% | - |" in text
     unscored = mod.markdown({"grpo": {**row, "final_accuracy_by_level": {}}})
     assert "final accuracy" not in unscored
+
+
+def test_preset_details_sums_the_updates_work_per_run(tmp_path):
+    mod = _details_module()
+    for seed, rows in enumerate(([10, 20], [30, 40])):
+        run = tmp_path / f"seed_{seed}"
+        run.mkdir()
+        (run / "summary.json").write_text("{}")
+        (run / "eval.jsonl").write_text(json.dumps({"accuracy": 0.5}) + "\n")
+        metrics = [{"step": i + 1, "informative_fraction": 0.5, "tokens_forwarded": t, "time/update": 1.5}
+                   for i, t in enumerate(rows)]  # fmt: skip
+        (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    d = mod.preset_details([tmp_path / "seed_0", tmp_path / "seed_1"])
+    assert d["tokens_forwarded_per_run"] == 50 and d["update_seconds_per_run"] == 3.0  # (30 + 70) / 2, 3 s a run
+    assert "| grpo | 50 | 3.0 |" in mod.markdown({"grpo": d})
