@@ -235,3 +235,36 @@ def test_a_study_recorded_with_config_keys_since_renamed_is_refused_naming_its_c
     message = str(error.value)
     assert "replay.kind 'adv' is not a kind of replay" in message
     assert "commit f11b931cda" in message and f"--resume {tmp_path}" in message
+
+
+def checkpoint_dirs(out: Path) -> list[str]:
+    return sorted(str(p.relative_to(out)) for p in out.rglob("checkpoints") if p.is_dir())
+
+
+def test_drop_checkpoints_deletes_each_finished_runs_and_changes_no_result(tmp_path, reference):
+    # A run stopped at step 3 keeps its checkpoint (the resume needs it); once resumed to the end with
+    # --drop-checkpoints it has none, nor has the run that started fresh, and the study computed what it would have.
+    out = tmp_path / "cmp"
+    stopped = compare(*COMMON, "--out", str(out), "--drop-checkpoints", fault="update:3:INT")
+    assert stopped.returncode == 130, stopped.stderr
+    assert "deleted once it finishes" in stopped.stdout
+    assert checkpoint_dirs(out) == [f"{RUNS[0]}/checkpoints"]
+    assert json.loads((out / "study.json").read_text())["inputs"]["drop_checkpoints"] is True
+    resumed = compare("--resume", str(out), "--jobs", "2")  # the recorded choice holds
+    assert resumed.returncode == 0, resumed.stderr
+    assert checkpoint_dirs(out) == []
+    same_study(reference, out)
+
+
+def test_a_resume_with_drop_checkpoints_clears_the_finished_runs_it_reuses(tmp_path, reference):
+    import shutil
+
+    out = tmp_path / "cmp"
+    shutil.copytree(reference, out)
+    assert checkpoint_dirs(out) == sorted(f"{run}/checkpoints" for run in RUNS)  # kept by default
+    before = json.loads((out / "summary.json").read_text())
+    again = compare("--resume", str(out), "--drop-checkpoints")
+    assert again.returncode == 0, again.stderr
+    assert checkpoint_dirs(out) == []
+    after = json.loads((out / "summary.json").read_text())
+    assert after["presets"] == before["presets"] and after["curves"] == before["curves"]

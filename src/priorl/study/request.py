@@ -30,6 +30,7 @@ class StudyRequest:
     target_kind: str
     primary: str | None
     allow_inactive: bool
+    drop_checkpoints: bool
     resume: bool
     overwrite: bool
 
@@ -53,9 +54,10 @@ def study_request(
     overwrite: bool = False,
     criterion: str | None = None,
     allow_inactive: bool = False,
+    drop_checkpoints: bool | None = None,
 ) -> StudyRequest:
     """The plan of a ``priorl compare`` command (its options as the CLI spells them, unparsed). An option left out
-    takes the resumed study's recorded value, else the default."""
+    (None, or False for ``allow_inactive``) takes the resumed study's recorded value, else the default."""
     from priorl.presets import DEFAULT_PRESETS
     from priorl.study.plan import make_plan, parse_grid, parse_seeds
     from priorl.study.records import load_study
@@ -104,6 +106,7 @@ def study_request(
         target_kind=target_kind or recorded.get("target_kind", "gain"),
         primary=primary or recorded.get("primary"),
         allow_inactive=allow_inactive or bool(recorded.get("allow_inactive")),
+        drop_checkpoints=bool(recorded.get("drop_checkpoints")) if drop_checkpoints is None else drop_checkpoints,
         resume=resume is not None,
         overwrite=overwrite,
     )

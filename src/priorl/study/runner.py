@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 
 import numpy as np
@@ -101,6 +102,7 @@ def run_study(
     on_phase=None,
     seed: int = 0,
     allow_inactive: bool = False,
+    drop_checkpoints: bool = False,
     on_note=None,
 ) -> dict:
     """Run ``plan`` and write its summary, report and plots into ``plan.out``; return the summary.
@@ -119,6 +121,10 @@ def run_study(
     A plan in which a preset's part cannot act within the budget (``plan.inactive``: replay whose warm-up outlasts
     the run, a sampler that never revisits a problem, ...) is refused with ``ValueError`` before anything runs,
     unless ``allow_inactive``; then the summary and report.md say which parts never acted.
+
+    ``drop_checkpoints`` deletes a run's ``checkpoints/`` once it has finished (and those of finished runs a resume
+    reuses): a finished run needs only its logs, and a real model's checkpoint with optimizer state is large (about
+    1.6 GB for SmolLM2-135M). It is recorded, so a resume keeps it unless told otherwise; it changes no result.
     """
     if resume and overwrite:
         raise ValueError("--resume continues a study and --overwrite replaces it: pass one of them")
@@ -127,6 +133,7 @@ def run_study(
     out = plan.out
     inputs = study_inputs(plan, list(targets), target_kind, primary)
     inputs["allow_inactive"] = allow_inactive  # a resume keeps it (the CLI reads it back)
+    inputs["drop_checkpoints"] = drop_checkpoints  # likewise; not an input any run depends on
     study, machine, notes = _open_study(plan, inputs, resume=resume, overwrite=overwrite)
     for note in notes:
         if on_note is not None:
@@ -145,7 +152,8 @@ def run_study(
         if on_phase is not None:
             on_phase(name, runs)
         records, stopped = _execute(runs, resume=resume, overwrite=overwrite, jobs=jobs, on_run=on_run,
-                                    on_step=on_step, on_tick=on_tick)  # fmt: skip
+                                    on_step=on_step, on_tick=on_tick,
+                                    drop_checkpoints=drop_checkpoints)  # fmt: skip
         if stopped:
             listed = [_listed(r, records[r.key]) for r in runs]
             session["ended"] = now()
@@ -268,22 +276,30 @@ def _listed(run: Run, rec: dict) -> dict:
             **{k: rec.get(k) for k in ("dir", "status", "checkpoint", "error")}}  # fmt: skip
 
 
-def _execute(runs: list[Run], *, resume: bool, overwrite: bool, jobs: int, on_run, on_step, on_tick):
-    """Run what is not finished; (records by run key, False | True | "at once")."""
+def _execute(
+    runs: list[Run], *, resume: bool, overwrite: bool, jobs: int, on_run, on_step, on_tick, drop_checkpoints=False
+):
+    """Run what is not finished; (records by run key, False | True | "at once"). With ``drop_checkpoints``, each
+    finished run's ``checkpoints/`` is deleted as it finishes (or, for one a resume reuses, at once)."""
     records: dict = {}
     todo = []
+    by_key = {r.key: r for r in runs}
+
+    def ended(key, rec):
+        if drop_checkpoints and rec.get("status") == "finished":
+            shutil.rmtree(by_key[key].dir / "checkpoints", ignore_errors=True)
+        if on_run is not None:
+            on_run(by_key[key], rec)
+
     for run in runs:
         state = run_state(run.dir) if resume else ("overwrite" if overwrite else "fresh")
         if state == "finished":
             records[run.key] = {"seed": run.seed, "dir": str(run.dir), "status": "finished", "wall_seconds": None,
                                 **read_run(run.dir)}  # fmt: skip
-            if on_run is not None:
-                on_run(run, {**records[run.key], "reused": True})
+            ended(run.key, {**records[run.key], "reused": True})
         else:
             todo.append((run.key, run.config, state))
-    by_key = {r.key: r for r in runs}
-    run_cb = None if on_run is None else (lambda key, rec: on_run(by_key[key], rec))
-    done, at_once = run_all(todo, jobs=jobs, on_run=run_cb, on_step=on_step, on_tick=on_tick)
+    done, at_once = run_all(todo, jobs=jobs, on_run=ended, on_step=on_step, on_tick=on_tick)
     records.update(done)
     stopped = "at once" if at_once else any(rec["status"] in ("interrupted", "not started") for rec in records.values())
     return records, stopped
