@@ -260,11 +260,20 @@ def _plot_accuracy(plt, summary: dict, out: Path) -> str:
     return _save(fig, out / "accuracy_vs_rollouts.png")
 
 
+def sensitivity_axis(tuning: dict) -> tuple[str, list[str]]:
+    """The setting the sensitivity plot puts on its x axis and every grid key that sets it: the first grid key
+    with any ``PRESET:`` prefix removed (a per-preset grid, ``--grid grpo:train.lr=...``, names the same setting
+    once per preset; a sensitivity row's ``cell`` names it without the prefix)."""
+    keys = list(tuning["grid"])
+    name = keys[0].rsplit(":", 1)[-1]
+    return name, [k for k in keys if k.rsplit(":", 1)[-1] == name]
+
+
 def _plot_sensitivity(plt, summary: dict, tuning: dict, out: Path) -> str:
     """The criterion (validation completions to the 90% target) against the first grid key, per preset."""
+    key, grid_keys = sensitivity_axis(tuning)
     keys = list(tuning["grid"])
-    key = keys[0]
-    numeric = all(is_number(v) for v in tuning["grid"][key])
+    numeric = all(is_number(v) for k in grid_keys for v in tuning["grid"][k])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for preset, e in summary["presets"].items():
         rows = [r for r in e["sensitivity"] if key in r["cell"]]
@@ -277,10 +286,10 @@ def _plot_sensitivity(plt, summary: dict, tuning: dict, out: Path) -> str:
         if censored:
             ax.scatter(censored if numeric else [xs.index(c) for c in censored],
                        [summary["budget"]] * len(censored), marker="^", color=line.get_color())  # fmt: skip
-    if numeric and all(v > 0 for v in tuning["grid"][key]):
+    if numeric and all(v > 0 for k in grid_keys for v in tuning["grid"][k]):
         ax.set_xscale("log")
     ax.axhline(summary["budget"], color="grey", lw=0.8, ls=":")
-    ax.set(xlabel=key + (" (other keys pooled)" if len(keys) > 1 else ""),
+    ax.set(xlabel=key + (" (other keys pooled)" if len(keys) > len(grid_keys) else ""),
            ylabel="completions to the 90% target (validation)",
            title="sensitivity: ▲ at the budget = never reached")  # fmt: skip
     ax.grid(alpha=0.3)
