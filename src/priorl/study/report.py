@@ -14,7 +14,7 @@ import numpy as np
 
 from priorl.eval.plots import pyplot
 from priorl.eval.plots import save_figure as _save
-from priorl.study.plan import MIN_EVAL_POINTS, is_number
+from priorl.study.plan import MIN_EVAL_POINTS, is_number, split_key
 from priorl.study.records import read_jsonl
 
 AES_LINE = (
@@ -265,8 +265,8 @@ def sensitivity_axis(tuning: dict) -> tuple[str, list[str]]:
     with any ``PRESET:`` prefix removed (a per-preset grid, ``--grid grpo:train.lr=...``, names the same setting
     once per preset; a sensitivity row's ``cell`` names it without the prefix)."""
     keys = list(tuning["grid"])
-    name = keys[0].rsplit(":", 1)[-1]
-    return name, [k for k in keys if k.rsplit(":", 1)[-1] == name]
+    name = split_key(keys[0])[1]
+    return name, [k for k in keys if split_key(k)[1] == name]
 
 
 def _plot_sensitivity(plt, summary: dict, tuning: dict, out: Path) -> str:
