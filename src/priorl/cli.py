@@ -831,7 +831,8 @@ def compare(
         typer.Option(
             help="Continue the study in this directory: finished runs are kept, started ones continue from their "
             "last checkpoint, the others start. Options left out take the recorded values. Presets, grid values and "
-            "seeds may be added (every run already done is reused); a changed base config, --set, budget, eval "
+            "seeds may be added (every run already done is reused): a --grid names the keys it grows, and the "
+            "recorded keys it does not name keep their values; a changed base config, --set, budget, eval "
             "points or targets is refused, naming the keys. --jobs may change."
         ),
     ] = None,

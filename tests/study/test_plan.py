@@ -173,3 +173,34 @@ def test_no_edge_flag_past_a_keys_own_bound():
     assert edge_flags({share: [0.5, 1.0]}, {share: 1.0}) == []
     flags = edge_flags({share: [0.25, 0.5]}, {share: 0.25})
     assert len(flags) == 1 and "add 0.125" in flags[0]
+
+
+def test_a_resumes_grid_grows_the_keys_it_names_and_keeps_the_others():
+    """The edge flag suggests ``--resume --grid KEY=...`` for the one key at the edge; the study's other grid keys
+    must stay (they were dropped before round 11, so the resume re-tuned a different grid)."""
+    from priorl.study.plan import merge_grid
+
+    recorded = {"grpo:train.lr": [1.6e-4, 3.2e-4], "grpo:train.updates_per_step": [1, 8], "adv-replay:train.lr": [1e-4]}
+    grown = merge_grid(recorded, parse_grid(["grpo:train.updates_per_step=1,8,16"]))
+    assert grown == {**recorded, "grpo:train.updates_per_step": [1, 8, 16]}
+    assert merge_grid(recorded, {}) == recorded
+    with pytest.raises(ValueError, match=r"--grid train.lr: the resumed study grids grpo:train.lr"):
+        merge_grid(recorded, parse_grid(["train.lr=1e-4,2e-4"]))
+    with pytest.raises(ValueError, match=r"grids train.lr"):
+        merge_grid({"train.lr": [1e-4]}, parse_grid(["grpo:train.lr=1e-4,2e-4"]))
+
+
+def test_a_resume_with_one_grid_key_keeps_the_recorded_grid(tmp_path):
+    """Through study_request, as `priorl compare --resume OUT --grid KEY=...` builds its plan."""
+    import json
+
+    from priorl.config import load_config
+    from priorl.study.request import study_request
+
+    base = load_config("configs/study.yaml").model_dump(mode="json")
+    grid = {"train.lr": [1.6e-4, 3.2e-4], "grpo:train.updates_per_step": [1, 8]}
+    inputs = {"presets": ["grpo", "adv-replay"], "seeds": [0], "tune_seeds": [100], "grid": grid, "overrides": [],
+              "budget": 512, "eval_points": 4, "base_config": base}  # fmt: skip
+    (tmp_path / "study.json").write_text(json.dumps({"inputs": inputs, "sessions": [], "runs": {}}))
+    req = study_request(resume=str(tmp_path), grid=["grpo:train.updates_per_step=1,8,16"])
+    assert req.plan.grid == {"train.lr": [1.6e-4, 3.2e-4], "grpo:train.updates_per_step": [1, 8, 16]}

@@ -125,6 +125,25 @@ def parse_grid(items: list[str]) -> dict[str, list]:
     return grid
 
 
+def merge_grid(recorded: dict[str, list], given: dict[str, list]) -> dict[str, list]:
+    """A resumed study's grid grown by ``given`` (:func:`parse_grid`'s output): each given key replaces that key's
+    recorded values, and every recorded key not given stays, so ``--resume --grid grpo:train.updates_per_step=...``
+    grows one dimension of a multi-key grid and reuses every run done. Raises ValueError when a given key and a
+    kept one grid the same setting for every preset and for one (``train.lr`` beside ``grpo:train.lr``)."""
+    merged = {key: values for key, values in recorded.items() if key not in given}
+    for key in given:
+        owner, bare = split_key(key)
+        for kept in merged:
+            kept_owner, kept_bare = split_key(kept)
+            if kept_bare == bare and (owner is None or kept_owner is None):
+                raise ValueError(
+                    f"--grid {key}: the resumed study grids {kept}, and one setting cannot be gridded for every "
+                    f"preset and for one; grow {kept} instead"
+                )
+    merged.update(given)
+    return merged
+
+
 def _value(text: str, item: str, yaml):
     """A grid value: a number when it reads as one (``4e-5`` too, which YAML 1.1 would keep a string), else YAML."""
     for kind in (int, float):

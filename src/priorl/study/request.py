@@ -57,9 +57,10 @@ def study_request(
     drop_checkpoints: bool | None = None,
 ) -> StudyRequest:
     """The plan of a ``priorl compare`` command (its options as the CLI spells them, unparsed). An option left out
-    (None, or False for ``allow_inactive``) takes the resumed study's recorded value, else the default."""
+    (None, or False for ``allow_inactive``) takes the resumed study's recorded value, else the default; a resume's
+    ``grid`` replaces the values of the keys it names and keeps the recorded others (:func:`merge_grid`)."""
     from priorl.presets import DEFAULT_PRESETS
-    from priorl.study.plan import make_plan, parse_grid, parse_seeds
+    from priorl.study.plan import make_plan, merge_grid, parse_grid, parse_seeds
     from priorl.study.records import load_study
     from priorl.study.stats import DEFAULT_CRITERION
 
@@ -94,7 +95,7 @@ def study_request(
         budget=budget,
         out=Path(out or DEFAULT_OUT),
         eval_points=eval_points if eval_points is not None else recorded.get("eval_points", DEFAULT_EVAL_POINTS),
-        grid=parse_grid(grid) if grid else recorded.get("grid") or {},
+        grid=merge_grid(recorded.get("grid") or {}, parse_grid(grid or [])),
         tune_seeds=tune_list,
         overrides=list(overrides) if overrides is not None else list(recorded.get("overrides") or []),
         criterion=criterion or recorded.get("criterion", DEFAULT_CRITERION),
