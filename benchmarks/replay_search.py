@@ -5,14 +5,18 @@ Each stage is one study in OUT/STAGE; a finished stage is read from its summary.
 ``run`` continues across sessions. Every stage keeps grpo (at its choice after the first), because a study's
 targets come from its grpo; each arm is tuned in its own knobs with ``PRESET:KEY`` grids.
 
-  arms    grpo over rate x train.updates_per_step {1,2,4,8} (the knob by which grpo reuses a batch, as replay
-          reuses rollouts); adv-replay over rate x replay.warmup_steps {0,2,10}
+  arms    grpo over rate x train.updates_per_step {1,2,4,8,16,32} (the knob by which grpo reuses a batch, as
+          replay reuses rollouts: mini-batches per step, one optimizer step each; grown from {1,2,4,8} when the
+          choice sat at its edge); adv-replay over rate x replay.warmup_steps {0,2,10}
   shape   adv-replay at its rate and warm-up, over replay_ratio {0.5,1,2} x priority_exponent {0.5,1};
           naive-replay over rate x replay_ratio {0.5,1,2} at adv-replay's warm-up
   age     adv-replay at its warm-up, ratio and exponent, over tau_max {3,10,40} x rate {half, chosen, double}
   confirm the three arms at their choices on evaluation seeds 5-9, which chose nothing
+  steps   adv-replay at its choices, over train.updates_per_step {4,8,16,32} x rate {chosen/4, /2, chosen}: grpo
+          gained most from more mini-batches at a smaller rate (arms), so replay gets the same knob
+  confirm-steps  grpo and adv-replay at the steps stage's choice on evaluation seeds 5-9
 
-    python benchmarks/replay_search.py run --out runs/replay-search --jobs 2      # about 3.5 h of 2 cores
+    python benchmarks/replay_search.py run --out runs/replay-search --jobs 2      # about 4 h of 2 cores
     python benchmarks/replay_search.py plan --out runs/replay-search              # each stage's command, no runs
     python benchmarks/replay_search.py report runs/replay-search                  # the table for RESULTS.md
 
@@ -34,12 +38,13 @@ SEEDS = "0-4"
 CONFIRM_SEEDS = "5-9"
 GRPO_RATES = (1.6e-4, 3.2e-4, 6.4e-4, 1.28e-3, 2.56e-3)
 REPLAY_RATES = (1.6e-4, 3.2e-4, 6.4e-4, 1.28e-3)
-UPDATES = (1, 2, 4, 8)
+UPDATES = (1, 2, 4, 8, 16, 32)
+REPLAY_UPDATES = (4, 8, 16, 32)  # the steps stage: replay ran at 4 (the testbed's) in every stage before it
 WARMUPS = (0, 2, 10)
 RATIOS = (0.5, 1, 2)
 EXPONENTS = (0.5, 1)
 TAU_MAX = (3, 10, 40)  # short, the paper's, longer than the run's 40 steps (no age limit)
-STAGES = ("arms", "shape", "age", "confirm")
+STAGES = ("arms", "shape", "age", "confirm", "steps", "confirm-steps")
 ARMS = ("grpo", "naive-replay", "adv-replay")
 
 
@@ -92,6 +97,19 @@ def stage_args(stage: str, chosen: dict[str, dict]) -> list[str]:
         return [
             "-c", CONFIG, "--seeds", CONFIRM_SEEDS, "--primary", "adv-replay", "--presets", ",".join(ARMS),
             *grpo, *_fixed("naive-replay", naive), *_fixed("adv-replay", adv),
+        ]  # fmt: skip
+    if stage == "steps":
+        lr = adv["train.lr"]
+        keep = {k: v for k, v in adv.items() if k not in ("train.lr", "train.updates_per_step")}
+        return [
+            *common, "--presets", "grpo,adv-replay", *grpo, *_fixed("adv-replay", keep),
+            "--grid", f"adv-replay:train.updates_per_step={_values(REPLAY_UPDATES)}",
+            "--grid", f"adv-replay:train.lr={_values((lr / 4, lr / 2, lr))}",
+        ]  # fmt: skip
+    if stage == "confirm-steps":
+        return [
+            "-c", CONFIG, "--seeds", CONFIRM_SEEDS, "--primary", "adv-replay", "--presets", "grpo,adv-replay",
+            *grpo, *_fixed("adv-replay", adv),
         ]  # fmt: skip
     raise ValueError(f"unknown stage {stage!r}; the stages: {', '.join(STAGES)}")
 
@@ -148,10 +166,11 @@ def plan(out: Path) -> None:
             print(f"{stage}: waits for the choices of the stages before it")
 
 
-def report(out: Path) -> None:
-    """Each arm's choice with the cells it was tuned over, then the paired ratios of the final comparison."""
+def _cells(out: Path, stages) -> dict[str, int]:
+    """Per preset, the grid cells its runs were tuned over in ``stages`` (grpo counted in "arms" only, where it is
+    tuned; the later stages keep it at its choice)."""
     cells: dict[str, int] = {}
-    for stage in STAGES[:-1]:
+    for stage in stages:
         path = out / stage / "summary.json"
         if not path.exists():
             continue
@@ -159,19 +178,33 @@ def report(out: Path) -> None:
             if stage != "arms" and preset == "grpo":
                 continue
             cells[preset] = cells.get(preset, 0) + len(entry.get("sensitivity") or [])
+    return cells
+
+
+def _text(cell: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cell.items()) or "-"
+
+
+def report(out: Path) -> None:
+    """Each arm's choice with the cells it was tuned over (replay at 4 mini-batches, then adv-replay with the
+    mini-batches tuned too), then the paired ratios of every comparison whose studies have finished."""
+    cells = _cells(out, ("arms", "shape", "age"))
     final = merged_choices(out, "confirm") if (out / "age" / "summary.json").exists() else {}
     print("| arm | cells tuned | chosen |")
     print("|---|---|---|")
     for preset in ARMS:
-        chosen = ", ".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in final.get(preset, {}).items()
-        )
-        print(f"| {preset} | {cells.get(preset, 0)} | {chosen or '-'} |")
+        print(f"| {preset} | {cells.get(preset, 0)} | {_text(final.get(preset, {}))} |")
+    if (out / "steps" / "summary.json").exists():
+        steps = merged_choices(out, "confirm-steps")["adv-replay"]
+        count = _cells(out, ("steps",)).get("adv-replay", 0)
+        tuned = f"{cells.get('adv-replay', 0)} + {count}"
+        print(f"| adv-replay, mini-batches tuned too (steps) | {tuned} | {_text(steps)} |")
     here = Path(__file__).parent
     pairs = [
         ("age", "adv-replay", "arms", "grpo"), ("shape", "naive-replay", "arms", "grpo"),
         ("age", "adv-replay", "shape", "naive-replay"), ("confirm", "adv-replay", "confirm", "grpo"),
         ("confirm", "naive-replay", "confirm", "grpo"), ("confirm", "adv-replay", "confirm", "naive-replay"),
+        ("steps", "adv-replay", "arms", "grpo"), ("confirm-steps", "adv-replay", "confirm-steps", "grpo"),
     ]  # fmt: skip
     for sa, a, sb, b in pairs:
         if (out / sa / "summary.json").exists() and (out / sb / "summary.json").exists():

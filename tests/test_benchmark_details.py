@@ -122,7 +122,7 @@ def test_replay_search_fixes_each_stages_choice_for_its_arm_alone(tmp_path):
     module = _module("replay_search")
     assert module.plan_ready(tmp_path) == ["arms"]
     arms = module.stage_args("arms", {})
-    assert "grpo:train.updates_per_step=1,2,4,8" in arms and "adv-replay:replay.warmup_steps=0,2,10" in arms
+    assert "grpo:train.updates_per_step=1,2,4,8,16,32" in arms and "adv-replay:replay.warmup_steps=0,2,10" in arms
 
     def finish(stage, chosen):
         (tmp_path / stage).mkdir()
@@ -147,6 +147,16 @@ def test_replay_search_fixes_each_stages_choice_for_its_arm_alone(tmp_path):
     assert "--set adv-replay:train.lr=0.00064" in confirm and "--set adv-replay:replay.tau_max=40" in confirm
     assert "--set naive-replay:replay.replay_ratio=1 --set naive-replay:replay.warmup_steps=0" in confirm
     assert module.plan_ready(tmp_path) == ["arms", "shape", "age", "confirm"]
+    finish("confirm", {"grpo": {}, "naive-replay": {}, "adv-replay": {}})
+    steps = " ".join(module.stage_args("steps", module.merged_choices(tmp_path, "steps")))
+    assert "--grid adv-replay:train.updates_per_step=4,8,16,32" in steps
+    assert "--grid adv-replay:train.lr=0.00016,0.00032,0.00064" in steps and "--set adv-replay:train.lr" not in steps
+    assert "--set adv-replay:replay.tau_max=40" in steps and "--set grpo:train.updates_per_step=2" in steps
+    finish("steps", {"grpo": {}, "adv-replay": {"train.lr": 0.00016, "train.updates_per_step": 16}})
+    last = " ".join(module.stage_args("confirm-steps", module.merged_choices(tmp_path, "confirm-steps")))
+    assert "--seeds 5-9" in last and "--presets grpo,adv-replay" in last and "--grid" not in last
+    assert "--set adv-replay:train.lr=0.00016" in last and "--set adv-replay:train.updates_per_step=16" in last
+    assert module.plan_ready(tmp_path) == list(module.STAGES)
 
 
 def test_visits_map_confirms_only_the_sampler_cells_whose_interval_lies_below_one(tmp_path):
