@@ -227,3 +227,27 @@ def test_preset_details_sums_the_updates_work_per_run(tmp_path):
     d = mod.preset_details([tmp_path / "seed_0", tmp_path / "seed_1"])
     assert d["tokens_forwarded_per_run"] == 50 and d["update_seconds_per_run"] == 3.0  # (30 + 70) / 2, 3 s a run
     assert "| grpo | 50 | 3.0 |" in mod.markdown({"grpo": d})
+
+
+def test_visits_map_report_gives_the_early_targets_beside_the_90_percent_one(tmp_path, capsys):
+    """benchmarks/visits_map.py report: per preset the 90% ratio, then the 50% / 75% ones, and the sampler's own
+    statistics read from its evaluation runs' metrics."""
+    module = _module("visits_map")
+
+    def ratios(m50, m75, m90):
+        return {t: {"completions": {"mean": m, "ci95": [m - 0.1, m + 0.1]}} for t, m in (("0.5", m50), ("0.75", m75),
+                                                                                        ("0.9", m90))}  # fmt: skip
+
+    presets = {"grpo": {"chosen": {"train.lr": 0.00032}, "final_accuracy_mean": 0.9},
+               "prioritized-pass": {"chosen": {"train.lr": 0.00064}, "final_accuracy_mean": 0.88,
+                                    "ratio_to_grpo": ratios(0.7, 0.85, 1.2)}}  # fmt: skip
+    (tmp_path / "n128").mkdir()
+    (tmp_path / "n128" / "summary.json").write_text(json.dumps({"presets": presets}))
+    run = tmp_path / "n128" / "eval" / "prioritized-pass" / "train.lr=0.00064" / "seed_0"
+    run.mkdir(parents=True)
+    rows = [{"informative_fraction": 0.3}, {"informative_fraction": 0.5, "coverage/never_visited": 2,
+                                             "coverage/max_visits": 30, "sampler/solved": 4}]  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    module.report(tmp_path)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "| n128 |" in x and "prioritized-pass" in x)
+    assert "| 1.20x [1.10, 1.30] | 0.70x [0.60, 0.80] / 0.85x [0.75, 0.95] | 0.40 | 2 | 30 | 4 |" in line
