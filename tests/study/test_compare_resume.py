@@ -127,7 +127,10 @@ def test_signal_to_the_parent_checkpoints_every_worker_then_resume_matches(tmp_p
     assert proc.returncode == code, err
     resume = f"continue with: priorl compare --resume {out}"
     lines = [line for line in err.splitlines() if "continue with" in line]
-    assert lines == [f"stopped by {sig.name}: 2 runs checkpointed, 0 finished; {resume}"], err
+    # Under a loaded machine a 10-step run can finish between "both runs logged step 1" and the signal landing
+    # (this raced in a loaded `make test`): every run is then checkpointed or finished, and at least one is caught.
+    caught = [f"stopped by {sig.name}: {n} runs checkpointed, {2 - n} finished; {resume}" for n in (2, 1)]
+    assert len(lines) == 1 and lines[0] in caught, err
     assert "Traceback" not in err
     deadline = time.monotonic() + 30
     while alive(workers) and time.monotonic() < deadline:
@@ -137,8 +140,13 @@ def test_signal_to_the_parent_checkpoints_every_worker_then_resume_matches(tmp_p
     assert not (out / "summary.json").exists() and not (out / "report.md").exists()
     study = json.loads((out / "study.json").read_text())
     assert study["status"] == "interrupted"
-    assert [r["status"] for r in study["runs"]] == ["interrupted", "interrupted"]
+    statuses = [r["status"] for r in study["runs"]]
+    assert statuses.count("interrupted") == (2 if lines[0] == caught[0] else 1), statuses
     for run, record in zip(RUNS, study["runs"], strict=True):
+        if record["status"] == "finished":  # it ended before the signal landed
+            assert json.loads((out / run / "summary.json").read_text())["status"] == "finished"
+            continue
+        assert record["status"] == "interrupted", record
         steps = len(read_jsonl(out / run / "metrics.jsonl"))
         # A fast worker may have logged its last step (10) before the signal landed, and still not have finished:
         # it is interrupted too, with that step's checkpoint (this raced in a loaded `make test`).
