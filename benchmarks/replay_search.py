@@ -60,6 +60,16 @@ def _fixed(preset: str, cell: dict) -> list[str]:
     return out
 
 
+def _adv_over(grpo: list[str], adv: dict, key: str, values, rates) -> list[str]:
+    """grpo at its choice (``grpo``, its --set flags) beside adv-replay at its choices ``adv`` except ``key`` and
+    the rate, gridded over ``key`` in ``values`` x the rate in ``rates``."""
+    keep = {k: v for k, v in adv.items() if k not in ("train.lr", key)}
+    return [
+        "--presets", "grpo,adv-replay", *grpo, *_fixed("adv-replay", keep),
+        "--grid", f"adv-replay:{key}={_values(values)}", "--grid", f"adv-replay:train.lr={_values(rates)}",
+    ]  # fmt: skip
+
+
 def stage_args(stage: str, chosen: dict[str, dict]) -> list[str]:
     """The `priorl compare` arguments of ``stage`` (without --out and --jobs), given the cells chosen so far
     (``chosen[preset]``, merged over the earlier stages). Raises KeyError when a choice it needs is not made yet."""
@@ -86,12 +96,7 @@ def stage_args(stage: str, chosen: dict[str, dict]) -> list[str]:
         ]  # fmt: skip
     if stage == "age":
         lr = adv["train.lr"]
-        keep = {k: v for k, v in adv.items() if k not in ("train.lr", "replay.tau_max")}
-        return [
-            *common, "--presets", "grpo,adv-replay", *grpo, *_fixed("adv-replay", keep),
-            "--grid", f"adv-replay:replay.tau_max={_values(TAU_MAX)}",
-            "--grid", f"adv-replay:train.lr={_values((lr / 2, lr, lr * 2))}",
-        ]  # fmt: skip
+        return [*common, *_adv_over(grpo, adv, "replay.tau_max", TAU_MAX, (lr / 2, lr, lr * 2))]
     if stage == "confirm":
         naive = {**chosen["naive-replay"], "replay.warmup_steps": adv["replay.warmup_steps"]}  # set in "shape"
         return [
@@ -100,12 +105,7 @@ def stage_args(stage: str, chosen: dict[str, dict]) -> list[str]:
         ]  # fmt: skip
     if stage == "steps":
         lr = adv["train.lr"]
-        keep = {k: v for k, v in adv.items() if k not in ("train.lr", "train.updates_per_step")}
-        return [
-            *common, "--presets", "grpo,adv-replay", *grpo, *_fixed("adv-replay", keep),
-            "--grid", f"adv-replay:train.updates_per_step={_values(REPLAY_UPDATES)}",
-            "--grid", f"adv-replay:train.lr={_values((lr / 4, lr / 2, lr))}",
-        ]  # fmt: skip
+        return [*common, *_adv_over(grpo, adv, "train.updates_per_step", REPLAY_UPDATES, (lr / 4, lr / 2, lr))]
     if stage == "confirm-steps":
         return [
             "-c", CONFIG, "--seeds", CONFIRM_SEEDS, "--primary", "adv-replay", "--presets", "grpo,adv-replay",
