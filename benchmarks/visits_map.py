@@ -33,6 +33,7 @@ SEEDS = "0-4"
 CONFIRM_SEEDS = "5-9"
 RATES = (1.6e-4, 3.2e-4, 6.4e-4, 1.28e-3)
 POOLS = {"n1280": 1280, "n500": 500, "n128": 128}
+RUN_ORDER = ("n128", "n500", "n1280")  # most visits first: the regime the samplers are built for
 DRAWS = 2560  # problem draws a run makes at the testbed's budget: 40 steps of 64 problems
 PRESETS = ("grpo", "prioritized-pass", "prioritized", "adv-replay", "prioritized-pass+adv-replay")
 SAMPLERS = ("prioritized-pass", "prioritized", "prioritized-pass+adv-replay")
@@ -97,7 +98,7 @@ def confirm_stages(out: Path) -> dict[str, list[str]]:
 
 
 def run(out: Path, jobs: int) -> int:
-    for pool in POOLS:
+    for pool in RUN_ORDER:
         code = run_study(out / pool, pool_args(pool), jobs)
         if code != 0:
             return code
