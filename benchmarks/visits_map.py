@@ -140,7 +140,8 @@ def _cell(r: dict | None) -> str:
         return "-"
     lo, hi = r.get("ci95") or (float("nan"), float("nan"))
     bound = "<= " if r.get("upper_bound") else ""
-    return f"{bound}{r['mean']:.2f}x [{lo:.2f}, {hi:.2f}]"
+    hi_text = "beyond" if hi is None else f"{hi:.2f}"  # no upper end: some resample never reaches the target
+    return f"{bound}{r['mean']:.2f}x [{lo:.2f}, {hi_text}]"
 
 
 def report(out: Path) -> None:

@@ -251,3 +251,18 @@ def test_visits_map_report_gives_the_early_targets_beside_the_90_percent_one(tmp
     module.report(tmp_path)
     line = next(x for x in capsys.readouterr().out.splitlines() if "| n128 |" in x and "prioritized-pass" in x)
     assert "| 1.20x [1.10, 1.30] | 0.70x [0.60, 0.80] / 0.85x [0.75, 0.95] | 0.40 | 2 | 30 | 4 |" in line
+
+
+def test_visits_map_report_writes_an_open_interval_as_beyond(tmp_path, capsys):
+    """A ratio whose bootstrap has no upper end (some resample never reaches the target: ci95 [lo, None] in
+    summary.json) is written "[lo, beyond]", as compare's own report does, not a crash."""
+    module = _module("visits_map")
+    open_ended = {"0.9": {"completions": {"mean": 1.23, "ci95": [0.96, None]}}}
+    presets = {"grpo": {"chosen": {"train.lr": 0.00032}, "final_accuracy_mean": 0.9},
+               "prioritized": {"chosen": {"train.lr": 0.00064}, "final_accuracy_mean": 0.86,
+                               "ratio_to_grpo": open_ended}}  # fmt: skip
+    (tmp_path / "n128").mkdir()
+    (tmp_path / "n128" / "summary.json").write_text(json.dumps({"presets": presets}))
+    module.report(tmp_path)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "| n128 |" in x and "prioritized" in x)
+    assert "| 1.23x [0.96, beyond] |" in line
