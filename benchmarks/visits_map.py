@@ -135,6 +135,18 @@ def _eval_metrics(run_dir: Path) -> dict[str, float]:
     }
 
 
+def _by_level(run_dir: Path) -> dict[str, tuple[float, float]]:
+    """Per difficulty level of a run: (its share of the run's problem draws, its final test accuracy), read from
+    the last step's ``coverage/share_level_*`` and the last evaluation's ``by_level``."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    final = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines() if line.strip()][-1]
+    nan = float("nan")
+    return {
+        level: (rows[-1].get(f"coverage/share_level_{level}", nan), entry["accuracy"])
+        for level, entry in sorted(final.get("by_level", {}).items())
+    }
+
+
 def _cell(r: dict | None) -> str:
     if not r or r.get("mean") is None:
         return "-"
@@ -147,7 +159,8 @@ def _cell(r: dict | None) -> str:
 def report(out: Path) -> None:
     """Per pool and preset: the chosen rate, final test accuracy, the paired ratio to grpo at the 90% target and
     at the early ones (50%, 75%: a sampler can lead early and fall behind, as on SmolLM2's 160-problem pool), and
-    the sampler's own statistics averaged over the evaluation runs."""
+    the sampler's own statistics averaged over the evaluation runs; then each level's share of the draws and its
+    final test accuracy."""
     print(
         "| pool | visits per problem | preset | rate | final test accuracy | completions to 90% vs grpo | "
         "to 50% / 75% | informative fraction | problems never drawn | most visits | "
@@ -177,6 +190,7 @@ def report(out: Path) -> None:
                 f"{mean.get('informative', nan):.2f} | {mean.get('never_visited', nan):.0f} | "
                 f"{mean.get('max_visits', nan):.0f} | {mean.get('at_0_or_1', nan):.0f} |"
             )
+    _report_levels(out)
     for pool in POOLS:
         where = out / "confirm" / pool
         if (where / "summary.json").exists():
@@ -184,6 +198,26 @@ def report(out: Path) -> None:
             for preset, entry in json.loads((where / "summary.json").read_text())["presets"].items():
                 if preset != "grpo":
                     print(f"  {preset}: {_cell(ratio(entry))}")
+
+
+def _report_levels(out: Path) -> None:
+    """Where each preset spent its draws and what it learned there: per pool and preset, each level's share of
+    the problem draws and its final test accuracy (both in %, averaged over the evaluation runs)."""
+    header = False
+    for pool in POOLS:
+        for preset in PRESETS:
+            dirs = sorted((out / pool / "eval" / preset.replace("+", "_")).glob("*/seed_*"))
+            per_run = [_by_level(d) for d in dirs if (d / "eval.jsonl").exists() and (d / "metrics.jsonl").exists()]
+            if not per_run:
+                continue
+            levels = list(per_run[0])
+            if not header:
+                print(f"\n| pool | preset | share of draws, level {' / '.join(levels)} | final test accuracy, level "
+                      f"{' / '.join(levels)} |\n|---|---|---|---|")  # fmt: skip
+                header = True
+            draws = " / ".join(f"{100 * statistics.fmean(r[lv][0] for r in per_run):.0f}" for lv in levels)
+            accs = " / ".join(f"{100 * statistics.fmean(r[lv][1] for r in per_run):.0f}" for lv in levels)
+            print(f"| {pool} | {preset} | {draws} | {accs} |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -266,3 +266,26 @@ def test_visits_map_report_writes_an_open_interval_as_beyond(tmp_path, capsys):
     module.report(tmp_path)
     line = next(x for x in capsys.readouterr().out.splitlines() if "| n128 |" in x and "prioritized" in x)
     assert "| 1.23x [0.96, beyond] |" in line
+
+
+def test_visits_map_report_gives_each_levels_draws_and_final_accuracy(tmp_path, capsys):
+    """The second table: per pool and preset, each level's share of the draws (the last step's coverage) and its
+    final test accuracy (the last evaluation's by_level), averaged over the evaluation runs, in %."""
+    module = _module("visits_map")
+    presets = {"grpo": {"chosen": {"train.lr": 0.00032}, "final_accuracy_mean": 0.9}}
+    (tmp_path / "n128").mkdir()
+    (tmp_path / "n128" / "summary.json").write_text(json.dumps({"presets": presets}))
+    for seed, (share1, acc2) in enumerate(((0.3, 0.5), (0.2, 0.7))):
+        run = tmp_path / "n128" / "eval" / "grpo" / "train.lr=0.00032" / f"seed_{seed}"
+        run.mkdir(parents=True)
+        metrics = [
+            {"informative_fraction": 0.4, "coverage/share_level_1": share1, "coverage/share_level_2": 1 - share1}
+        ]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+        evals = [{"step": 0, "by_level": {"1": {"accuracy": 0.0}, "2": {"accuracy": 0.0}}},
+                 {"step": 40, "by_level": {"1": {"accuracy": 1.0}, "2": {"accuracy": acc2}}}]  # fmt: skip
+        (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
+    module.report(tmp_path)
+    out = capsys.readouterr().out
+    assert "| pool | preset | share of draws, level 1 / 2 | final test accuracy, level 1 / 2 |" in out
+    assert "| n128 | grpo | 25 / 75 | 100 / 60 |" in out
