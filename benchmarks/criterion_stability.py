@@ -4,10 +4,10 @@ and what its choices cost on the test split.
 Inputs: a tuned study with many tuning seeds (every preset at every grid value on each), and one untuned study per
 grid value that ran every preset at that value on the evaluation seeds (so every possible choice has test runs):
 
-    priorl compare -c configs/study.yaml --presets grpo,adv-replay --grid train.lr=8e-5,1.6e-4,3.2e-4,6.4e-4,1.28e-3 \\
-        --tune-seeds 100-105 --seeds 0-4 --jobs 2 --out runs/crit
+    priorl compare -c configs/study-r7.yaml --presets grpo,adv-replay \\
+        --grid train.lr=8e-5,1.6e-4,3.2e-4,6.4e-4,1.28e-3 --tune-seeds 100-105 --seeds 0-4 --jobs 2 --out runs/crit
     for lr in 8e-5 1.6e-4 3.2e-4 6.4e-4 1.28e-3; do
-        priorl compare -c configs/study.yaml --presets grpo,adv-replay --set train.lr=$lr --seeds 0-4 --jobs 2 \\
+        priorl compare -c configs/study-r7.yaml --presets grpo,adv-replay --set train.lr=$lr --seeds 0-4 --jobs 2 \\
             --out runs/crit-test-$lr
     done
     python benchmarks/criterion_stability.py runs/crit --test runs/crit-test-{lr}

@@ -1,5 +1,5 @@
 """Replay at its own tuned settings against fair controls (issue 44, part 1): a coordinate search of `priorl compare`
-studies on the shipped testbed (configs/study.yaml: 64 problems a step, std-scaled advantages, 20,480 completions).
+studies on the shipped testbed (configs/study-r7.yaml: 64 problems a step, std-scaled advantages, 20,480 completions).
 
 Each stage is one study in OUT/STAGE; a finished stage is read from its summary.json, a stopped one resumed, so
 ``run`` continues across sessions. Every stage keeps grpo (at its choice after the first), because a study's
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from study_driver import cli, run_study  # this folder's script (run as a script: it is on sys.path)
 
-CONFIG = "configs/study.yaml"
+CONFIG = "configs/study-r7.yaml"
 TUNE_SEEDS = "100-102"
 SEEDS = "0-4"
 CONFIRM_SEEDS = "5-9"

@@ -1,5 +1,5 @@
 """The problem samplers by visits per problem (issue 44, part 2): one tuned `priorl compare` study per training-pool
-size on the shipped testbed (configs/study.yaml: 64 problems a step, 2,560 problem draws in the 20,480-completion
+size on the shipped testbed (configs/study-r7.yaml: 64 problems a step, 2,560 problem draws in the 20,480-completion
 budget), then a confirmation of every winning cell on evaluation seeds that chose nothing.
 
   n1280   builtin:rules:n=1280, about 2 visits per problem
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from study_driver import cli, run_study  # this folder's script (run as a script: it is on sys.path)
 
-CONFIG = "configs/study.yaml"
+CONFIG = "configs/study-r7.yaml"
 TUNE_SEEDS = "100-102"
 SEEDS = "0-4"
 CONFIRM_SEEDS = "5-9"

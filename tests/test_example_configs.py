@@ -31,9 +31,9 @@ def test_there_are_example_configs():
     assert {p.name for p in CONFIGS} >= {"demo.yaml", "qwen3-0.6b-math.yaml", "smollm2-arith.yaml"}
 
 
-@pytest.mark.parametrize("name", ["study.yaml", "study-r3.yaml"])
+@pytest.mark.parametrize("name", ["study.yaml", "study-r7.yaml", "study-r3.yaml"])
 def test_the_study_configs_train(name, tmp_path, monkeypatch):
-    """The study testbed and the superseded one (kept so that earlier rounds' commands reproduce) both still run."""
+    """The study testbed and the superseded ones (kept so that earlier rounds' commands reproduce) all still run."""
     from priorl.grpo.trainer import Trainer
 
     monkeypatch.chdir(ROOT)

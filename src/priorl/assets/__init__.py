@@ -22,7 +22,7 @@ __all__ = ["CONFIGS", "MODELS", "config_path", "default_model_path", "model_path
 
 _ASSETS = Path(__file__).resolve().parent
 MODELS = ("tiny-arith", "tiny-rules")
-CONFIGS = ("study", "study-r3", "smollm2-study")
+CONFIGS = ("study", "study-r7", "study-r3", "smollm2-study")
 
 
 def config_path(name: str) -> Path:
