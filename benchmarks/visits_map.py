@@ -72,7 +72,7 @@ def wins(out: Path) -> list[tuple[str, str, float]]:
         for preset in SAMPLERS:
             entry = s["presets"].get(preset) or {}
             r = ratio(entry)
-            if r and r.get("ci95") and r["ci95"][1] < 1:
+            if r and r.get("ci95") and r["ci95"][1] is not None and r["ci95"][1] < 1:  # None: no upper end
                 found.append((pool, preset, entry["chosen"]["train.lr"]))
     return found
 

@@ -289,3 +289,18 @@ def test_visits_map_report_gives_each_levels_draws_and_final_accuracy(tmp_path, 
     out = capsys.readouterr().out
     assert "| pool | preset | share of draws, level 1 / 2 | final test accuracy, level 1 / 2 |" in out
     assert "| n128 | grpo | 25 / 75 | 100 / 60 |" in out
+
+
+def test_visits_map_wins_skips_an_interval_with_no_upper_end(tmp_path):
+    """A ratio whose interval has no upper end (ci95 [lo, None]) is not a win, and does not stop the driver."""
+    module = _module("visits_map")
+
+    def ratio(mean, ci):
+        return {"0.9": {"completions": {"mean": mean, "ci95": ci}}}
+
+    presets = {"grpo": {"chosen": {"train.lr": 0.00032}},
+               "prioritized-pass": {"chosen": {"train.lr": 0.00032}, "ratio_to_grpo": ratio(1.2, [0.96, None])},
+               "prioritized": {"chosen": {"train.lr": 0.00064}, "ratio_to_grpo": ratio(0.8, [0.7, 0.93])}}  # fmt: skip
+    (tmp_path / "n128").mkdir()
+    (tmp_path / "n128" / "summary.json").write_text(json.dumps({"presets": presets}))
+    assert module.wins(tmp_path) == [("n128", "prioritized", 0.00064)]
