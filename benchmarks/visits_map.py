@@ -122,10 +122,19 @@ def plan(out: Path) -> None:
         print("confirm: no sampler cell has its interval below 1; nothing to confirm")
 
 
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _eval_dirs(out: Path, pool: str, preset: str) -> list[Path]:
+    """A pool study's evaluation run directories of ``preset`` (its chosen cell, every seed)."""
+    return sorted((out / pool / "eval" / preset.replace("+", "_")).glob("*/seed_*"))
+
+
 def _eval_metrics(run_dir: Path) -> dict[str, float]:
     """A run's sampler statistics over its training steps: mean informative fraction, the last step's coverage and
     its count of problems whose last group was all correct or all wrong (the heap parks these until a retest)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = _jsonl(run_dir / "metrics.jsonl")
     last = rows[-1]
     return {
         "informative": statistics.fmean(r["informative_fraction"] for r in rows),
@@ -138,8 +147,8 @@ def _eval_metrics(run_dir: Path) -> dict[str, float]:
 def _by_level(run_dir: Path) -> dict[str, tuple[float, float]]:
     """Per difficulty level of a run: (its share of the run's problem draws, its final test accuracy), read from
     the last step's ``coverage/share_level_*`` and the last evaluation's ``by_level``."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    final = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines() if line.strip()][-1]
+    rows = _jsonl(run_dir / "metrics.jsonl")
+    final = _jsonl(run_dir / "eval.jsonl")[-1]
     nan = float("nan")
     return {
         level: (rows[-1].get(f"coverage/share_level_{level}", nan), entry["accuracy"])
@@ -176,7 +185,7 @@ def report(out: Path) -> None:
             entry = s["presets"].get(preset)
             if entry is None:
                 continue
-            dirs = sorted((out / pool / "eval" / preset.replace("+", "_")).glob("*/seed_*"))
+            dirs = _eval_dirs(out, pool, preset)
             stats = [_eval_metrics(d) for d in dirs if (d / "metrics.jsonl").exists()]
             mean = {k: statistics.fmean(x[k] for x in stats) for k in stats[0]} if stats else {}
             acc = entry.get("final_accuracy_mean")
@@ -206,7 +215,7 @@ def _report_levels(out: Path) -> None:
     header = False
     for pool in POOLS:
         for preset in PRESETS:
-            dirs = sorted((out / pool / "eval" / preset.replace("+", "_")).glob("*/seed_*"))
+            dirs = _eval_dirs(out, pool, preset)
             per_run = [_by_level(d) for d in dirs if (d / "eval.jsonl").exists() and (d / "metrics.jsonl").exists()]
             if not per_run:
                 continue
